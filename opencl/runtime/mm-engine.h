@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * MmEngine: one OpenCL device, its context, one in-order queue and the
+ * program holding every mm kernel.  Engines are shared process-wide through
+ * a registry keyed by device, so several elements use one context and hand
+ * cl_mem buffers to each other without a host copy.
+ *
+ * Thread safety: an engine may be used from several threads.  Enqueueing
+ * (setting kernel arguments and launching) happens under the engine's queue
+ * lock, taken by the op wrappers; callers never touch cl_kernel objects.
+ */
+#pragma once
+
+#include <glib.h>
+#include <CL/cl.h>
+
+G_BEGIN_DECLS
+
+#define MM_ENGINE_ERROR (mm_engine_error_quark ())
+GQuark mm_engine_error_quark (void);
+
+typedef enum
+{
+  MM_ENGINE_ERROR_NO_DEVICE,
+  MM_ENGINE_ERROR_OPENCL,
+  MM_ENGINE_ERROR_BUILD,
+  MM_ENGINE_ERROR_OUT_OF_MEMORY,
+  MM_ENGINE_ERROR_INVALID,
+} MmEngineError;
+
+typedef enum
+{
+  MM_DEVICE_CLASS_CPU,
+  MM_DEVICE_CLASS_GPU,
+  MM_DEVICE_CLASS_OTHER,
+} MmDeviceClass;
+
+typedef struct _MmEngine MmEngine;
+
+/* Device spec: NULL or "" or "auto" (MM_DEVICE env var, else the first GPU,
+ * else the first device), "cpu", "gpu", a decimal index into the list of all
+ * devices (platform order), or a case-insensitive substring of
+ * "platform name: device name". */
+MmEngine *mm_engine_get (const gchar * device_spec, GError ** error);
+MmEngine *mm_engine_ref (MmEngine * engine);
+void mm_engine_unref (MmEngine * engine);
+
+/* A newline-separated list of all devices seen ("index: platform: device"). */
+gchar *mm_engine_list_devices (void);
+
+const gchar *mm_engine_device_name (MmEngine * engine);
+MmDeviceClass mm_engine_device_class (MmEngine * engine);
+cl_context mm_engine_context (MmEngine * engine);
+cl_command_queue mm_engine_queue (MmEngine * engine);
+cl_device_id mm_engine_device (MmEngine * engine);
+gsize mm_engine_max_alloc (MmEngine * engine);
+
+/* Kernel lookup by name ("kernel_add" ...).  The returned kernel belongs to
+ * the engine; use it only between mm_engine_lock() and mm_engine_unlock(). */
+cl_kernel mm_engine_kernel (MmEngine * engine, const gchar * name,
+    GError ** error);
+void mm_engine_lock (MmEngine * engine);
+void mm_engine_unlock (MmEngine * engine);
+
+gboolean mm_engine_finish (MmEngine * engine, GError ** error);
+
+/* Device buffer helpers; errors name @what. */
+cl_mem mm_engine_alloc (MmEngine * engine, gsize size, const gchar * what,
+    GError ** error);
+gboolean mm_engine_write (MmEngine * engine, cl_mem buf, gsize offset,
+    gsize size, const void *src, GError ** error);
+gboolean mm_engine_read (MmEngine * engine, cl_mem buf, gsize offset,
+    gsize size, void *dst, GError ** error);
+
+const gchar *mm_cl_strerror (cl_int code);
+
+/* Sets @error from an OpenCL status code, naming @what.  Returns FALSE when
+ * @code is an error. */
+gboolean mm_cl_check (cl_int code, const gchar * what, GError ** error);
+
+/* Where compiled program binaries are cached ($XDG_CACHE_HOME/mm/kernels,
+ * or $MM_KERNEL_CACHE_DIR when set). */
+gchar *mm_engine_cache_dir (void);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmEngine, mm_engine_unref)
+
+G_END_DECLS
