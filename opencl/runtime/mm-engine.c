@@ -317,6 +317,12 @@ engine_build (MmEngine * e, GError ** error)
 }
 
 static void
+release_kernel (gpointer k)
+{
+  clReleaseKernel ((cl_kernel) k);
+}
+
+static void
 engine_free (MmEngine * e)
 {
   if (e->kernels)
@@ -345,7 +351,7 @@ engine_new (DevInfo * d, GError ** error)
       d->type & CL_DEVICE_TYPE_CPU ? MM_DEVICE_CLASS_CPU : MM_DEVICE_CLASS_OTHER;
   g_mutex_init (&e->lock);
   e->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-      (GDestroyNotify) clReleaseKernel);
+      release_kernel);
   cl_ulong maxa = 0;
   clGetDeviceInfo (e->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof (maxa),
       &maxa, NULL);

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Element-wise ops; b broadcasts by index modulo nb. */
+
+__kernel void
+kernel_add (__global const float *a, uint ao, __global const float *b, uint bo,
+    uint nb, __global float *y, uint yo)
+{
+  uint i = GID0;
+  y[yo + i] = a[ao + i] + b[bo + i % nb];
+}
+
+__kernel void
+kernel_mul (__global const float *a, uint ao, __global const float *b, uint bo,
+    uint nb, __global float *y, uint yo)
+{
+  uint i = GID0;
+  y[yo + i] = a[ao + i] * b[bo + i % nb];
+}
+
+__kernel void
+kernel_scale (__global const float *a, uint ao, float s, __global float *y,
+    uint yo)
+{
+  uint i = GID0;
+  y[yo + i] = a[ao + i] * s;
+}
+
+__kernel void
+kernel_gelu (__global const float *x, uint xo, __global float *y, uint yo)
+{
+  float v = x[xo + GID0];
+  y[yo + GID0] = 0.5f * v * (1.0f + erf (v * 0.70710678118654752f));
+}
+
+__kernel void
+kernel_gelu_tanh (__global const float *x, uint xo, __global float *y, uint yo)
+{
+  float v = x[xo + GID0];
+  float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+  y[yo + GID0] = 0.5f * v * (1.0f + tanh (u));
+}
+
+__kernel void
+kernel_quick_gelu (__global const float *x, uint xo, __global float *y, uint yo)
+{
+  float v = x[xo + GID0];
+  y[yo + GID0] = v / (1.0f + exp (-1.702f * v));
+}
+
+__kernel void
+kernel_silu (__global const float *x, uint xo, __global float *y, uint yo)
+{
+  float v = x[xo + GID0];
+  y[yo + GID0] = v / (1.0f + exp (-v));
+}
+
+__kernel void
+kernel_swiglu (__global const float *gate, uint go, __global const float *up,
+    uint uo, __global float *y, uint yo)
+{
+  float v = gate[go + GID0];
+  y[yo + GID0] = v / (1.0f + exp (-v)) * up[uo + GID0];
+}

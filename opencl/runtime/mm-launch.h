@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal: kernel launch with typed arguments, for op wrappers only. */
+#pragma once
+
+#include "mm-tensor.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  gint kind;                    /* 0 mem, 1 int, 2 uint, 3 float */
+  union
+  {
+    cl_mem m;
+    cl_int i;
+    cl_uint u;
+    cl_float f;
+  } v;
+} MmArg;
+
+#define MM_MEM(x) ((MmArg) { .kind = 0, .v.m = (x) })
+#define MM_INT(x) ((MmArg) { .kind = 1, .v.i = (cl_int) (x) })
+#define MM_UINT(x) ((MmArg) { .kind = 2, .v.u = (cl_uint) (x) })
+#define MM_FLOAT(x) ((MmArg) { .kind = 3, .v.f = (cl_float) (x) })
+/* A tensor as (buffer, offset in elements of its dtype). */
+#define MM_TENSOR(t) MM_MEM ((t)->buf), MM_UINT (mm_tensor_elem_offset (t))
+
+guint mm_tensor_elem_offset (const MmTensor * t);
+
+/* Enqueues @kernel with @global work size (local size 1 when @local_one,
+ * else the driver's choice).  Failures become the graph's sticky error. */
+void mm_launch (MmGraph * g, const gchar * kernel, guint dims,
+    const gsize * global, gboolean local_one, guint n_args,
+    const MmArg * args);
+
+#define MM_LAUNCH(g, kernel, dims, global, local_one, ...)                  \
+  G_STMT_START {                                                            \
+    const MmArg _mm_args[] = { __VA_ARGS__ };                               \
+    mm_launch ((g), (kernel), (dims), (global), (local_one),                \
+        G_N_ELEMENTS (_mm_args), _mm_args);                                 \
+  } G_STMT_END
+
+G_END_DECLS

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "mm-ops.h"
+#include "mm-launch.h"
+
+#include <string.h>
+
+guint
+mm_tensor_elem_offset (const MmTensor * t)
+{
+  gint bb = mm_dtype_block_bytes (t->dtype);
+  /* quantised types are addressed in bytes */
+  return mm_dtype_block_elems (t->dtype) > 1 ? t->offset : t->offset / bb;
+}
+
+void
+mm_launch (MmGraph * g, const gchar * kernel, guint dims, const gsize * global,
+    gboolean local_one, guint n_args, const MmArg * args)
+{
+  if (!mm_graph_ok (g))
+    return;
+  for (guint d = 0; d < dims; d++)
+    if (global[d] == 0)
+      return;                   /* nothing to do */
+  MmEngine *e = mm_graph_engine (g);
+  GError *err = NULL;
+  mm_engine_lock (e);
+  cl_kernel k = mm_engine_kernel (e, kernel, &err);
+  cl_int rc = CL_SUCCESS;
+  for (guint i = 0; k && i < n_args && rc == CL_SUCCESS; i++) {
+    switch (args[i].kind) {
+      case 0:
+        rc = clSetKernelArg (k, i, sizeof (cl_mem), &args[i].v.m);
+        break;
+      case 1:
+        rc = clSetKernelArg (k, i, sizeof (cl_int), &args[i].v.i);
+        break;
+      case 2:
+        rc = clSetKernelArg (k, i, sizeof (cl_uint), &args[i].v.u);
+        break;
+      default:
+        rc = clSetKernelArg (k, i, sizeof (cl_float), &args[i].v.f);
+        break;
+    }
+  }
+  const gsize ones[3] = { 1, 1, 1 };
+  if (k && rc == CL_SUCCESS)
+    rc = clEnqueueNDRangeKernel (mm_engine_queue (e), k, dims, NULL, global,
+        local_one ? ones : NULL, 0, NULL, NULL);
+  mm_engine_unlock (e);
+  if (k == NULL)
+    mm_graph_fail (g, err);
+  else if (rc != CL_SUCCESS)
+    mm_graph_failf (g, "%s: %s (%d)", kernel, mm_cl_strerror (rc), rc);
+}
+
+/* Common checks: live graph, F32 input(s). */
+static gboolean
+ok_f32 (MmGraph * g, const gchar * op, MmTensor * a, MmTensor * b)
+{
+  if (!mm_graph_ok (g))
+    return FALSE;
+  if (a->dtype != MM_DTYPE_F32 || (b && b->dtype != MM_DTYPE_F32)) {
+    mm_graph_failf (g, "%s: expects F32 activations, got %s", op,
+        mm_dtype_name (a->dtype != MM_DTYPE_F32 ? a->dtype : b->dtype));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static MmTensor *
+like (MmGraph * g, MmTensor * a)
+{
+  return mm_graph_tensor (g, MM_DTYPE_F32, a->n_dims, a->shape);
+}
+
+static MmTensor *
+binary (MmGraph * g, const gchar * op, const gchar * kernel, MmTensor * a,
+    MmTensor * b)
+{
+  if (!ok_f32 (g, op, a, b))
+    return mm_graph_dead (g);
+  gint64 na = mm_tensor_numel (a), nb = mm_tensor_numel (b);
+  if (nb == 0 || na % nb != 0) {
+    mm_graph_failf (g, "%s: cannot broadcast %s", op, mm_tensor_shape_str (b));
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = like (g, a);
+  gsize gws = na;
+  MM_LAUNCH (g, kernel, 1, &gws, FALSE, MM_TENSOR (a), MM_TENSOR (b),
+      MM_UINT (nb), MM_TENSOR (y));
+  return y;
+}
+
+MmTensor *
+mm_add (MmGraph * g, MmTensor * a, MmTensor * b)
+{
+  return binary (g, "add", "kernel_add", a, b);
+}
+
+MmTensor *
+mm_mul (MmGraph * g, MmTensor * a, MmTensor * b)
+{
+  return binary (g, "mul", "kernel_mul", a, b);
+}
+
+MmTensor *
+mm_scale (MmGraph * g, MmTensor * a, float s)
+{
+  if (!ok_f32 (g, "scale", a, NULL))
+    return mm_graph_dead (g);
+  MmTensor *y = like (g, a);
+  gsize gws = mm_tensor_numel (a);
+  MM_LAUNCH (g, "kernel_scale", 1, &gws, FALSE, MM_TENSOR (a), MM_FLOAT (s),
+      MM_TENSOR (y));
+  return y;
+}
+
+static MmTensor *
+unary (MmGraph * g, const gchar * kernel, MmTensor * x)
+{
+  if (!ok_f32 (g, kernel, x, NULL))
+    return mm_graph_dead (g);
+  MmTensor *y = like (g, x);
+  gsize gws = mm_tensor_numel (x);
+  MM_LAUNCH (g, kernel, 1, &gws, FALSE, MM_TENSOR (x), MM_TENSOR (y));
+  return y;
+}
+
+MmTensor *
+mm_gelu (MmGraph * g, MmTensor * x)
+{
+  return unary (g, "kernel_gelu", x);
+}
+
+MmTensor *
+mm_gelu_tanh (MmGraph * g, MmTensor * x)
+{
+  return unary (g, "kernel_gelu_tanh", x);
+}
+
+MmTensor *
+mm_quick_gelu (MmGraph * g, MmTensor * x)
+{
+  return unary (g, "kernel_quick_gelu", x);
+}
+
+MmTensor *
+mm_silu (MmGraph * g, MmTensor * x)
+{
+  return unary (g, "kernel_silu", x);
+}
+
+MmTensor *
+mm_swiglu (MmGraph * g, MmTensor * gate, MmTensor * up)
+{
+  if (!ok_f32 (g, "swiglu", gate, up))
+    return mm_graph_dead (g);
+  if (mm_tensor_numel (gate) != mm_tensor_numel (up)) {
+    mm_graph_failf (g, "swiglu: gate %s and up differ",
+        mm_tensor_shape_str (gate));
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = like (g, gate);
+  gsize gws = mm_tensor_numel (gate);
+  MM_LAUNCH (g, "kernel_swiglu", 1, &gws, FALSE, MM_TENSOR (gate),
+      MM_TENSOR (up), MM_TENSOR (y));
+  return y;
+}
+
+/* A norm weight must be F32 [cols]; returns FALSE (graph failed) if not. */
+static gboolean
+check_vec (MmGraph * g, const gchar * op, MmTensor * w, gint64 cols)
+{
+  if (w == NULL)
+    return TRUE;
+  if (w->dtype != MM_DTYPE_F32 || mm_tensor_numel (w) != cols) {
+    mm_graph_failf (g, "%s: parameter %s %s does not match %" G_GINT64_FORMAT
+        " columns", op, mm_dtype_name (w->dtype), mm_tensor_shape_str (w),
+        cols);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+MmTensor *
+mm_layer_norm (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
+    float eps)
+{
+  if (!ok_f32 (g, "layer_norm", x, NULL))
+    return mm_graph_dead (g);
+  gint64 cols = mm_tensor_cols (x);
+  if (!check_vec (g, "layer_norm", w, cols)
+      || !check_vec (g, "layer_norm", b, cols))
+    return mm_graph_dead (g);
+  MmTensor *y = like (g, x);
+  gsize gws = mm_tensor_rows (x);
+  MM_LAUNCH (g, "kernel_layer_norm", 1, &gws, TRUE, MM_TENSOR (x),
+      MM_TENSOR (w ? w : x), MM_INT (w != NULL), MM_TENSOR (b ? b : x),
+      MM_INT (b != NULL), MM_TENSOR (y), MM_UINT (cols), MM_FLOAT (eps));
+  return y;
+}
+
+MmTensor *
+mm_rms_norm (MmGraph * g, MmTensor * x, MmTensor * w, float eps)
+{
+  if (!ok_f32 (g, "rms_norm", x, NULL))
+    return mm_graph_dead (g);
+  gint64 cols = mm_tensor_cols (x);
+  if (!check_vec (g, "rms_norm", w, cols))
+    return mm_graph_dead (g);
+  MmTensor *y = like (g, x);
+  gsize gws = mm_tensor_rows (x);
+  MM_LAUNCH (g, "kernel_rms_norm", 1, &gws, TRUE, MM_TENSOR (x),
+      MM_TENSOR (w ? w : x), MM_INT (w != NULL), MM_TENSOR (y),
+      MM_UINT (cols), MM_FLOAT (eps));
+  return y;
+}
+
+MmTensor *
+mm_softmax (MmGraph * g, MmTensor * x, MmTensor * mask, float scale,
+    gint causal_offset)
+{
+  if (!ok_f32 (g, "softmax", x, mask))
+    return mm_graph_dead (g);
+  gint64 cols = mm_tensor_cols (x);
+  gint64 rows = x->n_dims >= 2 ? x->shape[x->n_dims - 2] : 1;
+  if (mask && (mm_tensor_cols (mask) != cols
+          || mm_tensor_numel (mask) != rows * cols)) {
+    mm_graph_failf (g, "softmax: mask %s does not match [%" G_GINT64_FORMAT
+        ", %" G_GINT64_FORMAT "]", mm_tensor_shape_str (mask), rows, cols);
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = like (g, x);
+  gsize gws = mm_tensor_rows (x);
+  MM_LAUNCH (g, "kernel_softmax", 1, &gws, TRUE, MM_TENSOR (x), MM_TENSOR (y),
+      MM_UINT (cols), MM_UINT (rows), MM_TENSOR (mask ? mask : x),
+      MM_INT (mask != NULL), MM_FLOAT (scale), MM_INT (causal_offset));
+  return y;
+}
+
+MmTensor *
+mm_rope (MmGraph * g, MmTensor * x, gint pos0, gint n_rot, float base,
+    float freq_scale, MmRopeMode mode)
+{
+  if (!ok_f32 (g, "rope", x, NULL))
+    return mm_graph_dead (g);
+  if (x->n_dims != 3 || n_rot <= 0 || n_rot % 2 || n_rot > x->shape[2]) {
+    mm_graph_failf (g, "rope: x %s must be [n_tok, n_head, head_dim] with "
+        "an even n_rot (%d) <= head_dim", mm_tensor_shape_str (x), n_rot);
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = like (g, x);
+  gsize gws = mm_tensor_numel (x);
+  MM_LAUNCH (g, "kernel_rope", 1, &gws, FALSE, MM_TENSOR (x), MM_TENSOR (y),
+      MM_UINT (x->shape[1]), MM_UINT (x->shape[2]), MM_UINT (n_rot),
+      MM_INT (pos0), MM_FLOAT (base), MM_FLOAT (freq_scale),
+      MM_INT (mode == MM_ROPE_NEOX));
+  return y;
+}
+
+MmTensor *
+mm_linear (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b)
+{
+  if (!ok_f32 (g, "linear", x, NULL))
+    return mm_graph_dead (g);
+  gint64 K = mm_tensor_cols (x), M = mm_tensor_rows (x);
+  gint64 N = w->n_dims >= 1 ? w->shape[0] : 0;
+  if (w->n_dims != 2 || w->shape[1] != K || !check_vec (g, "linear", b, N)) {
+    if (mm_graph_ok (g))
+      mm_graph_failf (g, "linear: weight %s does not take input %s (weights "
+          "are [out, in])", mm_tensor_shape_str (w), mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  gint64 shape[MM_MAX_DIMS];
+  memcpy (shape, x->shape, sizeof (shape));
+  shape[x->n_dims - 1] = N;
+  MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, x->n_dims, shape);
+  MmGemmShape s = { .M = M, .N = N, .K = K, .batch = 1, .b_div = 1,
+    .lda = K, .ldb = K, .ldc = N, .alpha = 1.0f
+  };
+  mm_gemm (g, x, w, b, y, &s);
+  return y;
+}
+
+MmTensor *
+mm_permute (MmGraph * g, MmTensor * x, const gint * perm)
+{
+  if (!ok_f32 (g, "permute", x, NULL))
+    return mm_graph_dead (g);
+  gint n = x->n_dims;
+  /* pad to 4-D at the front */
+  gint64 in[4] = { 1, 1, 1, 1 }, stride[4], out[4];
+  gint p[4];
+  for (gint i = 0; i < n; i++)
+    in[4 - n + i] = x->shape[i];
+  stride[3] = 1;
+  for (gint i = 2; i >= 0; i--)
+    stride[i] = stride[i + 1] * in[i + 1];
+  for (gint i = 0; i < 4; i++)
+    p[i] = i < 4 - n ? i : perm[i - (4 - n)] + (4 - n);
+  guint seen = 0;
+  for (gint i = 0; i < 4; i++) {
+    if (p[i] < 0 || p[i] > 3 || (seen & (1u << p[i]))) {
+      mm_graph_failf (g, "permute: invalid permutation");
+      return mm_graph_dead (g);
+    }
+    seen |= 1u << p[i];
+    out[i] = in[p[i]];
+  }
+  MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, n, out + 4 - n);
+  gsize gws = mm_tensor_numel (x);
+  MM_LAUNCH (g, "kernel_permute", 1, &gws, FALSE, MM_TENSOR (x), MM_TENSOR (y),
+      MM_UINT (out[1]), MM_UINT (out[2]), MM_UINT (out[3]),
+      MM_UINT (stride[p[0]]), MM_UINT (stride[p[1]]), MM_UINT (stride[p[2]]),
+      MM_UINT (stride[p[3]]));
+  return y;
+}
+
+MmTensor *
+mm_transpose (MmGraph * g, MmTensor * x)
+{
+  const gint perm[2] = { 1, 0 };
+  if (mm_graph_ok (g) && x->n_dims != 2) {
+    mm_graph_failf (g, "transpose: %s is not 2-D", mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  return mm_permute (g, x, perm);
+}
+
+/* Copy a rows x cols block (row strides in elements). */
+static void
+copy2d (MmGraph * g, MmTensor * src, gint64 src_off, gint64 src_ld,
+    MmTensor * dst, gint64 dst_off, gint64 dst_ld, gint64 rows, gint64 cols)
+{
+  MmTensor s = *src, d = *dst;
+  s.offset += src_off * sizeof (float);
+  d.offset += dst_off * sizeof (float);
+  gsize gws[2] = { cols, rows };
+  MM_LAUNCH (g, "kernel_copy2d", 2, gws, FALSE, MM_TENSOR (&s),
+      MM_UINT (src_ld), MM_TENSOR (&d), MM_UINT (dst_ld), MM_UINT (cols));
+}
+
+MmTensor *
+mm_concat (MmGraph * g, MmTensor * a, MmTensor * b, gboolean last_dim)
+{
+  if (!ok_f32 (g, "concat", a, b))
+    return mm_graph_dead (g);
+  gint64 ca = mm_tensor_cols (a), cb = mm_tensor_cols (b);
+  gint64 ra = mm_tensor_rows (a), rb = mm_tensor_rows (b);
+  if (last_dim ? ra != rb : ca != cb) {
+    mm_graph_failf (g, "concat: %s and %s do not fit", mm_tensor_shape_str (a),
+        mm_tensor_shape_str (b));
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = last_dim ? mm_graph_tensor_2d (g, ra, ca + cb)
+      : mm_graph_tensor_2d (g, ra + rb, ca);
+  if (last_dim) {
+    copy2d (g, a, 0, ca, y, 0, ca + cb, ra, ca);
+    copy2d (g, b, 0, cb, y, ca, ca + cb, rb, cb);
+  } else {
+    copy2d (g, a, 0, ca, y, 0, ca, ra, ca);
+    copy2d (g, b, 0, cb, y, ra * ca, ca, rb, cb);
+  }
+  return y;
+}
+
+MmTensor *
+mm_slice_rows (MmGraph * g, MmTensor * x, gint64 row0, gint64 n)
+{
+  if (!ok_f32 (g, "slice_rows", x, NULL))
+    return mm_graph_dead (g);
+  gint64 rows = mm_tensor_rows (x), cols = mm_tensor_cols (x);
+  if (row0 < 0 || n <= 0 || row0 + n > rows) {
+    mm_graph_failf (g, "slice_rows: [%" G_GINT64_FORMAT ", +%" G_GINT64_FORMAT
+        ") outside %s", row0, n, mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = mm_graph_tensor_2d (g, n, cols);
+  copy2d (g, x, row0 * cols, cols, y, 0, cols, n, cols);
+  return y;
+}
+
+MmTensor *
+mm_slice_cols (MmGraph * g, MmTensor * x, gint64 col0, gint64 n)
+{
+  if (!ok_f32 (g, "slice_cols", x, NULL))
+    return mm_graph_dead (g);
+  gint64 rows = mm_tensor_rows (x), cols = mm_tensor_cols (x);
+  if (col0 < 0 || n <= 0 || col0 + n > cols) {
+    mm_graph_failf (g, "slice_cols: [%" G_GINT64_FORMAT ", +%" G_GINT64_FORMAT
+        ") outside %s", col0, n, mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = mm_graph_tensor_2d (g, rows, n);
+  copy2d (g, x, col0, cols, y, 0, n, rows, n);
+  return y;
+}
+
+void
+mm_copy_rows_into (MmGraph * g, MmTensor * dst, gint64 row0, MmTensor * x)
+{
+  if (!ok_f32 (g, "copy_rows_into", x, dst))
+    return;
+  gint64 cols = mm_tensor_cols (x), n = mm_tensor_rows (x);
+  if (mm_tensor_cols (dst) != cols || row0 < 0
+      || row0 + n > mm_tensor_rows (dst)) {
+    mm_graph_failf (g, "copy_rows_into: %s at row %" G_GINT64_FORMAT
+        " does not fit %s", mm_tensor_shape_str (x), row0,
+        mm_tensor_shape_str (dst));
+    return;
+  }
+  copy2d (g, x, 0, cols, dst, row0 * cols, cols, n, cols);
+}
+
+MmTensor *
+mm_copy (MmGraph * g, MmTensor * x)
+{
+  if (!ok_f32 (g, "copy", x, NULL))
+    return mm_graph_dead (g);
+  MmTensor *y = like (g, x);
+  copy2d (g, x, 0, mm_tensor_cols (x), y, 0, mm_tensor_cols (x),
+      mm_tensor_rows (x), mm_tensor_cols (x));
+  return y;
+}
+
+MmTensor *
+mm_attention (MmGraph * g, MmTensor * q, MmTensor * k, MmTensor * v,
+    MmTensor * mask, float scale, gint causal_offset)
+{
+  if (!ok_f32 (g, "attention", q, k) || !ok_f32 (g, "attention", v, NULL))
+    return mm_graph_dead (g);
+  if (q->n_dims != 3 || k->n_dims != 3 || v->n_dims != 3
+      || k->shape[2] != q->shape[2] || v->shape[2] != q->shape[2]
+      || k->shape[0] != v->shape[0] || k->shape[1] != v->shape[1]
+      || q->shape[1] % k->shape[1] != 0) {
+    mm_graph_failf (g, "attention: q %s, k %s, v %s do not fit",
+        mm_tensor_shape_str (q), mm_tensor_shape_str (k),
+        mm_tensor_shape_str (v));
+    return mm_graph_dead (g);
+  }
+  gint64 nq = q->shape[0], H = q->shape[1], d = q->shape[2];
+  gint64 nk = k->shape[0], Hkv = k->shape[1];
+  const gint p_hd[3] = { 1, 0, 2 }, p_vt[3] = { 1, 2, 0 };
+  MmTensor *qh = mm_permute (g, q, p_hd);       /* [H, nq, d] */
+  MmTensor *kh = mm_permute (g, k, p_hd);       /* [Hkv, nk, d] */
+  MmTensor *vt = mm_permute (g, v, p_vt);       /* [Hkv, d, nk] */
+  gint64 ss[3] = { H, nq, nk };
+  MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
+  MmGemmShape gs = { .M = nq, .N = nk, .K = d, .batch = H, .b_div = H / Hkv,
+    .lda = d, .ldb = d, .ldc = nk, .stride_a = nq * d, .stride_b = nk * d,
+    .stride_c = nq * nk, .alpha = 1.0f
+  };
+  mm_gemm (g, qh, kh, NULL, s, &gs);
+  MmTensor *p = mm_softmax (g, s, mask, scale, causal_offset);
+  gint64 os[3] = { H, nq, d };
+  MmTensor *o = mm_graph_tensor (g, MM_DTYPE_F32, 3, os);
+  MmGemmShape go = { .M = nq, .N = d, .K = nk, .batch = H, .b_div = H / Hkv,
+    .lda = nk, .ldb = nk, .ldc = d, .stride_a = nq * nk, .stride_b = d * nk,
+    .stride_c = nq * d, .alpha = 1.0f
+  };
+  mm_gemm (g, p, vt, NULL, o, &go);
+  MmTensor *out = mm_permute (g, o, p_hd);      /* [nq, H, d] */
+  return mm_reshape_2d (g, out, nq, H * d);
+}
+
+static MmTensor *
+conv_weight_2d (MmGraph * g, MmTensor * w, gint64 k)
+{
+  if (w->n_dims == 2)
+    return w;
+  return mm_reshape_2d (g, w, w->shape[0], k);
+}
+
+MmTensor *
+mm_conv2d (MmGraph * g, MmTensor * image, MmTensor * w, MmTensor * b,
+    gint kh, gint kw, gint stride, gint pad)
+{
+  if (!ok_f32 (g, "conv2d", image, NULL))
+    return mm_graph_dead (g);
+  if (image->n_dims != 3 || kh <= 0 || kw <= 0 || stride <= 0 || pad < 0) {
+    mm_graph_failf (g, "conv2d: image %s must be [C, H, W]",
+        mm_tensor_shape_str (image));
+    return mm_graph_dead (g);
+  }
+  gint64 C = image->shape[0], H = image->shape[1], W = image->shape[2];
+  gint64 OH = (H + 2 * pad - kh) / stride + 1;
+  gint64 OW = (W + 2 * pad - kw) / stride + 1;
+  gint64 K = C * kh * kw;
+  if (OH <= 0 || OW <= 0 || mm_tensor_numel (w) % K != 0) {
+    mm_graph_failf (g, "conv2d: kernel %dx%d and weight %s do not fit image %s",
+        kh, kw, mm_tensor_shape_str (w), mm_tensor_shape_str (image));
+    return mm_graph_dead (g);
+  }
+  MmTensor *cols = mm_graph_tensor_2d (g, OH * OW, K);
+  gsize gws[2] = { K, OH * OW };
+  MM_LAUNCH (g, "kernel_im2col_2d", 2, gws, FALSE, MM_TENSOR (image),
+      MM_TENSOR (cols), MM_UINT (C), MM_UINT (H), MM_UINT (W), MM_UINT (kh),
+      MM_UINT (kw), MM_UINT (stride), MM_UINT (pad), MM_UINT (OW));
+  return mm_linear (g, cols, conv_weight_2d (g, w, K), b);
+}
+
+MmTensor *
+mm_conv1d (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b, gint kw,
+    gint stride, gint pad)
+{
+  if (!ok_f32 (g, "conv1d", x, NULL))
+    return mm_graph_dead (g);
+  if (x->n_dims != 2 || kw <= 0 || stride <= 0 || pad < 0) {
+    mm_graph_failf (g, "conv1d: x %s must be [C, L]", mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  gint64 C = x->shape[0], L = x->shape[1];
+  gint64 OL = (L + 2 * pad - kw) / stride + 1, K = C * kw;
+  if (OL <= 0 || mm_tensor_numel (w) % K != 0) {
+    mm_graph_failf (g, "conv1d: kernel %d and weight %s do not fit x %s", kw,
+        mm_tensor_shape_str (w), mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  MmTensor *cols = mm_graph_tensor_2d (g, OL, K);
+  gsize gws[2] = { K, OL };
+  MM_LAUNCH (g, "kernel_im2col_1d", 2, gws, FALSE, MM_TENSOR (x),
+      MM_TENSOR (cols), MM_UINT (C), MM_UINT (L), MM_UINT (kw),
+      MM_UINT (stride), MM_UINT (pad));
+  return mm_linear (g, cols, conv_weight_2d (g, w, K), b);
+}
+
+MmTensor *
+mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids, gint n_ids)
+{
+  if (!mm_graph_ok (g))
+    return mm_graph_dead (g);
+  gint64 rows = mm_tensor_rows (table), cols = mm_tensor_cols (table);
+  if (table->dtype != MM_DTYPE_F32 && table->dtype != MM_DTYPE_F16) {
+    mm_graph_failf (g, "get_rows: table type %s not supported",
+        mm_dtype_name (table->dtype));
+    return mm_graph_dead (g);
+  }
+  for (gint i = 0; i < n_ids; i++)
+    if (ids[i] < 0 || ids[i] >= rows) {
+      mm_graph_failf (g, "get_rows: id %d outside [0, %" G_GINT64_FORMAT ")",
+          ids[i], rows);
+      return mm_graph_dead (g);
+    }
+  gint64 is = n_ids;
+  MmTensor *idt = mm_graph_tensor (g, MM_DTYPE_I32, 1, &is);
+  MmTensor *y = mm_graph_tensor_2d (g, n_ids, cols);
+  if (!mm_graph_ok (g))
+    return mm_graph_dead (g);
+  MmEngine *e = mm_graph_engine (g);
+  GError *err = NULL;
+  mm_engine_lock (e);
+  cl_int rc = clEnqueueWriteBuffer (mm_engine_queue (e), idt->buf, CL_TRUE,
+      idt->offset, n_ids * sizeof (gint32), ids, 0, NULL, NULL);
+  mm_engine_unlock (e);
+  if (!mm_cl_check (rc, "get_rows: id upload", &err)) {
+    mm_graph_fail (g, err);
+    return mm_graph_dead (g);
+  }
+  gsize gws[2] = { cols, n_ids };
+  MM_LAUNCH (g, table->dtype == MM_DTYPE_F32 ? "kernel_get_rows_f32" :
+      "kernel_get_rows_f16", 2, gws, FALSE, MM_TENSOR (table), MM_TENSOR (idt),
+      MM_TENSOR (y), MM_UINT (cols));
+  return y;
+}

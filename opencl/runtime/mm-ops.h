@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Op wrappers: each checks shapes, takes its output from the graph's arena
+ * and enqueues one or a few kernels without waiting.  After the graph's
+ * first error every op returns the graph's dead tensor and does nothing.
+ *
+ * Conventions: activations are F32, row-major, [rows, cols]; weights of
+ * linear layers are [out, in] in F32, F16 (or quantised types where the
+ * GEMM provider supports them); biases and norm weights are F32 [n].
+ */
+#pragma once
+
+#include "mm-tensor.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  MM_ROPE_NORMAL,               /* rotate pairs (2i, 2i+1): llama.cpp "normal" */
+  MM_ROPE_NEOX,                 /* rotate pairs (i, i + n_rot/2): HF rotate_half */
+} MmRopeMode;
+
+/* y = a + b; b broadcasts when its element count divides a's
+ * (e.g. a bias [cols] or position embeddings [rows, cols] over a batch). */
+MmTensor *mm_add (MmGraph * g, MmTensor * a, MmTensor * b);
+MmTensor *mm_mul (MmGraph * g, MmTensor * a, MmTensor * b);
+MmTensor *mm_scale (MmGraph * g, MmTensor * a, float s);
+
+MmTensor *mm_gelu (MmGraph * g, MmTensor * x);          /* erf form */
+MmTensor *mm_gelu_tanh (MmGraph * g, MmTensor * x);     /* tanh approximation */
+MmTensor *mm_quick_gelu (MmGraph * g, MmTensor * x);    /* x * sigmoid(1.702 x) */
+MmTensor *mm_silu (MmGraph * g, MmTensor * x);
+/* silu(gate) * up */
+MmTensor *mm_swiglu (MmGraph * g, MmTensor * gate, MmTensor * up);
+
+/* Over the last dim; @w and @b may be NULL. */
+MmTensor *mm_layer_norm (MmGraph * g, MmTensor * x, MmTensor * w,
+    MmTensor * b, float eps);
+MmTensor *mm_rms_norm (MmGraph * g, MmTensor * x, MmTensor * w, float eps);
+
+/* Softmax over the last dim of (x * scale + mask).  x is [batch, rows, cols]
+ * or [rows, cols]; @mask (nullable) is additive, [rows, cols], shared by
+ * the batch.  @causal_offset >= 0 masks col j > row + causal_offset; pass
+ * -1 for no causal mask. */
+MmTensor *mm_softmax (MmGraph * g, MmTensor * x, MmTensor * mask,
+    float scale, gint causal_offset);
+
+/* x: [n_tok, n_head, head_dim]; token t has position pos0 + t.  Only the
+ * first @n_rot dims of each head rotate. theta_i = pos * base^(-2i/n_rot)
+ * * freq_scale. */
+MmTensor *mm_rope (MmGraph * g, MmTensor * x, gint pos0, gint n_rot,
+    float base, float freq_scale, MmRopeMode mode);
+
+/* y[M, N] = x[M, K] . w[N, K]^T (+ b[N]); x may have leading dims, which
+ * are flattened into M and restored in the output. */
+MmTensor *mm_linear (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b);
+
+/* Multi-head attention.  q: [nq, n_head, d], k and v: [nk, n_kv_head, d]
+ * (n_head a multiple of n_kv_head: grouped-query attention); @mask and
+ * @causal_offset as in mm_softmax. Returns [nq, n_head * d]. */
+MmTensor *mm_attention (MmGraph * g, MmTensor * q, MmTensor * k,
+    MmTensor * v, MmTensor * mask, float scale, gint causal_offset);
+
+/* Layout. */
+MmTensor *mm_permute (MmGraph * g, MmTensor * x, const gint * perm);
+MmTensor *mm_transpose (MmGraph * g, MmTensor * x);    /* 2-D */
+/* Concatenate along dim 0 (rows) or along the last dim (@last_dim). */
+MmTensor *mm_concat (MmGraph * g, MmTensor * a, MmTensor * b,
+    gboolean last_dim);
+/* Rows [row0, row0 + n) of a 2-D view of x (leading dims flattened). */
+MmTensor *mm_slice_rows (MmGraph * g, MmTensor * x, gint64 row0, gint64 n);
+/* Cols [col0, col0 + n) of each row. */
+MmTensor *mm_slice_cols (MmGraph * g, MmTensor * x, gint64 col0, gint64 n);
+/* Copies x into dst at element row @row0 (dst must have x's cols). */
+void mm_copy_rows_into (MmGraph * g, MmTensor * dst, gint64 row0,
+    MmTensor * x);
+MmTensor *mm_copy (MmGraph * g, MmTensor * x);
+
+/* Convolutions as GEMM.  image: [C, H, W]; w: [OC, C, KH, KW] (or already
+ * flattened to [OC, C*KH*KW]); returns [OH * OW, OC] (token-major). */
+MmTensor *mm_conv2d (MmGraph * g, MmTensor * image, MmTensor * w,
+    MmTensor * b, gint kh, gint kw, gint stride, gint pad);
+/* x: [C, L]; w: [OC, C, KW] (or [OC, C*KW]); returns [OL, OC]. */
+MmTensor *mm_conv1d (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
+    gint kw, gint stride, gint pad);
+
+/* Row gather: table [n, d] (F32/F16), ids host array -> [n_ids, d]. */
+MmTensor *mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids,
+    gint n_ids);
+
+/* GEMM provider selection, per device; exposed for tests and bench. */
+typedef enum
+{
+  MM_GEMM_AUTO,
+  MM_GEMM_OWN,                  /* our kernels (CPU-class devices) */
+  MM_GEMM_CLBLAST,              /* CLBlast (GPUs) */
+} MmGemmProvider;
+
+/* Batched C[b] = alpha * A[b] . B[b / b_div]^T (+ bias), A [M, K] rows lda,
+ * B [N, K] rows ldb, C [M, N] rows ldc, batch strides in elements. */
+typedef struct
+{
+  gint M, N, K, batch, b_div;
+  gint64 lda, ldb, ldc, stride_a, stride_b, stride_c;
+  float alpha;
+} MmGemmShape;
+
+void mm_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s);
+/* MM_GEMM=own|clblast overrides the per-device default (CLBlast on GPUs
+ * when built with it, our kernels elsewhere). */
+MmGemmProvider mm_gemm_get_provider (MmEngine * e);
+
+G_END_DECLS

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Tensors and graphs.
+ *
+ * An MmTensor is a view of a cl_mem: dtype, up to 4 dims written outermost
+ * first (the last dim is contiguous), and a byte offset.  Weights own their
+ * buffer (mm_tensor_new / mm_tensor_upload, freed with mm_tensor_free).
+ * Activations come from an MmGraph's scratch arena and live until the next
+ * mm_graph_reset(); they are never freed one by one.
+ *
+ * An MmGraph is one forward pass: ops enqueue without waiting; the first
+ * failure is kept as a sticky GError, later ops do nothing, and
+ * mm_graph_finish() reports it.  Layer code therefore has no error checks.
+ */
+#pragma once
+
+#include "mm-engine.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  MM_DTYPE_F32,
+  MM_DTYPE_F16,
+  MM_DTYPE_BF16,
+  MM_DTYPE_Q8_0,
+  MM_DTYPE_Q4_0,
+  MM_DTYPE_Q4_1,
+  MM_DTYPE_I32,
+} MmDType;
+
+#define MM_MAX_DIMS 4
+
+typedef struct
+{
+  cl_mem buf;
+  gsize offset;                 /* bytes */
+  MmDType dtype;
+  gint n_dims;
+  gint64 shape[MM_MAX_DIMS];    /* outermost first */
+  gboolean owns_buf;
+} MmTensor;
+
+const gchar *mm_dtype_name (MmDType dtype);
+/* Elements per block and bytes per block (1 and sizeof for plain types). */
+gint mm_dtype_block_elems (MmDType dtype);
+gint mm_dtype_block_bytes (MmDType dtype);
+/* Bytes for @n elements; @n must be a multiple of the block size. */
+gsize mm_dtype_size (MmDType dtype, gint64 n);
+
+gint64 mm_tensor_numel (const MmTensor * t);
+/* Number of rows: product of all dims but the last. */
+gint64 mm_tensor_rows (const MmTensor * t);
+gint64 mm_tensor_cols (const MmTensor * t);
+gsize mm_tensor_nbytes (const MmTensor * t);
+/* "[3, 7, 13]" (static buffer per thread) */
+const gchar *mm_tensor_shape_str (const MmTensor * t);
+
+/* Owned device tensors. */
+MmTensor *mm_tensor_new (MmEngine * e, MmDType dtype, gint n_dims,
+    const gint64 * shape, const gchar * what, GError ** error);
+MmTensor *mm_tensor_upload (MmEngine * e, MmDType dtype, gint n_dims,
+    const gint64 * shape, const void *data, const gchar * what,
+    GError ** error);
+void mm_tensor_free (MmTensor * t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmTensor, mm_tensor_free)
+
+/* Reads an F32 tensor to host memory (blocking). */
+gboolean mm_tensor_read_f32 (MmEngine * e, const MmTensor * t, float *dst,
+    GError ** error);
+/* Same as above, returns a newly allocated array of numel floats. */
+float *mm_tensor_dup_f32 (MmEngine * e, const MmTensor * t, GError ** error);
+
+/* A view with another shape of the same elements (no copy). */
+MmTensor mm_tensor_view (const MmTensor * t, gint n_dims, const gint64 * shape);
+
+typedef struct _MmGraph MmGraph;
+
+MmGraph *mm_graph_new (MmEngine * engine);
+void mm_graph_free (MmGraph * g);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmGraph, mm_graph_free)
+
+MmEngine *mm_graph_engine (MmGraph * g);
+/* Starts a new forward: all arena tensors of the previous one become
+ * invalid, the sticky error is cleared. */
+void mm_graph_reset (MmGraph * g);
+gboolean mm_graph_ok (MmGraph * g);
+/* Takes @err as the sticky error unless one is already set. */
+void mm_graph_fail (MmGraph * g, GError * err);
+void mm_graph_failf (MmGraph * g, const gchar * format, ...) G_GNUC_PRINTF (2,
+    3);
+/* Waits for the queue and reports the sticky error, if any. */
+gboolean mm_graph_finish (MmGraph * g, GError ** error);
+
+/* Arena tensor (invalid after the next reset).  On failure the graph's
+ * sticky error is set and a dead tensor (buf NULL) is returned. */
+MmTensor *mm_graph_tensor (MmGraph * g, MmDType dtype, gint n_dims,
+    const gint64 * shape);
+MmTensor *mm_graph_tensor_2d (MmGraph * g, gint64 rows, gint64 cols);
+/* A graph-owned copy of a view descriptor (e.g. from mm_tensor_view). */
+MmTensor *mm_graph_keep (MmGraph * g, MmTensor view);
+/* Reshape without copy; numel must match. */
+MmTensor *mm_reshape (MmGraph * g, MmTensor * t, gint n_dims,
+    const gint64 * shape);
+MmTensor *mm_reshape_2d (MmGraph * g, MmTensor * t, gint64 rows, gint64 cols);
+MmTensor *mm_reshape_3d (MmGraph * g, MmTensor * t, gint64 d0, gint64 d1,
+    gint64 d2);
+/* Uploads host floats into an arena tensor. */
+MmTensor *mm_graph_input_f32 (MmGraph * g, gint n_dims, const gint64 * shape,
+    const float *data);
+
+/* The graph's dead tensor, returned by ops after a failure. */
+MmTensor *mm_graph_dead (MmGraph * g);
+
+/* Bytes the arena holds on the device (high-water mark). */
+gsize mm_graph_arena_size (MmGraph * g);
+
+G_END_DECLS
