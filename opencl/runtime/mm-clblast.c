@@ -46,7 +46,11 @@ mm_clblast_gemm (MmEngine * e, MmTensor * a, MmTensor * b, MmTensor * bias,
   for (gint grp = 0; grp < s->batch && ok; grp += s->b_div) {
     /* one strided-batched call per group sharing the same B */
     gint nb = MIN (s->b_div, s->batch - grp);
-    CLBlastStatusCode st = CLBlastSgemmStridedBatched (CLBlastLayoutRowMajor,
+    CLBlastStatusCode st = s->batch == 1 ?
+        CLBlastSgemm (CLBlastLayoutRowMajor, CLBlastTransposeNo,
+        CLBlastTransposeYes, s->M, s->N, s->K, s->alpha, a->buf, ao, s->lda,
+        b->buf, bo, s->ldb, beta, c->buf, co, s->ldc, &q, NULL) :
+        CLBlastSgemmStridedBatched (CLBlastLayoutRowMajor,
         CLBlastTransposeNo, CLBlastTransposeYes, s->M, s->N, s->K, s->alpha,
         a->buf, ao + grp * s->stride_a, s->lda, s->stride_a,
         b->buf, bo + (grp / s->b_div) * s->stride_b, s->ldb, 0,

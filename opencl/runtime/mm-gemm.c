@@ -79,9 +79,12 @@ mm_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   MmEngine *e = mm_graph_engine (g);
   if (b->dtype == MM_DTYPE_F32 && mm_gemm_get_provider (e) == MM_GEMM_CLBLAST) {
     GError *err = NULL;
-    if (!mm_clblast_gemm (e, a, b, bias, c, s, &err))
-      mm_graph_fail (g, err);
-    return;
+    if (mm_clblast_gemm (e, a, b, bias, c, s, &err))
+      return;
+    /* CLBlast rejects some shapes on some devices: our kernels run
+     * everywhere, so fall back rather than fail the forward. */
+    g_debug ("%s; using mm's own GEMM kernel", err->message);
+    g_error_free (err);
   }
   gemm_own (g, a, b, bias, c, s);
 }

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "mm-test-util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+MmEngine *
+mm_test_engine (void)
+{
+  GError *err = NULL;
+  MmEngine *e = mm_engine_get (NULL, &err);
+  if (e == NULL) {
+    if (g_error_matches (err, MM_ENGINE_ERROR, MM_ENGINE_ERROR_NO_DEVICE)) {
+      g_print ("SKIP: %s\n", err->message);
+      exit (MM_TEST_SKIP);
+    }
+    g_printerr ("engine: %s\n", err->message);
+    exit (1);
+  }
+  return e;
+}
+
+void
+mm_test_fill (float *x, gsize n, guint32 seed, float lo, float hi)
+{
+  guint64 s = seed * 2654435761u + 1;
+  for (gsize i = 0; i < n; i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    x[i] = lo + (hi - lo) * ((s >> 40) / (float) (1 << 24));
+  }
+}
+
+float *
+mm_test_rand (gsize n, guint32 seed, float lo, float hi)
+{
+  float *x = g_new (float, MAX (n, 1));
+  mm_test_fill (x, n, seed, lo, hi);
+  return x;
+}
+
+gboolean
+mm_test_close (const gchar * what, const float *got, const float *want,
+    gsize n, float atol, float rtol)
+{
+  gsize worst = 0;
+  double worst_r = 0.0;
+  for (gsize i = 0; i < n; i++) {
+    double d = fabs ((double) got[i] - want[i]);
+    double r = d / (atol + rtol * fabs (want[i]));
+    if (isnan (got[i]) != isnan (want[i]))
+      r = INFINITY;
+    if (r > worst_r) {
+      worst_r = r;
+      worst = i;
+    }
+  }
+  if (worst_r > 1.0) {
+    g_printerr ("FAIL %s: element %" G_GSIZE_FORMAT " got %.7g want %.7g "
+        "(atol %g rtol %g)\n", what, worst, got[worst], want[worst], atol,
+        rtol);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+mm_test_check_tensor (MmGraph * g, const gchar * what, MmTensor * t,
+    const float *want, gsize n, float atol, float rtol)
+{
+  GError *err = NULL;
+  if (!mm_graph_finish (g, &err)) {
+    g_printerr ("FAIL %s: %s\n", what, err->message);
+    g_error_free (err);
+    return FALSE;
+  }
+  if ((gsize) mm_tensor_numel (t) != n) {
+    g_printerr ("FAIL %s: %" G_GINT64_FORMAT " elements, want %" G_GSIZE_FORMAT
+        "\n", what, mm_tensor_numel (t), n);
+    return FALSE;
+  }
+  float *got = mm_tensor_dup_f32 (mm_graph_engine (g), t, &err);
+  if (got == NULL) {
+    g_printerr ("FAIL %s: %s\n", what, err->message);
+    g_error_free (err);
+    return FALSE;
+  }
+  gboolean ok = mm_test_close (what, got, want, n, atol, rtol);
+  g_free (got);
+  return ok;
+}
+
+MmTensor *
+mm_test_weight (MmEngine * e, gint n_dims, const gint64 * shape,
+    const float *data)
+{
+  GError *err = NULL;
+  MmTensor *t = mm_tensor_upload (e, MM_DTYPE_F32, n_dims, shape, data,
+      "test weight", &err);
+  if (t == NULL) {
+    g_printerr ("upload: %s\n", err->message);
+    exit (1);
+  }
+  return t;
+}
+
+guint16
+mm_test_f32_to_f16 (float f)
+{
+  union { float f; guint32 u; } v = { f };
+  guint32 x = v.u, sign = (x >> 16) & 0x8000;
+  gint32 exp = ((x >> 23) & 0xff) - 127 + 15;
+  guint32 mant = x & 0x7fffff;
+  if (((x >> 23) & 0xff) == 0xff)
+    return sign | 0x7c00 | (mant ? 0x200 : 0);
+  if (exp >= 31)
+    return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10)
+      return sign;
+    mant |= 0x800000;
+    guint32 shift = 14 - exp;
+    guint32 h = mant >> shift, rem = mant & ((1u << shift) - 1);
+    guint32 halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (h & 1)))
+      h++;
+    return sign | h;
+  }
+  guint32 h = (exp << 10) | (mant >> 13);
+  guint32 rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+    h++;
+  return sign | h;
+}
+
+float
+mm_test_f16_to_f32 (guint16 h)
+{
+  guint32 sign = (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  union { guint32 u; float f; } v;
+  if (exp == 0) {
+    float m = mant / 1024.0f / 16384.0f;
+    return sign ? -m : m;
+  }
+  if (exp == 31)
+    v.u = sign | 0x7f800000 | (mant << 13);
+  else
+    v.u = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+  return v.f;
+}

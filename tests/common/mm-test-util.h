@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers for engine tests: device or skip, deterministic data, compare. */
+#pragma once
+
+#include "mm-ops.h"
+
+#define MM_TEST_SKIP 77
+
+/* Returns the engine for $MM_DEVICE / auto; exits 77 (skipped) when no
+ * OpenCL device exists. */
+MmEngine *mm_test_engine (void);
+
+/* Deterministic uniform values in [lo, hi). */
+void mm_test_fill (float *x, gsize n, guint32 seed, float lo, float hi);
+float *mm_test_rand (gsize n, guint32 seed, float lo, float hi);
+
+/* Max |a-b| / (atol + rtol |b|) style check; prints the worst element and
+ * returns FALSE if any exceeds. */
+gboolean mm_test_close (const gchar * what, const float *got,
+    const float *want, gsize n, float atol, float rtol);
+
+/* Reads an F32 tensor and compares it with @want. */
+gboolean mm_test_check_tensor (MmGraph * g, const gchar * what, MmTensor * t,
+    const float *want, gsize n, float atol, float rtol);
+
+/* Uploads host floats to an owned F32 weight tensor (aborts the test on
+ * failure). */
+MmTensor *mm_test_weight (MmEngine * e, gint n_dims, const gint64 * shape,
+    const float *data);
+
+/* IEEE half conversion (round to nearest even), for F16 test weights. */
+guint16 mm_test_f32_to_f16 (float f);
+float mm_test_f16_to_f32 (guint16 h);
