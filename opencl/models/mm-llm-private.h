@@ -38,6 +38,9 @@ typedef struct
  * or of all positions when @all_logits. */
 float *mm_llm_forward (MmLlm * llm, const MmLlmBatch * batch, gint pos0,
     gboolean all_logits, GError ** error);
+/* The decoder without tokenizer (tests of the graph alone). */
+MmLlm *mm_llm_load_weights_only (MmEngine * engine, const gchar * path,
+    GError ** error);
 /* Forgets the KV cache from position @pos on. */
 void mm_llm_truncate (MmLlm * llm, gint pos);
 const MmLlmHp *mm_llm_hparams (MmLlm * llm);

@@ -274,8 +274,9 @@ llm_alloc_cache (MmLlm * llm, GError ** error)
   return TRUE;
 }
 
-MmLlm *
-mm_llm_load (MmEngine * engine, const gchar * path, GError ** error)
+static MmLlm *
+llm_load (MmEngine * engine, const gchar * path, gboolean with_text,
+    GError ** error)
 {
   MmLlmSource *src = mm_llm_source_open (path, error);
   if (src == NULL)
@@ -293,14 +294,29 @@ mm_llm_load (MmEngine * engine, const gchar * path, GError ** error)
     llm->n_ctx = MIN (llm->hp.n_ctx_train, MM_LLM_MAX_CONTEXT);
     ok = llm_load_weights (llm, src, error) && llm_alloc_cache (llm, error);
   }
-  if (ok)
+  if (ok && with_text) {
     llm->text = mm_llm_text_new (src, llm->hp.vocab, error);
+    ok = llm->text != NULL;
+  }
   mm_llm_source_free (src);
-  if (!ok || llm->text == NULL) {
+  if (!ok) {
     mm_llm_free (llm);
     return NULL;
   }
   return llm;
+}
+
+MmLlm *
+mm_llm_load (MmEngine * engine, const gchar * path, GError ** error)
+{
+  return llm_load (engine, path, TRUE, error);
+}
+
+MmLlm *
+mm_llm_load_weights_only (MmEngine * engine, const gchar * path,
+    GError ** error)
+{
+  return llm_load (engine, path, FALSE, error);
 }
 
 gint
