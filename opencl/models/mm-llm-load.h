@@ -47,5 +47,23 @@ typedef struct _MmLlmText MmLlmText;
 
 MmLlmText *mm_llm_text_new (MmLlmSource * src, gint vocab, GError ** error);
 void mm_llm_text_free (MmLlmText * text);
+/* The full prompt of @req through the model's chat template, as token ids
+ * with -1 at each media position (media[i].n_tokens of them, in order). */
+gboolean mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req,
+    GArray * ids, GError ** error);
+/* End of sequence / end of turn. */
+gboolean mm_llm_text_is_end (MmLlmText * text, gint32 id);
+/* Appends the text of @id to @out, holding back bytes of an incomplete
+ * UTF-8 character in @pending until it completes. */
+void mm_llm_text_decode (MmLlmText * text, gint32 id, GString * pending,
+    GString * out);
+
+/* Per-request sampler (greedy, temperature, top-k, top-p, repetition
+ * penalty, seeded). */
+typedef struct _MmLlmSampler MmLlmSampler;
+MmLlmSampler *mm_llm_sampler_new (const MmLlmSampling * s);
+gint32 mm_llm_sampler_sample (MmLlmSampler * s, float *logits, gint vocab,
+    const gint32 * history, gint n_history);
+void mm_llm_sampler_free (MmLlmSampler * s);
 
 G_END_DECLS
