@@ -298,8 +298,7 @@ gst_mm_frame_sample_class_init (GstMmFrameSampleClass * klass)
   gst_element_class_set_static_metadata (element_class,
       "Frame sampler", "Filter/Video",
       "Samples video frames at a target rate or in contiguous snippets, "
-      "dropping or flagging the others",
-      "mm developers");
+      "dropping or flagging the others", "mm developers");
 
   trans_class->start = GST_DEBUG_FUNCPTR (gst_mm_frame_sample_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_mm_frame_sample_stop);
@@ -341,7 +340,7 @@ gst_mm_frame_sample_fps_to_fraction (gdouble fps, gint * n, gint * d)
 
   if (fps >= 10.0 && fabs (fps - k * 1000.0 / 1001.0) < 0.0005 &&
       fabs (fps - round (fps)) > 0.0005) {
-    *n = (gint) k * 1000;
+    *n = (gint) (k * 1000.0);
     *d = 1001;
     return;
   }
@@ -538,6 +537,17 @@ gst_mm_frame_sample_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   return TRUE;
 }
 
+/* The same segment sent again (position aside, which the base class
+ * updates as buffers flow) does not restart the schedule. */
+static gboolean
+gst_mm_frame_sample_same_segment (const GstSegment * a, const GstSegment * b)
+{
+  GstSegment tmp = *b;
+
+  tmp.position = a->position;
+  return gst_segment_is_equal (a, &tmp);
+}
+
 static gboolean
 gst_mm_frame_sample_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
@@ -554,7 +564,7 @@ gst_mm_frame_sample_sink_event (GstBaseTransform * trans, GstEvent * event)
       /* the base class stores the segment when chaining up */
       gst_event_parse_segment (event, &segment);
       if (!trans->have_segment ||
-          !gst_segment_is_equal (segment, &trans->segment)) {
+          !gst_mm_frame_sample_same_segment (segment, &trans->segment)) {
         GST_DEBUG_OBJECT (self, "new segment %" GST_SEGMENT_FORMAT
             ": restarting the schedule", segment);
         gst_mm_frame_sample_reset_schedule (self);
@@ -688,7 +698,9 @@ gst_mm_frame_sample_frame_pts (GstMmFrameSample * self, GstBuffer * buf)
     } else {
       self->count_frames++;
     }
-    step = gst_util_uint64_scale (self->count_frames, GST_SECOND * d, n);
+    /* rounded up: sources floor their PTS, so last PTS + ceil (count / rate)
+     * lands on the exact frame time (at most 1 ns late), never before it */
+    step = gst_util_uint64_scale_ceil (self->count_frames, GST_SECOND * d, n);
     if (reverse)
       pts = self->count_base > step ? self->count_base - step : 0;
     else
