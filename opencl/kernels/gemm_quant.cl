@@ -63,6 +63,9 @@
   __global const uchar *b3 = B + (ulong) min (n0 + 3, N - 1) * ldb;         \
   uint nblk = K / 32;
 
+/* GEMV-shaped work (M < 4): each work-item walks 4-row tiles of B with a
+ * grid stride, so the launch has a few hundred work-items rather than
+ * N / 4: PoCL pays a fixed cost per work-group (local size 1). */
 #define QGEMV(NAME, DEQ)                                                    \
 __kernel void                                                               \
 NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
@@ -71,20 +74,29 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
     __global const float *bias, uint biaso, int has_bias,                   \
     uint M, uint N, uint K, float alpha)                                    \
 {                                                                           \
-  QGEMM_PROLOGUE                                                            \
-  if (n0 >= N || tm >= M)                                                   \
-    return;                                                                 \
+  uint tm = GID1, bt = GID2;                                                \
+  A += ao + bt * sa;                                                        \
+  B += bo + (bt / bdiv) * sb;                                               \
+  C += co + bt * sc;                                                        \
+  uint nblk = K / 32;                                                       \
   __global const float *a0 = A + (ulong) tm * lda;                          \
-  float16 c0 = 0, c1 = 0, c2 = 0, c3 = 0, lo, hi;                           \
-  for (uint b = 0; b < nblk; b++) {                                         \
-    float16 x0 = vload16 (0, a0 + b * 32), x1 = vload16 (0, a0 + b * 32 + 16); \
-    DEQ (b0, b, lo, hi) c0 = fma (lo, x0, fma (hi, x1, c0));                \
-    DEQ (b1, b, lo, hi) c1 = fma (lo, x0, fma (hi, x1, c1));                \
-    DEQ (b2, b, lo, hi) c2 = fma (lo, x0, fma (hi, x1, c2));                \
-    DEQ (b3, b, lo, hi) c3 = fma (lo, x0, fma (hi, x1, c3));                \
+  for (uint n0 = GID0 * 4; n0 < N; n0 += get_global_size (0) * 4) {         \
+    __global const uchar *b0 = B + (ulong) min (n0 + 0, N - 1) * ldb;       \
+    __global const uchar *b1 = B + (ulong) min (n0 + 1, N - 1) * ldb;       \
+    __global const uchar *b2 = B + (ulong) min (n0 + 2, N - 1) * ldb;       \
+    __global const uchar *b3 = B + (ulong) min (n0 + 3, N - 1) * ldb;       \
+    float16 c0 = 0, c1 = 0, c2 = 0, c3 = 0, lo, hi;                         \
+    for (uint b = 0; b < nblk; b++) {                                       \
+      float16 x0 = vload16 (0, a0 + b * 32);                                \
+      float16 x1 = vload16 (0, a0 + b * 32 + 16);                           \
+      DEQ (b0, b, lo, hi) c0 = fma (lo, x0, fma (hi, x1, c0));              \
+      DEQ (b1, b, lo, hi) c1 = fma (lo, x0, fma (hi, x1, c1));              \
+      DEQ (b2, b, lo, hi) c2 = fma (lo, x0, fma (hi, x1, c2));              \
+      DEQ (b3, b, lo, hi) c3 = fma (lo, x0, fma (hi, x1, c3));              \
+    }                                                                       \
+    QSTORE (tm, 0, hsum16 (c0)) QSTORE (tm, 1, hsum16 (c1))                 \
+    QSTORE (tm, 2, hsum16 (c2)) QSTORE (tm, 3, hsum16 (c3))                 \
   }                                                                         \
-  QSTORE (tm, 0, hsum16 (c0)) QSTORE (tm, 1, hsum16 (c1))                   \
-  QSTORE (tm, 2, hsum16 (c2)) QSTORE (tm, 3, hsum16 (c3))                   \
 }
 
 /* One A row against the 4 unpacked B rows of this block. */

@@ -76,6 +76,10 @@ gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
       MM_FLOAT (s->alpha));
 }
 
+/* Work-items of a GEMV launch: enough for any CPU-class device's cores,
+ * few enough that PoCL's per-work-group cost stays small. */
+#define MM_GEMV_WORK_ITEMS 256
+
 /* Quantised weights (gemm_quant.cl): rows and batch strides in bytes. */
 static void
 gemm_quant (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
@@ -87,7 +91,10 @@ gemm_quant (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   g_snprintf (k, sizeof (k), "kernel_%s_%s", gemv ? "gemv" : "gemm", t);
   g_free (t);
   gint bb = mm_dtype_block_bytes (b->dtype);
-  gsize gws[3] = { (s->N + 3) / 4, gemv ? s->M : (s->M + 3) / 4, s->batch };
+  gsize tiles = (s->N + 3) / 4;
+  gsize gws[3] = { gemv ? MIN (tiles, MM_GEMV_WORK_ITEMS) : tiles,
+    gemv ? s->M : (s->M + 3) / 4, s->batch
+  };
   MM_LAUNCH (g, k, 3, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
       MM_UINT (s->stride_a), MM_TENSOR (b), MM_UINT (s->ldb / 32 * bb),
       MM_UINT (s->stride_b / 32 * bb), MM_UINT (s->b_div), MM_TENSOR (c),
