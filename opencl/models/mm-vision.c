@@ -336,12 +336,11 @@ finish (MmVisionModel * m, MmTensor * y, gint64 t0, GError ** error)
   return out;
 }
 
-static MmTensor *
+static void
 begin (MmVisionModel * m)
 {
   mm_graph_reset (m->graph);
   g_hash_table_remove_all (m->traced);
-  return NULL;
 }
 
 MmTensor *
@@ -429,6 +428,12 @@ mm_vision_model_trace_get (MmVisionModel * m, const gchar * name,
   return mm_tensor_dup_f32 (m->engine, t, error);
 }
 
+static void
+release_mem (gpointer mem)
+{
+  clReleaseMemObject (mem);
+}
+
 MmVisionModel *
 mm_vision_model_load_with_options (MmEngine * engine, const gchar * path,
     const MmVisionOptions * opts, GError ** error)
@@ -454,8 +459,7 @@ mm_vision_model_load_with_options (MmEngine * engine, const gchar * path,
   g_free (base);
   g_free (ld.kind);
   m->traced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  m->pool = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      clReleaseMemObject);
+  m->pool = g_ptr_array_new_with_free_func (release_mem);
   return m;
 }
 
