@@ -514,6 +514,12 @@ mm_vision_model_last_ms (MmVisionModel * m)
   return m->last_ms;
 }
 
+gsize
+mm_vision_model_scratch_bytes (MmVisionModel * m)
+{
+  return mm_graph_arena_size (m->graph);
+}
+
 /* 2 * multiply-adds of GEMMs (the rest is noise). */
 gdouble
 mm_vision_model_flops (MmVisionModel * m)

@@ -122,7 +122,10 @@ void mm_vision_model_set_trace (MmVisionModel * m, gboolean trace);
  * (g_free); NULL with an error when the name was not traced. */
 float *mm_vision_model_trace_get (MmVisionModel * m, const gchar * name,
     gint64 * rows, gint64 * cols, GError ** error);
-/* Multiply-adds of one forward (tower + connector), for benchmarks. */
+/* Floating-point operations of one forward's GEMMs (tower + connector),
+ * for benchmarks. */
 gdouble mm_vision_model_flops (MmVisionModel * m);
+/* Device bytes of the model's scratch arena (high-water mark). */
+gsize mm_vision_model_scratch_bytes (MmVisionModel * m);
 
 G_END_DECLS
