@@ -23,15 +23,20 @@ typedef enum
   W_HOST,                       /* read to host floats (position tables) */
 } WantKind;
 
+#define MAX_PARTS 3
+
+/* One device tensor: one file tensor, or several of the same shape
+ * concatenated along dim 0 (the fused QKV projection). */
 typedef struct
 {
-  gchar *name;
+  gchar *names[MAX_PARTS];
+  gint n_parts;
   WantKind kind;
   MmTensor **dst;
   float **host;
   gint n_dims;
-  gint64 shape[MM_MAX_DIMS];
-  const MmTensorInfo *info;
+  gint64 shape[MM_MAX_DIMS];    /* of each part */
+  const MmTensorInfo *infos[MAX_PARTS];
 } Want;
 
 typedef struct
@@ -73,21 +78,42 @@ take_error (Loader * L, GError * err)
     g_error_free (err);
 }
 
+static gchar *
+tensor_name (Loader * L, const gchar * fmt, gint il)
+{
+  gchar *sub = g_strdup_printf (fmt, il);
+  gchar *name = g_strconcat (L->gguf ? "" : L->tower, sub, NULL);
+  g_free (sub);
+  return name;
+}
+
 /* Adds a tensor to the table; @fmt may hold one %d (the layer). */
 static void
 want (Loader * L, WantKind kind, MmTensor ** dst, gint il, const gchar * fmt,
     gint n_dims, gint64 d0, gint64 d1, gint64 d2, gint64 d3)
 {
   Want wt = { 0 };
-  gchar *sub = g_strdup_printf (fmt, il);
-  wt.name = g_strconcat (L->gguf ? "" : L->tower, sub, NULL);
-  g_free (sub);
+  wt.names[0] = tensor_name (L, fmt, il);
+  wt.n_parts = 1;
   wt.kind = kind;
   wt.dst = dst;
   wt.n_dims = n_dims;
   gint64 s[4] = { d0, d1, d2, d3 };
   memcpy (wt.shape, s, sizeof (s));
   g_array_append_val (L->want, wt);
+}
+
+/* Three tensors of one shape, stacked along dim 0 into one. */
+static void
+want_stacked (Loader * L, WantKind kind, MmTensor ** dst, gint il,
+    const gchar * fa, const gchar * fb, const gchar * fc, gint n_dims,
+    gint64 d0, gint64 d1)
+{
+  want (L, kind, dst, il, fa, n_dims, d0, d1, 0, 0);
+  Want *wt = &g_array_index (L->want, Want, L->want->len - 1);
+  wt->names[1] = tensor_name (L, fb, il);
+  wt->names[2] = tensor_name (L, fc, il);
+  wt->n_parts = 3;
 }
 
 #define WANT_M(L, dst, il, name, a, b) \
@@ -120,16 +146,51 @@ check_all (Loader * L)
 {
   for (guint i = 0; i < L->want->len && !L->error; i++) {
     Want *wt = &g_array_index (L->want, Want, i);
-    GError *err = NULL;
-    wt->info = mm_weights_get_tensor (L->w, wt->name, &err);
     guint accept = wt->kind == W_MATRIX ? MM_DTYPES_FLOAT | MM_DTYPES_QUANT
         : MM_DTYPES_FLOAT;
-    if (wt->info && !mm_tensor_info_check (wt->info, L->file, accept,
-            wt->n_dims, wt->shape, &err))
-      wt->info = NULL;
-    take_error (L, err);
+    for (gint p = 0; p < wt->n_parts && !L->error; p++) {
+      GError *err = NULL;
+      wt->infos[p] = mm_weights_get_tensor (L->w, wt->names[p], &err);
+      if (wt->infos[p] && !mm_tensor_info_check (wt->infos[p], L->file,
+              accept, wt->n_dims, wt->shape, &err))
+        wt->infos[p] = NULL;
+      take_error (L, err);
+    }
   }
   return L->error == NULL;
+}
+
+/* Stacked parts: raw F16 when all are F16, else F32. */
+static MmTensor *
+upload_stacked (Loader * L, const Want * wt, GError ** error)
+{
+  gboolean f16 = wt->kind == W_MATRIX;
+  for (gint p = 0; p < wt->n_parts; p++)
+    f16 &= wt->infos[p]->dtype == MM_DTYPE_F16;
+  gint64 numel = wt->infos[0]->numel;
+  gsize part_bytes = (gsize) numel * (f16 ? 2 : sizeof (float));
+  guint8 *buf = g_try_malloc (part_bytes * wt->n_parts);
+  gboolean ok = buf != NULL;
+  for (gint p = 0; ok && p < wt->n_parts; p++) {
+    if (f16)
+      memcpy (buf + p * part_bytes, wt->infos[p]->data, part_bytes);
+    else
+      ok = mm_tensor_info_to_f32 (wt->infos[p], L->file,
+          (float *) (buf + p * part_bytes), error);
+  }
+  if (buf == NULL)
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_OUT_OF_MEMORY,
+        "%s: out of host memory stacking '%s'", L->file, wt->names[0]);
+  gint64 shape[MM_MAX_DIMS];
+  memcpy (shape, wt->shape, sizeof (shape));
+  shape[0] *= wt->n_parts;
+  gchar *what = g_strdup_printf ("%s: tensors '%s'...", L->file,
+      wt->names[0]);
+  MmTensor *t = ok ? mm_tensor_upload (L->engine, f16 ? MM_DTYPE_F16 :
+      MM_DTYPE_F32, wt->n_dims, shape, buf, what, error) : NULL;
+  g_free (what);
+  g_free (buf);
+  return t;
 }
 
 static gboolean
@@ -137,16 +198,18 @@ upload_all (Loader * L)
 {
   for (guint i = 0; i < L->want->len && !L->error; i++) {
     Want *wt = &g_array_index (L->want, Want, i);
+    const MmTensorInfo *info = wt->infos[0];
     GError *err = NULL;
     if (wt->kind == W_HOST) {
-      *wt->host = g_new (float, wt->info->numel);
-      mm_tensor_info_to_f32 (wt->info, L->file, *wt->host, &err);
+      *wt->host = g_new (float, info->numel);
+      mm_tensor_info_to_f32 (info, L->file, *wt->host, &err);
+    } else if (wt->n_parts > 1) {
+      *wt->dst = upload_stacked (L, wt, &err);
     } else {
-      MmConvert cv = wt->kind == W_MATRIX && (wt->info->dtype == MM_DTYPE_F32
-          || wt->info->dtype == MM_DTYPE_F16) ? MM_CONVERT_NONE :
-          MM_CONVERT_F32;
-      *wt->dst = mm_tensor_info_upload (wt->info, L->file, L->engine, 0, cv,
-          0, NULL, &err);
+      MmConvert cv = wt->kind == W_MATRIX && (info->dtype == MM_DTYPE_F32
+          || info->dtype == MM_DTYPE_F16) ? MM_CONVERT_NONE : MM_CONVERT_F32;
+      *wt->dst = mm_tensor_info_upload (info, L->file, L->engine, 0, cv, 0,
+          NULL, &err);
     }
     take_error (L, err);
   }
@@ -157,7 +220,8 @@ static void
 loader_clear (Loader * L)
 {
   for (guint i = 0; L->want && i < L->want->len; i++)
-    g_free (g_array_index (L->want, Want, i).name);
+    for (gint p = 0; p < MAX_PARTS; p++)
+      g_free (g_array_index (L->want, Want, i).names[p]);
   if (L->want)
     g_array_unref (L->want);
   g_clear_error (&L->error);
@@ -947,12 +1011,9 @@ want_tower (Loader * L, MmVisionHp * hp, MmVisionWeights * w,
     MmVitLayer *l = &w->layers[i];
     WANT_V (L, &l->ln1_w, i, N->ln1_w, d);
     WANT_V (L, &l->ln1_b, i, N->ln1_b, d);
-    WANT_M (L, &l->q_w, i, N->q_w, d, d);
-    WANT_V (L, &l->q_b, i, N->q_b, d);
-    WANT_M (L, &l->k_w, i, N->k_w, d, d);
-    WANT_V (L, &l->k_b, i, N->k_b, d);
-    WANT_M (L, &l->v_w, i, N->v_w, d, d);
-    WANT_V (L, &l->v_b, i, N->v_b, d);
+    /* one [3d, d] projection: Q, K, V rows stacked */
+    want_stacked (L, W_MATRIX, &l->qkv_w, i, N->q_w, N->k_w, N->v_w, 2, d, d);
+    want_stacked (L, W_VECTOR, &l->qkv_b, i, N->q_b, N->k_b, N->v_b, 1, d, 0);
     WANT_M (L, &l->o_w, i, N->o_w, d, d);
     WANT_V (L, &l->o_b, i, N->o_b, d);
     WANT_V (L, &l->ln2_w, i, N->ln2_w, d);

@@ -77,7 +77,7 @@ typedef struct
 
 typedef struct
 {
-  MmTensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
+  MmTensor *ln1_w, *ln1_b, *qkv_w, *qkv_b, *o_w, *o_b;     /* qkv [3d, d] */
   MmTensor *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
 } MmVitLayer;
 

@@ -11,6 +11,7 @@
  * residual stream is carried), so the arena holds about one layer.
  */
 #include "mm-vision-private.h"
+#include "mm-launch.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -97,6 +98,47 @@ build_attn (MmGraph * g, MmTensor * xq, MmTensor * xk, MmTensor * xv,
   return mm_linear (g, a, o_w, o_b);
 }
 
+/* Columns from @col0 on of a row-major 2-D tensor, as the flat view a
+ * strided GEMM operand needs (no copy). */
+static MmTensor *
+col_view (MmGraph * g, MmTensor * x, gint64 col0)
+{
+  MmTensor v = *x;
+  gint64 n = mm_tensor_numel (x) - col0;
+  v.offset += col0 * sizeof (float);
+  return mm_graph_keep (g, mm_tensor_view (&v, 1, &n));
+}
+
+/* Self-attention on a fused projection qkv [n, 3d] (Q, K, V column
+ * blocks): the scores GEMM reads Q and K in place with the heads as a
+ * strided batch, V is transposed per head once, and P . V lands directly
+ * in [n, H * hd]; no other copies. */
+static MmTensor *
+build_self_attn (MmGraph * g, MmTensor * qkv, gint n_head, gint hd)
+{
+  gint64 n = mm_tensor_rows (qkv), d = (gint64) n_head * hd, ld = 3 * d;
+  gint64 ss[3] = { n_head, n, n }, vs[3] = { n_head, hd, n };
+  MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
+  MmGemmShape qk = {.M = n,.N = n,.K = hd,.batch = n_head,.b_div = 1,
+    .lda = ld,.ldb = ld,.ldc = n,.stride_a = hd,.stride_b = hd,
+    .stride_c = n * n,.alpha = 1.0f
+  };
+  mm_gemm (g, col_view (g, qkv, 0), col_view (g, qkv, d), NULL, s, &qk);
+  MmTensor *p = mm_softmax (g, s, NULL, 1.0f / sqrtf (hd), -1);
+  MmTensor *vt = mm_graph_tensor (g, MM_DTYPE_F32, 3, vs);
+  gsize gws[3] = { hd, (n + 15) / 16, n_head };
+  MM_LAUNCH (g, "kernel_vision_heads_t", 3, gws, FALSE, MM_TENSOR (qkv),
+      MM_UINT (ld), MM_UINT (2 * d), MM_TENSOR (vt), MM_UINT (n),
+      MM_UINT (hd));
+  MmTensor *o = mm_graph_tensor_2d (g, n, d);
+  MmGemmShape pv = {.M = n,.N = hd,.K = n,.batch = n_head,.b_div = 1,
+    .lda = n,.ldb = n,.ldc = d,.stride_a = n * n,.stride_b = hd * n,
+    .stride_c = hd,.alpha = 1.0f
+  };
+  mm_gemm (g, p, vt, NULL, o, &pv);
+  return o;
+}
+
 /* ---- tower ---- */
 
 static MmTensor *
@@ -104,9 +146,9 @@ vit_block (MmGraph * g, const MmVitLayer * l, MmTensor * x,
     const MmVisionHp * hp)
 {
   MmTensor *h = mm_layer_norm (g, x, l->ln1_w, l->ln1_b, hp->eps);
-  x = mm_add (g, x, build_attn (g, h, h, h, l->q_w, l->q_b, l->k_w, l->k_b,
-          l->v_w, l->v_b, l->o_w, l->o_b, hp->n_head, hp->n_head,
-          hp->head_dim));
+  MmTensor *qkv = mm_linear (g, h, l->qkv_w, l->qkv_b);       /* [n, 3d] */
+  x = mm_add (g, x, mm_linear (g, build_self_attn (g, qkv, hp->n_head,
+              hp->head_dim), l->o_w, l->o_b));
   h = mm_layer_norm (g, x, l->ln2_w, l->ln2_b, hp->eps);
   h = mm_linear (g, build_act (g, hp->act, mm_linear (g, h, l->fc1_w,
               l->fc1_b)), l->fc2_w, l->fc2_b);
