@@ -12,12 +12,25 @@
  * others give median / min / mean.  GFLOP/s counts the GEMMs (patch
  * embedding, QKV/O, attention, MLP, connector) of one frame.  Further
  * lines time the preprocessing alone (with the read-back of the pixels)
- * and the tower + connector alone from preprocessed pixels.
+ * and the tower + connector alone from preprocessed pixels.  The CPU
+ * time of the encode loop (all threads of the process) tells apart a slow
+ * encoder from a machine shared with other work.
  */
 #include "mm-vision.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+
+/* CPU seconds of this process (all threads: PoCL's workers too). */
+static double
+cpu_seconds (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec
+      + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static int
 cmp_double (const void *a, const void *b)
@@ -118,6 +131,8 @@ main (int argc, char **argv)
       (g_get_monotonic_time () - t0) / 1000.0);
 
   double *ms = g_new (double, frames);
+  double cpu0 = cpu_seconds ();
+  gint64 wall0 = g_get_monotonic_time ();
   for (gint i = 0; i < frames; i++) {
     out = mm_vision_model_encode (m, &img, &err);
     if (!out) {
@@ -127,9 +142,14 @@ main (int argc, char **argv)
     ms[i] = mm_vision_model_last_ms (m);
     mm_tensor_free (out);
   }
+  double cpu = (cpu_seconds () - cpu0) / frames;
+  double wall = (g_get_monotonic_time () - wall0) / 1e6 / frames;
   gchar *what = g_strdup_printf ("encode %dx%d %s", width, height, format);
   report (what, ms, frames, flops);
   g_free (what);
+  g_print ("  CPU time %.2f s/frame over %.2f s wall: %.2f cores busy "
+      "(other load on the machine stretches the wall time)\n", cpu, wall,
+      cpu / wall);
 
   float *pixels = NULL;
   for (gint i = 0; i < frames; i++) {
