@@ -141,6 +141,15 @@ has_tensor (Loader * L, const gchar * prefix, const gchar * name)
   return r;
 }
 
+/* The file holding @name: the GGUF, or the safetensors shard. */
+static const gchar *
+tensor_file (Loader * L, const gchar * name)
+{
+  MmHfModel *hf = mm_weights_hf (L->w);
+  const gchar *f = hf ? mm_hf_model_tensor_file (hf, name) : NULL;
+  return f ? f : L->file;
+}
+
 static gboolean
 check_all (Loader * L)
 {
@@ -151,8 +160,9 @@ check_all (Loader * L)
     for (gint p = 0; p < wt->n_parts && !L->error; p++) {
       GError *err = NULL;
       wt->infos[p] = mm_weights_get_tensor (L->w, wt->names[p], &err);
-      if (wt->infos[p] && !mm_tensor_info_check (wt->infos[p], L->file,
-              accept, wt->n_dims, wt->shape, &err))
+      if (wt->infos[p] && !mm_tensor_info_check (wt->infos[p],
+              tensor_file (L, wt->names[p]), accept, wt->n_dims, wt->shape,
+              &err))
         wt->infos[p] = NULL;
       take_error (L, err);
     }

@@ -19,7 +19,9 @@
 #include "mm-test-ref.h"
 #include "mm-vision.h"
 
+#include <glib/gstdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TOL_PIXELS 1e-6
@@ -331,6 +333,142 @@ test_minicpmv (MmEngine * e)
   return ok;
 }
 
+/* Loading must fail cleanly, naming the file and the tensor or key. */
+static gboolean
+expect_load_error (MmEngine * e, const gchar * path, const gchar * label,
+    const gchar * must_name)
+{
+  GError *err = NULL;
+  MmVisionModel *m = mm_vision_model_load (e, path, &err);
+  gboolean ok = m == NULL && err && strstr (err->message, must_name)
+      && strstr (err->message, path);
+  g_print ("%s %s: %s\n", ok ? "ok  " : "FAIL", label,
+      err ? err->message : "loaded");
+  mm_vision_model_free (m);
+  g_clear_error (&err);
+  return ok;
+}
+
+static gchar *
+copy_dir (const gchar * src)
+{
+  gchar *dst = g_dir_make_tmp ("mm-vision-XXXXXX", NULL);
+  GDir *d = g_dir_open (src, 0, NULL);
+  const gchar *name;
+  while ((name = g_dir_read_name (d))) {
+    gchar *a = g_build_filename (src, name, NULL);
+    gchar *b = g_build_filename (dst, name, NULL);
+    gchar *data;
+    gsize len;
+    if (g_file_get_contents (a, &data, &len, NULL)) {
+      g_file_set_contents (b, data, len, NULL);
+      g_free (data);
+    }
+    g_free (a);
+    g_free (b);
+  }
+  g_dir_close (d);
+  return dst;
+}
+
+static void
+remove_dir (const gchar * dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const gchar *name;
+  while (d && (name = g_dir_read_name (d))) {
+    gchar *p = g_build_filename (dir, name, NULL);
+    g_remove (p);
+    g_free (p);
+  }
+  if (d)
+    g_dir_close (d);
+  g_rmdir (dir);
+}
+
+/* Replaces the first @from in @file by @to (same length or not). */
+static void
+patch_text (const gchar * file, const gchar * from, const gchar * to)
+{
+  gchar *data;
+  g_file_get_contents (file, &data, NULL, NULL);
+  gchar **parts = g_strsplit (data, from, 2);
+  gchar *out = g_strjoinv (to, parts);
+  g_file_set_contents (file, out, -1, NULL);
+  g_strfreev (parts);
+  g_free (out);
+  g_free (data);
+}
+
+static gchar *
+find_bytes (gchar * data, gsize len, const gchar * what)
+{
+  gsize n = strlen (what);
+  for (gsize i = 0; i + n <= len; i++)
+    if (memcmp (data + i, what, n) == 0)
+      return data + i;
+  g_printerr ("'%s' not in the file\n", what);
+  exit (1);
+}
+
+static gboolean
+test_bad_files (MmEngine * e)
+{
+  gboolean ok = TRUE;
+  gchar *src = mm_test_fixture ("siglip/hf");
+  gchar *dir = copy_dir (src);
+  gchar *cfg = g_build_filename (dir, "config.json", NULL);
+  /* a config that disagrees with the tensors */
+  patch_text (cfg, "\"intermediate_size\": 72", "\"intermediate_size\": 80");
+  ok &= expect_load_error (e, dir, "HF intermediate_size 80 vs tensors 72",
+      "encoder.layers.0.mlp.fc1.weight");
+  patch_text (cfg, "\"intermediate_size\": 80", "\"intermediate_size\": 72");
+  patch_text (cfg, "gelu_pytorch_tanh", "relu_squared");
+  ok &= expect_load_error (e, dir, "HF unknown activation", "hidden_act");
+  patch_text (cfg, "relu_squared", "gelu_pytorch_tanh");
+  patch_text (cfg, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3");
+  ok &= expect_load_error (e, dir, "HF a block too many",
+      "encoder.layers.2.");
+  remove_dir (dir);
+  g_free (dir);
+  g_free (cfg);
+  g_free (src);
+
+  /* GGUF: feed_forward_length patched in place (u32 after its key) */
+  gchar *gsrc = mm_test_fixture ("siglip/mmproj-siglip.gguf");
+  gchar *data;
+  gsize len;
+  g_file_get_contents (gsrc, &data, &len, NULL);
+  const gchar *key = "clip.vision.feed_forward_length";
+  gchar *at = find_bytes (data, len, key);
+  guint32 v = 64;
+  memcpy (at + strlen (key) + 4, &v, 4);
+  gchar *tmp = g_build_filename (g_get_tmp_dir (), "mm-vision-bad.gguf", NULL);
+  g_file_set_contents (tmp, data, len, NULL);
+  ok &= expect_load_error (e, tmp, "GGUF feed_forward_length 64 vs 72",
+      "v.blk.0.ffn_up.weight");
+  g_free (data);
+  /* another input size on the same grid still loads */
+  const gchar *k2 = "clip.vision.image_size";
+  g_file_get_contents (gsrc, &data, &len, NULL);
+  at = find_bytes (data, len, k2);
+  v = 36;                       /* 36 / 7: a 5x5 grid, same table */
+  memcpy (at + strlen (k2) + 4, &v, 4);
+  g_file_set_contents (tmp, data, len, NULL);
+  GError *err = NULL;
+  MmVisionModel *m = mm_vision_model_load (e, tmp, &err);
+  g_print ("%s GGUF image_size 36 (grid still 5x5): %s\n", m ? "ok  " : "FAIL",
+      m ? "loads" : err->message);
+  ok &= m != NULL;
+  g_clear_error (&err);
+  mm_vision_model_free (m);
+  g_remove (tmp);
+  g_free (tmp);
+  g_free (data);
+  g_free (gsrc);
+  return ok;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -346,6 +484,7 @@ main (int argc, char **argv)
   ok &= test_llava (e, "hf", TOL_F32);
   ok &= test_idefics2 (e);
   ok &= test_minicpmv (e);
+  ok &= test_bad_files (e);
   mm_engine_unref (e);
   g_print ("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
