@@ -11,6 +11,7 @@
  */
 #include "mm-tokenizer-private.h"
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -591,6 +592,47 @@ test_specials (void)
   CHECK (mm_tokenizer_is_eog (t, 5), "added EOG");
 }
 
+/* tokenizer_config.json: token strings or AddedToken objects, flags, the
+ * chat template inline, as a named list, or in chat_template.jinja. */
+static void
+test_hf_config (void)
+{
+  g_autoptr (MmTokenizer) t = tokenizer_from_hf ("bpe_gpt2");
+  g_autofree gchar *dir = g_dir_make_tmp ("mm-tok-XXXXXX", NULL);
+  g_autofree gchar *cfg = g_build_filename (dir, "tokenizer_config.json",
+      NULL);
+  g_autofree gchar *jinja = g_build_filename (dir, "chat_template.jinja",
+      NULL);
+  gchar *tmpl = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (cfg, "{\"bos_token\": \"<|im_start|>\", "
+      "\"eos_token\": {\"__type\": \"AddedToken\", \"content\": "
+      "\"<|im_end|>\"}, \"add_bos_token\": true, \"chat_template\": "
+      "[{\"name\": \"tool_use\", \"template\": \"T\"}, "
+      "{\"name\": \"default\", \"template\": \"D\"}]}", -1, NULL);
+  CHECK (mm_tokenizer_load_hf_config (t, cfg, &tmpl, &error), "config: %s",
+      error ? error->message : "");
+  CHECK (mm_tokenizer_get_special (t, MM_SPECIAL_BOS) ==
+      mm_tokenizer_token_id (t, "<|im_start|>"), "config bos");
+  CHECK (mm_tokenizer_get_special (t, MM_SPECIAL_EOS) ==
+      mm_tokenizer_token_id (t, "<|im_end|>"), "config eos");
+  CHECK (mm_tokenizer_get_add_bos (t), "config add_bos");
+  CHECK (g_strcmp0 (tmpl, "D") == 0, "config default template: %s", tmpl);
+  g_clear_pointer (&tmpl, g_free);
+  g_file_set_contents (cfg, "{\"add_bos_token\": false}", -1, NULL);
+  g_file_set_contents (jinja, "J", -1, NULL);
+  CHECK (mm_tokenizer_load_hf_config (t, cfg, &tmpl, NULL)
+      && !mm_tokenizer_get_add_bos (t), "config 2");
+  CHECK (g_strcmp0 (tmpl, "J") == 0, "chat_template.jinja: %s", tmpl);
+  g_clear_pointer (&tmpl, g_free);
+  g_file_set_contents (cfg, "[1, 2]", -1, NULL);
+  CHECK (!mm_tokenizer_load_hf_config (t, cfg, &tmpl, NULL), "not object");
+  g_unlink (cfg);
+  g_unlink (jinja);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -608,6 +650,7 @@ main (int argc, char **argv)
   test_robustness ();
   test_errors ();
   test_specials ();
+  test_hf_config ();
   if (failures) {
     g_printerr ("%d check(s) failed\n", failures);
     return 1;
