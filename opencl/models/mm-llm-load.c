@@ -56,6 +56,24 @@ fail:
   return NULL;
 }
 
+MmGguf *
+mm_llm_source_gguf (MmLlmSource * src)
+{
+  return src->gguf;
+}
+
+MmHfModel *
+mm_llm_source_hf (MmLlmSource * src)
+{
+  return src->hf;
+}
+
+const gchar *
+mm_llm_source_path (MmLlmSource * src)
+{
+  return src->path;
+}
+
 void
 mm_llm_source_free (MmLlmSource * src)
 {
