@@ -5,6 +5,7 @@
  */
 #include "mm-llm-private.h"
 #include "mm-llm-load.h"
+#include "mm-tokenizer.h"
 
 #include <math.h>
 #include <string.h>
@@ -454,6 +455,21 @@ gchar *
 mm_llm_generate (MmLlm * llm, const MmLlmRequest * req, MmLlmTokenFunc func,
     gpointer user_data, MmLlmStats * stats, GError ** error)
 {
+  return mm_llm_generate_full (llm, req, func, user_data, stats, NULL, error);
+}
+
+gboolean
+mm_llm_prompt_ids (MmLlm * llm, const MmLlmRequest * req, GArray * ids,
+    GError ** error)
+{
+  return mm_llm_text_prompt (llm->text, req, ids, error);
+}
+
+gchar *
+mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
+    MmLlmTokenFunc func, gpointer user_data, MmLlmStats * stats,
+    GArray * out_ids, GError ** error)
+{
   MmLlmStats st = { 0 };
   GError *err = NULL;
   GArray *ids = g_array_new (FALSE, FALSE, sizeof (gint32));
@@ -472,7 +488,8 @@ mm_llm_generate (MmLlm * llm, const MmLlmRequest * req, MmLlmTokenFunc func,
   GArray *keys = prompt_keys (ids, req);
   float *logits = prefill (llm, req, ids, keys, &st, &err);
   g_array_unref (keys);
-  GString *out = g_string_new (NULL), *pending = g_string_new (NULL);
+  GString *out = g_string_new (NULL);
+  MmDecodeStream *dec = mm_llm_text_decoder (llm->text);
   GArray *hist = g_array_new (FALSE, FALSE, sizeof (gint32));
   MmLlmSampler *sampler = mm_llm_sampler_new (&req->sampling);
   gint max = req->sampling.max_tokens > 0 ? req->sampling.max_tokens : G_MAXINT;
@@ -486,8 +503,11 @@ mm_llm_generate (MmLlm * llm, const MmLlmRequest * req, MmLlmTokenFunc func,
       break;
     st.generated_tokens++;
     g_array_append_val (hist, id);
+    if (out_ids)
+      g_array_append_val (out_ids, id);
     gsize before = out->len;
-    mm_llm_text_decode (llm->text, id, pending, out);
+    if (!mm_decode_stream_push (dec, id, out, &err))
+      break;
     gboolean stop = hit_stop_string (out, req->sampling.stop);
     if (func && out->len > before && !func (out->str + before, user_data))
       stop = TRUE;
@@ -506,7 +526,8 @@ mm_llm_generate (MmLlm * llm, const MmLlmRequest * req, MmLlmTokenFunc func,
   mm_llm_sampler_free (sampler);
   g_array_unref (hist);
   g_array_unref (ids);
-  g_string_free (pending, TRUE);
+  mm_decode_stream_flush (dec, out);
+  mm_decode_stream_free (dec);
   if (stats)
     *stats = st;
   if (err) {
