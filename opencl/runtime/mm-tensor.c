@@ -413,6 +413,16 @@ mm_graph_rewind (MmGraph * g, MmGraphMark mark)
     return;                     /* not a mark of this forward */
   g->cur_chunk = mark.chunk;
   g->cur_off = mark.offset;
+  /* memo entries taken since the mark go with their tensors */
+  GHashTableIter it;
+  gpointer key, value;
+  g_hash_table_iter_init (&it, g->memo);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    for (guint i = mark.n_tensors; i < g->tensors->len; i++)
+      if (g_ptr_array_index (g->tensors, i) == value) {
+        g_hash_table_iter_remove (&it);
+        break;
+      }
   g_ptr_array_set_size (g->tensors, mark.n_tensors);
 }
 

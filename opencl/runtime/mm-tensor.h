@@ -116,7 +116,6 @@ MmTensor *mm_reshape_3d (MmGraph * g, MmTensor * t, gint64 d0, gint64 d1,
 MmTensor *mm_graph_input_f32 (MmGraph * g, gint n_dims, const gint64 * shape,
     const float *data);
 
-<<<<<<< HEAD
 /* A point of the arena to go back to. */
 typedef struct
 {
@@ -132,12 +131,11 @@ MmGraphMark mm_graph_mark (MmGraph * g);
  * in order.  Bounds a deep model's arena by one layer's worth of
  * temporaries (copy what must survive into a tensor taken before @mark). */
 void mm_graph_rewind (MmGraph * g, MmGraphMark mark);
-=======
+
 /* A per-forward memo: returns the tensor stored under @key in this forward
  * (NULL if none); with @t non-NULL stores it and returns @t.  Cleared by
  * mm_graph_reset(). */
 MmTensor *mm_graph_memo (MmGraph * g, const gchar * key, MmTensor * t);
->>>>>>> main
 
 /* The graph's dead tensor, returned by ops after a failure. */
 MmTensor *mm_graph_dead (MmGraph * g);
