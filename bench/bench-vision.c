@@ -8,6 +8,8 @@
  *
  * Each frame: upload + preprocessing on the device + tower + connector +
  * clFinish (what mm_vision_model_encode() does per sampled video frame).
+ * With MM_PROFILE set, per-kernel device times of the encode loop follow
+ * (profiling serialises the queue: use it to see shares, not speed).
  * The first encode (program build, arena growth) is reported apart; the
  * others give median / min / mean.  GFLOP/s counts the GEMMs (patch
  * embedding, QKV/O, attention, MLP, connector) of one frame.  Further
@@ -150,6 +152,13 @@ main (int argc, char **argv)
   g_print ("  CPU time %.2f s/frame over %.2f s wall: %.2f cores busy "
       "(other load on the machine stretches the wall time)\n", cpu, wall,
       cpu / wall);
+
+  if (mm_engine_profiling (e)) {
+    gchar *prof = mm_engine_profile_report (e, TRUE);
+    g_print ("MM_PROFILE, device time of the %d frames above:\n%s", frames,
+        prof);
+    g_free (prof);
+  }
 
   float *pixels = NULL;
   for (gint i = 0; i < frames; i++) {
