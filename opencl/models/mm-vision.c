@@ -121,10 +121,10 @@ build_self_attn (MmGraph * g, MmTensor * qkv, gint n_head, gint hd)
   MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
   MmGemmShape qk = {.M = n,.N = n,.K = hd,.batch = n_head,.b_div = 1,
     .lda = ld,.ldb = ld,.ldc = n,.stride_a = hd,.stride_b = hd,
-    .stride_c = n * n,.alpha = 1.0f
+    .stride_c = n * n,.alpha = 1.0f / sqrtf (hd)
   };
   mm_gemm (g, col_view (g, qkv, 0), col_view (g, qkv, d), NULL, s, &qk);
-  MmTensor *p = mm_softmax (g, s, NULL, 1.0f / sqrtf (hd), -1);
+  MmTensor *p = mm_softmax (g, s, NULL, 1.0f, -1);
   MmTensor *vt = mm_graph_tensor (g, MM_DTYPE_F32, 3, vs);
   gsize gws[3] = { hd, (n + 15) / 16, n_head };
   MM_LAUNCH (g, "kernel_vision_heads_t", 3, gws, FALSE, MM_TENSOR (qkv),
