@@ -17,7 +17,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#define OUTPUT_POOL_MAX 4
+#define OUTPUT_POOL_MAX 8
 
 struct _MmVisionModel
 {
@@ -161,8 +161,15 @@ vit_embed (MmVisionModel * m, MmGraph * g, MmTensor * pixels)
 {
   const MmVisionHp *hp = &m->hp;
   const MmVisionWeights *w = &m->w;
-  MmTensor *x = mm_conv2d (g, pixels, w->patch_w, w->patch_b, hp->patch,
-      hp->patch, hp->patch, 0);         /* [n_patch, d] */
+  gint64 C = 3, p = hp->patch, side = hp->image_size / p;
+  MmTensor *cols = mm_graph_tensor_2d (g, side * side, C * p * p);
+  gsize gws[2] = { C * p, side * side };
+  MM_LAUNCH (g, "kernel_vision_patchify", 2, gws, FALSE, MM_TENSOR (pixels),
+      MM_TENSOR (cols), MM_UINT (C), MM_UINT (hp->image_size),
+      MM_UINT (hp->image_size), MM_UINT (p), MM_UINT (side));
+  /* the conv as a GEMM over patches: [n_patch, d] */
+  MmTensor *x = mm_linear (g, cols, mm_reshape_2d (g, w->patch_w, hp->d,
+          C * p * p), w->patch_b);
   if (hp->has_cls)
     x = mm_concat (g, mm_reshape_2d (g, w->cls, 1, hp->d), x, FALSE);
   x = mm_add (g, x, w->pos);
