@@ -549,15 +549,21 @@ hf_prep (Loader * L, const MmVisionHp * hp, const gchar * model_type,
   gint shortest = jint (L, j, root, "size.shortest_edge", 0);
   gint longest = jint (L, j, root, "size.longest_edge", 0);
   if (idefics3) {
-    /* do_image_splitting=False path: longest edge to size.longest_edge,
-     * then to max_image_size square; with splitting on, this is the
-     * global image the splitter also makes */
+    /* longest edge to size.longest_edge, then max_image_size square.  With
+     * do_image_splitting the processor first goes up to multiples of
+     * max_image_size, cuts tiles and resizes that to the square "global
+     * image": we encode that global image (one frame, no tiles) */
     gint max = jint (L, j, root, "max_image_size.longest_edge", S);
-    prep->n_steps = 2;
-    prep->steps[0] = (MmResizeStep) {
+    gboolean split = jbool (L, j, root, "do_image_splitting", TRUE);
+    gint i = 0;
+    prep->steps[i++] = (MmResizeStep) {
     MM_SIZE_LONGEST_EDGE, 0, 0, longest > 0 ? longest : max};
-    prep->steps[1] = (MmResizeStep) {
+    if (split)
+      prep->steps[i++] = (MmResizeStep) {
+      MM_SIZE_MULTIPLE_OF, 0, 0, max};
+    prep->steps[i++] = (MmResizeStep) {
     MM_SIZE_FIXED, max, max, 0};
+    prep->n_steps = i;
   } else if (height > 0 && width > 0) {
     prep->n_steps = 1;
     prep->steps[0] = (MmResizeStep) {
