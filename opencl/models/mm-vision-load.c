@@ -18,8 +18,9 @@
 
 typedef enum
 {
-  W_MATRIX,                     /* GEMM weight: F32 / F16 kept, others -> F32 */
-  W_VECTOR,                     /* biases, norms, embeddings: F32 */
+  W_MATRIX,                     /* GEMM weight: F32 / F16 kept, BF16 and
+                                 * quantised types -> F32 */
+  W_VECTOR,                     /* biases, norms, embeddings: -> F32 */
   W_HOST,                       /* read to host floats (position tables) */
 } WantKind;
 
@@ -155,8 +156,7 @@ check_all (Loader * L)
 {
   for (guint i = 0; i < L->want->len && !L->error; i++) {
     Want *wt = &g_array_index (L->want, Want, i);
-    guint accept = wt->kind == W_MATRIX ? MM_DTYPES_FLOAT | MM_DTYPES_QUANT
-        : MM_DTYPES_FLOAT;
+    guint accept = MM_DTYPES_FLOAT | MM_DTYPES_QUANT;       /* -> F32 */
     for (gint p = 0; p < wt->n_parts && !L->error; p++) {
       GError *err = NULL;
       wt->infos[p] = mm_weights_get_tensor (L->w, wt->names[p], &err);
