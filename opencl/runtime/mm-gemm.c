@@ -44,8 +44,14 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
         mm_tensor_shape_str (c));
     return FALSE;
   }
+  gboolean quant = mm_dtype_block_elems (b->dtype) > 1;
+  if (quant && (s->K % 32 || s->ldb % 32 || s->stride_b % 32)) {
+    mm_graph_failf (g, "gemm: %s weights need K (%d) a multiple of 32",
+        mm_dtype_name (b->dtype), s->K);
+    return FALSE;
+  }
   if (a->dtype != MM_DTYPE_F32 || c->dtype != MM_DTYPE_F32
-      || (b->dtype != MM_DTYPE_F32 && b->dtype != MM_DTYPE_F16)) {
+      || (b->dtype != MM_DTYPE_F32 && b->dtype != MM_DTYPE_F16 && !quant)) {
     mm_graph_failf (g, "gemm: weight type %s is not supported by this GEMM "
         "provider", mm_dtype_name (b->dtype));
     return FALSE;
@@ -70,12 +76,36 @@ gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
       MM_FLOAT (s->alpha));
 }
 
+/* Quantised weights (gemm_quant.cl): rows and batch strides in bytes. */
+static void
+gemm_quant (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s)
+{
+  gboolean gemv = s->M < 4;
+  gchar k[32];
+  gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
+  g_snprintf (k, sizeof (k), "kernel_%s_%s", gemv ? "gemv" : "gemm", t);
+  g_free (t);
+  gint bb = mm_dtype_block_bytes (b->dtype);
+  gsize gws[3] = { (s->N + 3) / 4, gemv ? s->M : (s->M + 3) / 4, s->batch };
+  MM_LAUNCH (g, k, 3, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
+      MM_UINT (s->stride_a), MM_TENSOR (b), MM_UINT (s->ldb / 32 * bb),
+      MM_UINT (s->stride_b / 32 * bb), MM_UINT (s->b_div), MM_TENSOR (c),
+      MM_UINT (s->ldc), MM_UINT (s->stride_c), MM_TENSOR (bias ? bias : c),
+      MM_INT (bias != NULL), MM_UINT (s->M), MM_UINT (s->N), MM_UINT (s->K),
+      MM_FLOAT (s->alpha));
+}
+
 void
 mm_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     MmTensor * c, const MmGemmShape * s)
 {
   if (!check_gemm (g, a, b, bias, c, s))
     return;
+  if (mm_dtype_block_elems (b->dtype) > 1) {
+    gemm_quant (g, a, b, bias, c, s);
+    return;
+  }
   MmEngine *e = mm_graph_engine (g);
   if (b->dtype == MM_DTYPE_F32 && mm_gemm_get_provider (e) == MM_GEMM_CLBLAST) {
     GError *err = NULL;
