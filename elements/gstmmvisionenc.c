@@ -200,7 +200,8 @@ struct _GstMmVisionEnc
   gboolean encoding;
   gboolean running;             /* the threads keep going */
   gboolean flushing;
-  GstFlowReturn last_flow;      /* of the last push or encode */
+  GstFlowReturn last_flow;      /* of the last push */
+  gboolean failed;              /* an encode failed: GST_FLOW_ERROR upstream */
   GList *flushed_sticky;        /* sticky events a flush dropped */
   guint64 frames_in, sampled, encoded, dropped;
   gdouble ms_total, ms_last;
@@ -574,6 +575,7 @@ gst_mm_vision_enc_start (GstBaseTransform * trans)
   self->running = TRUE;
   self->flushing = FALSE;
   self->last_flow = GST_FLOW_OK;
+  self->failed = FALSE;
   self->frames_in = self->sampled = self->encoded = self->dropped = 0;
   self->ms_total = self->ms_last = 0.0;
   self->n_recent = 0;
@@ -875,6 +877,7 @@ gst_mm_vision_enc_flush_stop (GstMmVisionEnc * self, GstEvent * event)
   g_mutex_lock (&self->lock);
   self->flushing = FALSE;
   self->last_flow = GST_FLOW_OK;
+  self->failed = FALSE;
   sticky = self->flushed_sticky;
   self->flushed_sticky = NULL;
   g_mutex_unlock (&self->lock);
@@ -947,7 +950,12 @@ gst_mm_vision_enc_push_ready (GstMmVisionEnc * self)
     if (self->last_flow != GST_FLOW_OK)
       GST_DEBUG_OBJECT (self, "push: %s", gst_flow_get_name (self->last_flow));
   }
-  ret = self->flushing ? GST_FLOW_FLUSHING : self->last_flow;
+  if (self->flushing)
+    ret = GST_FLOW_FLUSHING;
+  else if (self->failed)
+    ret = GST_FLOW_ERROR;
+  else
+    ret = self->last_flow;
   g_mutex_unlock (&self->lock);
   g_mutex_unlock (&self->push_lock);
   return ret;
@@ -1102,7 +1110,7 @@ gst_mm_vision_enc_encode_item (GstMmVisionEnc * self,
       latency_msg = gst_message_new_latency (GST_OBJECT (self));
     }
   } else {
-    self->last_flow = GST_FLOW_ERROR;
+    self->failed = TRUE;
   }
   if (item->orphaned)
     gst_mm_vision_enc_item_free (item);

@@ -471,6 +471,7 @@ GST_START_TEST (test_caps_change_in_order)
   g_autofree gchar *seq = NULL;
   GstVideoInfo info;
   GstBuffer *buf;
+  GstCaps *caps;
   guint base = fake_vision_started ();
 
   fake_vision_gate_close ();
@@ -478,7 +479,9 @@ GST_START_TEST (test_caps_change_in_order)
   fail_unless (fake_vision_wait_started (base + 1));
   gst_harness_push (ctx->h, make_frame (1, FALSE));
   gst_harness_set_src_caps_str (ctx->h, CAPS_RGB);
-  gst_video_info_from_caps (&info, gst_caps_from_string (CAPS_RGB));
+  caps = gst_caps_from_string (CAPS_RGB);
+  gst_video_info_from_caps (&info, caps);
+  gst_caps_unref (caps);
   gst_harness_push (ctx->h, make_frame_sized (2, info.size, FALSE));
   fake_vision_gate_open ();
   push_eos_and_wait (ctx);
