@@ -503,8 +503,7 @@ gst_mm_vision_enc_get_property (GObject * object, guint prop_id,
 }
 
 static GstStateChangeReturn
-gst_mm_vision_enc_change_state (GstElement * element,
-    GstStateChange transition)
+gst_mm_vision_enc_change_state (GstElement * element, GstStateChange transition)
 {
   GstMmVisionEnc *self = GST_MM_VISION_ENC (element);
 
@@ -565,8 +564,7 @@ gst_mm_vision_enc_start (GstBaseTransform * trans)
   self->model_id = g_strdup (mm_vision_model_id (self->model));
   GST_INFO_OBJECT (self, "loaded %s (%d tokens × %d) on %s", self->model_id,
       mm_vision_model_n_tokens (self->model),
-      mm_vision_model_dim (self->model),
-      mm_engine_device_name (self->engine));
+      mm_vision_model_dim (self->model), mm_engine_device_name (self->engine));
 
   self->seen_sample_meta = FALSE;
   self->live_known = FALSE;
@@ -828,8 +826,7 @@ gst_mm_vision_enc_queue_event (GstMmVisionEnc * self, GstEvent * event)
   }
   if (!g_queue_is_empty (&self->items)) {
     g_queue_push_tail (&self->items,
-        gst_mm_vision_enc_item_new (GST_MINI_OBJECT (event), ITEM_READY,
-            NULL));
+        gst_mm_vision_enc_item_new (GST_MINI_OBJECT (event), ITEM_READY, NULL));
     g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
     gst_mm_vision_enc_push_ready (self);
@@ -1068,8 +1065,7 @@ gst_mm_vision_enc_encode_loop (gpointer data)
  * READY (or frees it if a flush orphaned it meanwhile). Called without
  * lock: nobody else touches an ENCODING item. */
 static void
-gst_mm_vision_enc_encode_item (GstMmVisionEnc * self,
-    GstMmVisionEncItem * item)
+gst_mm_vision_enc_encode_item (GstMmVisionEnc * self, GstMmVisionEncItem * item)
 {
   g_autoptr (GError) err = NULL;
   GstBuffer *buf = GST_BUFFER (item->obj);

@@ -52,8 +52,7 @@ mm_vision_model_last_ms (MmVisionModel * m)
 }
 
 MmTensor *
-mm_vision_model_encode (MmVisionModel * m, const MmImage * img,
-    GError ** error)
+mm_vision_model_encode (MmVisionModel * m, const MmImage * img, GError ** error)
 {
   g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
       "mm_vision_model_encode: vision encoders are not built in");

@@ -138,8 +138,7 @@ mm_vision_model_last_ms (MmVisionModel * m)
 }
 
 MmTensor *
-mm_vision_model_encode (MmVisionModel * m, const MmImage * img,
-    GError ** error)
+mm_vision_model_encode (MmVisionModel * m, const MmImage * img, GError ** error)
 {
   gint64 t0 = g_get_monotonic_time ();
   gint64 shape[2] = { m->n_tokens, m->dim };

@@ -67,7 +67,7 @@ GST_START_TEST (test_add_get)
   meta = gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_VIDEO, tokens,
       3 * GST_SECOND, 40 * GST_MSECOND, "siglip-test");
   fail_unless (meta != NULL);
-  gst_mm_tokens_unref (tokens);         /* the meta holds its own ref */
+  gst_mm_tokens_unref (tokens); /* the meta holds its own ref */
 
   meta = gst_buffer_get_mm_tokens_meta (buf);
   fail_unless (meta != NULL);
@@ -301,8 +301,7 @@ GST_START_TEST (test_device_meta_lifetime)
   tokens = gst_mm_tokens_new_device (t->buf, 0, mm_engine_queue (engine), 2,
       3, GST_MM_TOKENS_DTYPE_F32, count_notify, &notified);
   mm_tensor_free (t);
-  gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_VIDEO, tokens, 0, 0,
-      "x");
+  gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_VIDEO, tokens, 0, 0, "x");
   gst_mm_tokens_unref (tokens);
   copy = gst_buffer_copy (buf);
   gst_buffer_unref (buf);

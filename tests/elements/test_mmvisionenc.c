@@ -417,16 +417,15 @@ count_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
     c->sampled++;
   if (meta) {
     c->with_tokens++;
-    if ((gint) meta->n_tokens != c->m->n_tokens || (gint) meta->dim != c->m->dim ||
-        !gst_buffer_get_mm_sample_meta (buf))
+    if ((gint) meta->n_tokens != c->m->n_tokens || (gint) meta->dim != c->m->dim
+        || !gst_buffer_get_mm_sample_meta (buf))
       c->bad_shape++;
   }
   return GST_PAD_PROBE_OK;
 }
 
 static void
-run_launch (const Model * m, const gchar * sampler, guint frames,
-    guint sampled)
+run_launch (const Model * m, const gchar * sampler, guint frames, guint sampled)
 {
   g_autofree gchar *desc = NULL;
   g_autoptr (GError) err = NULL;

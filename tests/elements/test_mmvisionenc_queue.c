@@ -455,8 +455,7 @@ GST_START_TEST (test_flush_in_the_middle)
   seq = ctx_seq (ctx);
   after = strstr (seq, "E:flush-stop");
   fail_unless (after != NULL, "%s", seq);
-  fail_unless_equals_string (after,
-      "E:flush-stop E:tag B10t B11t E:eos");
+  fail_unless_equals_string (after, "E:flush-stop E:tag B10t B11t E:eos");
   fail_unless_equals_int (gst_harness_buffers_in_queue (ctx->h), 2);
   ctx_free (ctx);
 }
