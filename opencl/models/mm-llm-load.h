@@ -42,6 +42,11 @@ MmTensor *mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
     MmLlmTensorKind kind, gint layer, gint n_dims, const gint64 * shape,
     gboolean optional, GError ** error);
 
+/* The underlying readers (exactly one is non-NULL). */
+struct _MmGguf *mm_llm_source_gguf (MmLlmSource * src);
+struct _MmHfModel *mm_llm_source_hf (MmLlmSource * src);
+const gchar *mm_llm_source_path (MmLlmSource * src);
+
 /* Tokenizer + chat template + special tokens of a model. */
 typedef struct _MmLlmText MmLlmText;
 
@@ -53,17 +58,10 @@ gboolean mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req,
     GArray * ids, GError ** error);
 /* End of sequence / end of turn. */
 gboolean mm_llm_text_is_end (MmLlmText * text, gint32 id);
-/* Appends the text of @id to @out, holding back bytes of an incomplete
- * UTF-8 character in @pending until it completes. */
-void mm_llm_text_decode (MmLlmText * text, gint32 id, GString * pending,
-    GString * out);
+/* A streaming decoder (holds back incomplete UTF-8): free with
+ * mm_decode_stream_free(). */
+struct _MmDecodeStream *mm_llm_text_decoder (MmLlmText * text);
 
-/* Per-request sampler (greedy, temperature, top-k, top-p, repetition
- * penalty, seeded). */
-typedef struct _MmLlmSampler MmLlmSampler;
-MmLlmSampler *mm_llm_sampler_new (const MmLlmSampling * s);
-gint32 mm_llm_sampler_sample (MmLlmSampler * s, float *logits, gint vocab,
-    const gint32 * history, gint n_history);
-void mm_llm_sampler_free (MmLlmSampler * s);
+struct _MmTokenizer *mm_llm_text_tokenizer (MmLlmText * text);
 
 G_END_DECLS
