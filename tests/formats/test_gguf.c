@@ -655,14 +655,14 @@ test_bad_offsets (void)
   g_autoptr (GBytes) padded = g_bytes_new (big, n);
   expect_fail (padded, MM_FORMAT_ERROR_CORRUPT, "overlaps", "'x'");
   g_autoptr (MmtGguf) w2 = mmt_gguf_new (3);
-  mmt_gguf_tensor_raw (w2, "p", 0, 1, ne, 0, tdata[0], 64);
-  mmt_gguf_tensor_raw (w2, "q", 0, 1, ne, 0, tdata[0], 64);
+  mmt_gguf_tensor_raw (w2, "p", 0, 1, ne, 0, tdata[3], 64);
+  mmt_gguf_tensor_raw (w2, "q", 0, 1, ne, 0, tdata[3], 64);
   g_autoptr (GBytes) b2 = mmt_gguf_finish (w2, 32);
   expect_fail (b2, MM_FORMAT_ERROR_CORRUPT, "overlaps", NULL);
   g_autoptr (MmtGguf) w3 = mmt_gguf_new (3);
   gint64 s16 = 16;
-  mmt_gguf_tensor (w3, "dup", 0, 1, &s16, tdata[0], 64);
-  mmt_gguf_tensor (w3, "dup", 0, 1, &s16, tdata[0], 64);
+  mmt_gguf_tensor (w3, "dup", 0, 1, &s16, tdata[3], 64);
+  mmt_gguf_tensor (w3, "dup", 0, 1, &s16, tdata[3], 64);
   g_autoptr (GBytes) b3 = mmt_gguf_finish (w3, 32);
   expect_fail (b3, MM_FORMAT_ERROR_CORRUPT, "duplicate tensor name 'dup'",
       NULL);
