@@ -442,6 +442,13 @@ parse_tensor_info (MmGguf * g, Reader * r, GError ** error)
 static gboolean
 place_tensors (MmGguf * g, GError ** error)
 {
+  if (g->tensors.infos->len > 0 && g->data_offset > g->size) {
+    mm_format_set_error (error, MM_FORMAT_ERROR_CORRUPT, g->path,
+        "truncated: the data section would start at byte %" G_GUINT64_FORMAT
+        ", past the end of the file (%" G_GSIZE_FORMAT " bytes)",
+        g->data_offset, g->size);
+    return FALSE;
+  }
   gsize data_size = g->size > g->data_offset ? g->size - g->data_offset : 0;
   for (guint i = 0; i < g->tensors.infos->len; i++) {
     MmTensorInfo *t = &g_array_index (g->tensors.infos, MmTensorInfo, i);
@@ -460,7 +467,7 @@ place_tensors (MmGguf * g, GError ** error)
       return FALSE;
     }
     t->offset += g->data_offset;
-    t->data = g->base + MIN (t->offset, g->size);
+    t->data = g->base + t->offset;
   }
   return mm_tensor_table_check_overlap (&g->tensors, g->path, error);
 }

@@ -437,6 +437,9 @@ test_small_files (void)
   g_autoptr (MmGguf) gz = open_bytes (bz, NULL);
   g_assert_nonnull (gz);
   g_assert_cmpint (mm_gguf_find_tensor (gz, "empty")->numel, ==, 0);
+  /* ... but not when the data section would start past the end (fuzz) */
+  g_autoptr (GBytes) bz2 = mmt_prefix (bz, g_bytes_get_size (bz) - 1);
+  expect_fail (bz2, MM_FORMAT_ERROR_CORRUPT, "past the end", NULL);
 }
 
 static void
