@@ -79,7 +79,7 @@ dequant_q8_0 (const guint8 * s, gint64 nb, float *y)
   for (gint64 b = 0; b < nb; b++, s += 34, y += 32) {
     float d = mm_f16_to_f32 (rd16 (s));
     for (gint j = 0; j < 32; j++)
-      y[j] = (float) (gint8) s[2 + j] * d;
+      y[j] = d * (float) (gint8) s[2 + j];
   }
 }
 
@@ -93,11 +93,11 @@ dequant_q4 (const guint8 * s, gint64 nb, float *y, gboolean with_min)
     for (gint j = 0; j < 16; j++) {
       gint lo = s[qo + j] & 0x0f, hi = s[qo + j] >> 4;
       if (with_min) {
-        y[j] = (float) lo * d + m;
-        y[j + 16] = (float) hi * d + m;
+        y[j] = d * (float) lo + m;
+        y[j + 16] = d * (float) hi + m;
       } else {
-        y[j] = (float) (lo - 8) * d;
-        y[j + 16] = (float) (hi - 8) * d;
+        y[j] = d * (float) (lo - 8);
+        y[j + 16] = d * (float) (hi - 8);
       }
     }
   }
@@ -163,7 +163,6 @@ mm_dequantize (MmGraph * g, MmTensor * x)
   }
   MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, x->n_dims, x->shape);
   gsize gws[1] = { (gsize) n };
-  MM_LAUNCH (g, kernels[x->dtype], 1, gws, FALSE, MM_TENSOR (x),
-      MM_TENSOR (y));
+  MM_LAUNCH (g, kernels[x->dtype], 1, gws, FALSE, MM_TENSOR (x), MM_TENSOR (y));
   return y;
 }

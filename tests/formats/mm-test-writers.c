@@ -88,16 +88,16 @@ mmt_gguf_kv_raw (MmtGguf * w, const gchar * key, guint32 type,
   void fn (MmtGguf * w, const gchar * key, ctype v) \
   { mmt_gguf_kv_raw (w, key, id, &v, sizeof v); }
 
-SCALAR (mmt_gguf_kv_u8, guint8, 0)
-SCALAR (mmt_gguf_kv_i8, gint8, 1)
-SCALAR (mmt_gguf_kv_u16, guint16, 2)
-SCALAR (mmt_gguf_kv_i16, gint16, 3)
-SCALAR (mmt_gguf_kv_u32, guint32, 4)
-SCALAR (mmt_gguf_kv_i32, gint32, 5)
-SCALAR (mmt_gguf_kv_f32, gfloat, 6)
-SCALAR (mmt_gguf_kv_u64, guint64, 10)
-SCALAR (mmt_gguf_kv_i64, gint64, 11)
-SCALAR (mmt_gguf_kv_f64, gdouble, 12)
+SCALAR (mmt_gguf_kv_u8, guint8, 0);
+SCALAR (mmt_gguf_kv_i8, gint8, 1);
+SCALAR (mmt_gguf_kv_u16, guint16, 2);
+SCALAR (mmt_gguf_kv_i16, gint16, 3);
+SCALAR (mmt_gguf_kv_u32, guint32, 4);
+SCALAR (mmt_gguf_kv_i32, gint32, 5);
+SCALAR (mmt_gguf_kv_f32, gfloat, 6);
+SCALAR (mmt_gguf_kv_u64, guint64, 10);
+SCALAR (mmt_gguf_kv_i64, gint64, 11);
+SCALAR (mmt_gguf_kv_f64, gdouble, 12);
 #undef SCALAR
 
 void
@@ -308,7 +308,7 @@ mmt_st_finish (MmtSt * w)
   g_string_append (h, w->header->str);
   g_string_append_c (h, '}');
   while ((h->len + 8) % 8)
-    g_string_append_c (h, ' ');        /* the reference writer pads so */
+    g_string_append_c (h, ' '); /* the reference writer pads so */
   GBytes *b = mmt_st_raw (h->str, w->data->data, w->data->len);
   g_string_free (h, TRUE);
   return b;

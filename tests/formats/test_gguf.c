@@ -246,8 +246,7 @@ test_arrays (void)
   g_assert_no_error (err);
   g_assert_cmpuint (mm_gguf_array_len (a), ==, 0);
 
-  g_assert_null (mm_gguf_get_array (g, "t.arr.str", MM_GGUF_TYPE_INT32,
-          &err));
+  g_assert_null (mm_gguf_get_array (g, "t.arr.str", MM_GGUF_TYPE_INT32, &err));
   assert_error (err, MM_FORMAT_ERROR_TYPE, "'t.arr.str'", "STRING", "INT32",
       NULL);
   g_clear_error (&err);
@@ -559,7 +558,8 @@ test_bad_keys (void)
   g_autoptr (MmtGguf) w2 = mmt_gguf_new (3);
   mmt_gguf_kv_raw (w2, "k.type", 13, "\0\0\0\0", 4);
   g_autoptr (GBytes) b2 = mmt_gguf_finish (w2, 32);
-  expect_fail (b2, MM_FORMAT_ERROR_CORRUPT, "'k.type'", "invalid value type 13");
+  expect_fail (b2, MM_FORMAT_ERROR_CORRUPT, "'k.type'",
+      "invalid value type 13");
   g_autoptr (MmtGguf) w3 = mmt_gguf_new (3);
   mmt_gguf_kv_u32 (w3, "", 1);
   g_autoptr (GBytes) b3 = mmt_gguf_finish (w3, 32);
@@ -610,7 +610,7 @@ test_bad_tensor_infos (void)
   guint64 big[3] = { 1ull << 32, 1ull << 32, 1ull << 32 };
   g_autoptr (GBytes) ov = one_tensor ("tov", 0, 3, big, 0, 16);
   expect_fail (ov, MM_FORMAT_ERROR_CORRUPT, "'tov'", "overflows");
-  guint64 bytes_ov[2] = { 1ull << 40, 1ull << 22 };   /* numel ok, bytes not */
+  guint64 bytes_ov[2] = { 1ull << 40, 1ull << 22 };     /* numel ok, bytes not */
   g_autoptr (GBytes) ov2 = one_tensor ("tov2", 0, 2, bytes_ov, 0, 16);
   expect_fail (ov2, MM_FORMAT_ERROR_CORRUPT, "'tov2'", "overflows");
   guint64 neg[1] = { G_MAXUINT64 };
@@ -737,7 +737,7 @@ test_upload (void)
     g_assert_true (mm_graph_finish (gr, &err));
     g_assert_true (mm_tensor_read_f32 (e, y, got, &err));
     g_assert_true (mm_tensor_info_to_f32 (info, NAME, want, &err));
-    for (gint64 j = 0; j < info->numel; j++)  /* max-abs 1e-5 (Q4_1 mad) */
+    for (gint64 j = 0; j < info->numel; j++)    /* max-abs 1e-5 (Q4_1 mad) */
       g_assert_cmpfloat_with_epsilon (got[j], want[j], 1e-5);
     g_autoptr (MmTensor) f = mm_tensor_info_upload (info, NAME, e, 0,
         MM_CONVERT_F32, 0, NULL, &err);

@@ -115,8 +115,7 @@ test_read (void)
   g_assert_cmpint (t->numel, ==, 1);
   t = mm_safetensors_get_tensor (st, "f.empty", &err);
   g_assert_cmpint (t->numel, ==, 0);
-  g_assert_cmpint (mm_safetensors_get_tensor (st, "g.4d", &err)->n_dims, ==,
-      4);
+  g_assert_cmpint (mm_safetensors_get_tensor (st, "g.4d", &err)->n_dims, ==, 4);
   g_assert_no_error (err);
   t = mm_safetensors_find_tensor (st, "d.i64");
   g_assert_false (t->supported);
@@ -146,8 +145,7 @@ test_unknown_dtype (void)
   g_autoptr (MmSafetensors) st = open_bytes (b, &err);
   g_assert_no_error (err);
   g_assert_null (mm_safetensors_get_tensor (st, "q", &err));
-  assert_err (err, MM_FORMAT_ERROR_UNSUPPORTED, NAME ": ", "'q'", "Q9",
-      NULL);
+  assert_err (err, MM_FORMAT_ERROR_UNSUPPORTED, NAME ": ", "'q'", "Q9", NULL);
   g_clear_error (&err);
 }
 
@@ -453,8 +451,7 @@ test_unindexed (void)
 {
   g_autofree gchar *dir = make_dir ();
   GError *err = NULL;
-  expect_dir_fail (dir, MM_FORMAT_ERROR_MISSING, "", "no *.safetensors",
-      NULL);
+  expect_dir_fail (dir, MM_FORMAT_ERROR_MISSING, "", "no *.safetensors", NULL);
   write_shard (dir, "b.safetensors", "b1", NULL);
   write_shard (dir, "a.safetensors", "a1", "a2");
   g_autoptr (MmHfModel) m = mm_hf_model_open (dir, &err);
@@ -472,8 +469,7 @@ test_unindexed (void)
   expect_dir_fail (dir, MM_FORMAT_ERROR_CORRUPT, "config.json",
       "duplicate JSON key 'a'", NULL);
   write_text (dir, "config.json", "");
-  expect_dir_fail (dir, MM_FORMAT_ERROR_CORRUPT, "config.json", "empty",
-      NULL);
+  expect_dir_fail (dir, MM_FORMAT_ERROR_CORRUPT, "config.json", "empty", NULL);
   mmt_rm_rf (dir);
 }
 
@@ -540,16 +536,14 @@ test_weights (void)
           &err), ==, "clip");
   g_assert_cmpfloat (mm_weights_get_float (hf, "vision_config.layer_norm_eps",
           0, &err), ==, 1e-6);
-  g_assert_false (mm_weights_get_bool (hf, "tie_word_embeddings", TRUE,
-          &err));
+  g_assert_false (mm_weights_get_bool (hf, "tie_word_embeddings", TRUE, &err));
   g_assert_no_error (err);
   g_assert_true (mm_weights_has_key (hf, "architectures.0"));
   g_assert_true (mm_weights_has_key (gg, "general.architecture"));
   g_assert_false (mm_weights_has_key (st, "model_type"));
   g_assert_cmpint (mm_weights_get_int (gg, "general.architecture", 3, &err),
       ==, 3);
-  assert_err (err, MM_FORMAT_ERROR_TYPE, gpath, "'general.architecture'",
-      NULL);
+  assert_err (err, MM_FORMAT_ERROR_TYPE, gpath, "'general.architecture'", NULL);
   g_clear_error (&err);
 
   g_autofree gchar *nope = g_build_filename (dir, "nope", NULL);
