@@ -99,7 +99,7 @@ mm_json_new_from_data (const gchar * data, gsize len, const gchar * file,
   }
   MmJson *j = g_new0 (MmJson, 1);
   j->file = g_strdup (file);
-  j->root = json_node_copy (json_parser_get_root (parser));
+  j->root = json_parser_steal_root (parser);
   return j;
 }
 
