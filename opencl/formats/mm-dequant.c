@@ -154,7 +154,8 @@ mm_dequantize (MmGraph * g, MmTensor * x)
     return mm_graph_dead (g);
   }
   gint64 n = mm_tensor_numel (x);
-  if (n > G_MAXUINT32 || x->offset > G_MAXUINT32
+  /* kernels index bytes and elements with 32-bit uints */
+  if (n > G_MAXUINT32 || x->offset + mm_tensor_nbytes (x) > G_MAXUINT32
       || mm_tensor_cols (x) % mm_dtype_block_elems (x->dtype) != 0) {
     mm_graph_failf (g, "dequantize: %s %s at byte %" G_GSIZE_FORMAT
         " is out of range or not whole blocks", mm_dtype_name (x->dtype),
@@ -162,6 +163,11 @@ mm_dequantize (MmGraph * g, MmTensor * x)
     return mm_graph_dead (g);
   }
   MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, x->n_dims, x->shape);
+  if (mm_graph_ok (g) && mm_tensor_elem_offset (y) + (guint64) n > G_MAXUINT32) {
+    mm_graph_failf (g, "dequantize: output of %" G_GINT64_FORMAT " elements "
+        "does not fit 32-bit indexing", n);
+    return mm_graph_dead (g);
+  }
   gsize gws[1] = { (gsize) n };
   MM_LAUNCH (g, kernels[x->dtype], 1, gws, FALSE, MM_TENSOR (x), MM_TENSOR (y));
   return y;
