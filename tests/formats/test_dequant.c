@@ -33,6 +33,7 @@ test_half_host (void)
   g_assert_cmpuint (mm_f32_to_f16 (1.0f + ldexpf (1.0f, -11)), ==, 0x3c00);
   g_assert_cmpuint (mm_f32_to_f16 (1.0f + 3 * ldexpf (1.0f, -11)), ==, 0x3c02);
   g_assert_cmpuint (mm_f32_to_f16 (65520.0f), ==, 0x7c00);
+  g_assert_cmpuint (mm_f32_to_f16 (-1e10f), ==, 0xfc00);
   g_assert_cmpuint (mm_f32_to_f16 (65519.0f), ==, 0x7bff);
   g_assert_cmpuint (mm_f32_to_f16 (ldexpf (1.0f, -25)), ==, 0x0000);
   g_assert_cmpuint (mm_f32_to_f16 (ldexpf (1.5f, -25)), ==, 0x0001);

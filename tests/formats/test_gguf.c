@@ -174,6 +174,11 @@ test_metadata (void)
   assert_error (err, MM_FORMAT_ERROR_MISSING, "'nope'", NULL);
   g_clear_error (&err);
   g_assert_cmpint (mm_gguf_key_type (g, "t.f64"), ==, MM_GGUF_TYPE_FLOAT64);
+  g_assert_cmpuint (mm_gguf_get_str_len (g, "general.architecture"), ==, 5);
+  g_assert_cmpuint (mm_gguf_get_str_len (g, "t.u8"), ==, 0);
+  g_assert_cmpstr (mm_gguf_type_name (MM_GGUF_TYPE_ARRAY), ==, "ARRAY");
+  g_assert_cmpstr (mm_gguf_type_name (MM_GGUF_TYPE_NONE), ==, "(absent)");
+  g_assert_cmpstr (mm_gguf_type_name (99), ==, "(invalid)");
 }
 
 /* Values that do not fit the asked type: default plus an error naming

@@ -182,6 +182,7 @@ test_bad_json (void)
       "not a JSON object", NULL);
   expect_header_fail ("{", 0, MM_FORMAT_ERROR_CORRUPT, "invalid JSON", NULL);
   expect_header_fail ("", 0, MM_FORMAT_ERROR_CORRUPT, "empty", NULL);
+  expect_header_fail ("  ", 0, MM_FORMAT_ERROR_CORRUPT, "empty", NULL);
   expect_header_fail ("{\"a\":\"\xff\xfe\"}", 0, MM_FORMAT_ERROR_CORRUPT,
       "JSON", NULL);
   expect_header_fail ("null", 0, MM_FORMAT_ERROR_CORRUPT, "not a JSON object",
@@ -361,6 +362,15 @@ test_config (void)
   assert_err (err, MM_FORMAT_ERROR_TYPE, mm_json_file (c), "string", NULL);
   g_clear_error (&err);
   g_assert_true (g_str_has_suffix (mm_json_file (c), "config.json"));
+  g_assert_null (mm_json_new_from_file (mm_json_file (c), 10, &err));
+  assert_err (err, MM_FORMAT_ERROR_UNSUPPORTED, mm_json_file (c), "10", NULL);
+  g_clear_error (&err);
+  g_assert_null (mm_json_new_from_file ("/nonexistent/config.json", 10, &err));
+  assert_err (err, MM_FORMAT_ERROR_IO, "/nonexistent/config.json", NULL);
+  g_clear_error (&err);
+  g_assert_cmpstr (mm_hf_model_path (m), ==, dir);
+  g_assert_nonnull (mm_hf_model_shard (m, 0));
+  g_assert_null (mm_hf_model_shard (m, 1));
   g_assert_cmpuint (mm_hf_model_n_shards (m), ==, 1);
   g_assert_nonnull (mm_hf_model_get_tensor (m, "w", &err));
   mmt_rm_rf (dir);
@@ -506,6 +516,10 @@ test_weights (void)
   g_assert_cmpint (mm_weights_kind (hf), ==, MM_WEIGHTS_HF);
   g_assert_cmpint (mm_weights_kind (gg), ==, MM_WEIGHTS_GGUF);
   g_assert_cmpint (mm_weights_kind (st), ==, MM_WEIGHTS_HF);
+  g_assert_cmpstr (mm_weights_path (gg), ==, gpath);
+  g_assert_true (mm_weights_get_bool (gg, "nope", TRUE, &err));
+  g_assert_cmpfloat (mm_weights_get_float (gg, "clip.vision.embedding_length",
+          0, &err), ==, 1152.0);
   g_assert_nonnull (mm_weights_gguf (gg));
   g_assert_null (mm_weights_hf (gg));
   g_assert_cmpuint (mm_weights_n_tensors (hf), ==, 2);
@@ -588,6 +602,30 @@ test_weights_upload (void)
   const float *src = (const float *) f32_data;
   for (guint i = 0; i < 6; i++)
     g_assert_cmpfloat (got[i], ==, mm_f16_to_f32 (mm_f32_to_f16 (src[i])));
+  /* the single-file and GGUF paths */
+  g_autofree gchar *spath = g_build_filename (dir, "model.safetensors", NULL);
+  g_autoptr (MmSafetensors) sf = mm_safetensors_open (spath, &err);
+  g_assert_no_error (err);
+  g_autoptr (MmTensor) sw = mm_safetensors_upload_tensor (sf, e, "w",
+      MM_DTYPE_BIT (MM_DTYPE_F32), MM_CONVERT_NONE, 2, s, &err);
+  g_assert_no_error (err);
+  g_assert_true (mm_tensor_read_f32 (e, sw, got, &err));
+  g_assert_true (memcmp (got, f32_data, 24) == 0);
+  g_autoptr (MmtGguf) gw = mmt_gguf_new (3);
+  gint64 s23[] = { 2, 3 };
+  mmt_gguf_tensor (gw, "w", 30, 2, s23, f32_data, 12);
+  g_autoptr (GBytes) gb = mmt_gguf_finish (gw, 32);
+  g_autofree gchar *gpath = mmt_write (gb, dir, "m.gguf");
+  g_autoptr (MmWeights) gg = open_weights (gpath);
+  g_autoptr (MmTensor) gt = mm_weights_upload (gg, e, "w", 0, MM_CONVERT_F32,
+      2, s, &err);
+  g_assert_no_error (err);
+  g_assert_true (mm_tensor_read_f32 (e, gt, got, &err));
+  g_assert_true (memcmp (got, want, sizeof got) == 0);
+  g_assert_null (mm_weights_upload (gg, e, "x", 0, MM_CONVERT_F32, 0, NULL,
+          &err));
+  assert_err (err, MM_FORMAT_ERROR_MISSING, gpath, "'x'", NULL);
+  g_clear_error (&err);
   g_assert_null (mm_weights_upload (w, e, "w", 0, MM_CONVERT_NONE, 2, bad,
           &err));
   assert_err (err, MM_FORMAT_ERROR_MISMATCH, NULL, "'w'", "[2, 3]", NULL);
