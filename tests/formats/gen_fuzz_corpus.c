@@ -104,6 +104,16 @@ st_seeds (const gchar * dir, GRand * r)
   mmt_st_free (w);
   save (mmt_st_raw ("{}", NULL, 0), dir, "safetensors",
       "valid-empty.safetensors");
+  w = mmt_st_new ();
+  gint64 s4d[] = { 1, 2, 1, 2 }, s0[] = { 0, 7 }, s2[] = { 2 };
+  static const guint8 bytes[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+  mmt_st_add (w, "conv.weight", "F16", 4, s4d, bytes, 8);
+  mmt_st_add (w, "ids", "I64", 1, s2, bytes, 16);
+  mmt_st_add (w, "fp8", "F8_E4M3", 1, s4, bytes, 4);
+  mmt_st_add (w, "fp4", "F4", 1, s4, bytes, 2);
+  mmt_st_add (w, "none", "F32", 2, s0, NULL, 0);
+  save (mmt_st_finish (w), dir, "safetensors", "valid-dtypes.safetensors");
+  mmt_st_free (w);
   const gchar *cfg = "{\"architectures\":[\"Idefics3\"],\"vision_config\":"
       "{\"hidden_size\":768,\"layer_norm_eps\":1e-06},\"x\":null}";
   save (g_bytes_new (cfg, strlen (cfg)), dir, "safetensors", "config.json");
