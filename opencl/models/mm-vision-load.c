@@ -491,6 +491,19 @@ jint (Loader * L, MmJson * j, const gchar * root, const gchar * key,
   return v;
 }
 
+/* @key's value when it is a plain number, else 0. */
+static gint
+json_number (MmJson * j, const gchar * root, const gchar * key)
+{
+  gchar *k = g_strconcat (root, key, NULL);
+  JsonNode *n = j ? mm_json_lookup (j, k) : NULL;
+  g_free (k);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n)
+      || json_node_get_value_type (n) != G_TYPE_INT64)
+    return 0;
+  return json_node_get_int (n);
+}
+
 static gboolean
 jbool (Loader * L, MmJson * j, const gchar * root, const gchar * key,
     gboolean def)
@@ -548,6 +561,10 @@ hf_prep (Loader * L, const MmVisionHp * hp, const gchar * model_type,
   gint width = jint (L, j, root, "size.width", 0);
   gint shortest = jint (L, j, root, "size.shortest_edge", 0);
   gint longest = jint (L, j, root, "size.longest_edge", 0);
+  /* older processors save "size": 224 and "crop_size": 224 */
+  gint size_int = json_number (j, root, "size");
+  if (size_int > 0)
+    shortest = size_int;
   if (idefics3) {
     /* longest edge to size.longest_edge, then max_image_size square.  With
      * do_image_splitting the processor first goes up to multiples of
@@ -573,8 +590,11 @@ hf_prep (Loader * L, const MmVisionHp * hp, const gchar * model_type,
     prep->steps[0] = (MmResizeStep) {
     MM_SIZE_SHORTEST_EDGE, 0, 0, shortest};
     prep->do_center_crop = jbool (L, j, root, "do_center_crop", TRUE);
-    prep->crop_w = jint (L, j, root, "crop_size.width", shortest);
-    prep->crop_h = jint (L, j, root, "crop_size.height", shortest);
+    gint crop_int = json_number (j, root, "crop_size");
+    prep->crop_w = jint (L, j, root, "crop_size.width",
+        crop_int > 0 ? crop_int : shortest);
+    prep->crop_h = jint (L, j, root, "crop_size.height",
+        crop_int > 0 ? crop_int : shortest);
   } else {
     /* Idefics2's aspect-keeping 378..980 resize (or no processor config):
      * a square of the tower's size */
