@@ -62,47 +62,58 @@ kernel_image_gray_to_rgb (__global const float *src, uint so, uint pitch,
   d[2 * plane] = v;
 }
 
-/* 4:2:0 chroma at luma position (x, y), upsampled linearly with MPEG-2
- * siting (horizontally co-sited, vertically between two luma rows), as
- * GStreamer's default linear chroma resampler does.  @cpitch is the
- * row pitch of the chroma plane in bytes, @cstep 1 (I420) or 2 (NV12). */
-inline float
-chroma_420 (__global const uchar *c, uint cpitch, uint cstep, uint cw,
-    uint ch, uint x, uint y)
+/* Y'CbCr 4:2:0 (I420: separate U and V planes, NV12: interleaved UV) to
+ * RGB bytes.  Chroma is upsampled linearly with MPEG-2 siting
+ * (horizontally co-sited, vertically between two luma rows), as
+ * GStreamer's default linear chroma resampler does.  m: row-major 3x3
+ * matrix applied to (Y - yoff, U - 128, V - 128) with the range scaling
+ * folded in; results rounded to nearest and saturated.  A work-item makes
+ * the two pixels (2 cx, y) and (2 cx + 1, y) that share chroma column
+ * cx: @cpitch is the chroma row pitch in bytes, @cstep 1 (I420) or 2
+ * (NV12). */
+inline uchar
+to_u8 (float v)
 {
-  int cx0 = x / 2, cx1 = (x & 1) ? min (cx0 + 1, (int) cw - 1) : cx0;
-  int cy0 = (int) y / 2, cy1 = (y & 1) ? cy0 + 1 : cy0 - 1;
-  cy1 = clamp (cy1, 0, (int) ch - 1);
-  float r0 = 0.5f * (c[(ulong) cy0 * cpitch + cx0 * cstep]
-      + c[(ulong) cy0 * cpitch + cx1 * cstep]);
-  float r1 = 0.5f * (c[(ulong) cy1 * cpitch + cx0 * cstep]
-      + c[(ulong) cy1 * cpitch + cx1 * cstep]);
-  return 0.75f * r0 + 0.25f * r1;
+  return (uchar) (int) clamp (v + 0.5f, 0.0f, 255.0f);
 }
 
-/* Y'CbCr 4:2:0 (I420: separate U and V planes, NV12: interleaved UV) to
- * RGB bytes.  m: row-major 3x3 matrix applied to (Y - yoff, U - 128,
- * V - 128) with the range scaling folded in. */
 __kernel void
 kernel_image_yuv420_to_rgb (__global const float *src, uint so, uint ypitch,
     uint uoff, uint voff, uint cpitch, uint cstep, __global float *dst,
     uint dsto, uint w, uint h, float yoff, float m0, float m1, float m2,
     float m3, float m4, float m5, float m6, float m7, float m8)
 {
-  uint x = GID0, y = GID1;
-  if (x >= w)
+  uint cx = GID0, y = GID1;
+  uint cw = (w + 1) / 2, ch = (h + 1) / 2;
+  if (cx >= cw)
     return;
   __global const uchar *base = CBYTES (src, so);
-  uint cw = (w + 1) / 2, ch = (h + 1) / 2;
-  float Y = base[(ulong) y * ypitch + x] - yoff;
-  float U = chroma_420 (base + uoff, cpitch, cstep, cw, ch, x, y) - 128.0f;
-  float V = chroma_420 (base + voff, cpitch, cstep, cw, ch, x, y) - 128.0f;
-  __global uchar *d = BYTES (dst, dsto) + (ulong) y * w + x;
+  /* vertical: this chroma row 3/4, the one on the other side 1/4 */
+  uint r0 = y / 2, r1 = (y & 1) ? min (r0 + 1, ch - 1) : (r0 ? r0 - 1 : 0);
+  uint c1 = min (cx + 1, cw - 1);
+  __global const uchar *u0 = base + uoff + r0 * cpitch;
+  __global const uchar *u1 = base + uoff + r1 * cpitch;
+  __global const uchar *v0 = base + voff + r0 * cpitch;
+  __global const uchar *v1 = base + voff + r1 * cpitch;
+  float ua = 0.75f * u0[cx * cstep] + 0.25f * u1[cx * cstep] - 128.0f;
+  float ub = 0.75f * u0[c1 * cstep] + 0.25f * u1[c1 * cstep] - 128.0f;
+  float va = 0.75f * v0[cx * cstep] + 0.25f * v1[cx * cstep] - 128.0f;
+  float vb = 0.75f * v0[c1 * cstep] + 0.25f * v1[c1 * cstep] - 128.0f;
   ulong plane = (ulong) w * h;
-  d[0] = (uchar) clamp (rint (m0 * Y + m1 * U + m2 * V), 0.0f, 255.0f);
-  d[plane] = (uchar) clamp (rint (m3 * Y + m4 * U + m5 * V), 0.0f, 255.0f);
-  d[2 * plane] = (uchar) clamp (rint (m6 * Y + m7 * U + m8 * V), 0.0f,
-      255.0f);
+  uint x = 2 * cx;
+  __global const uchar *yr = base + (ulong) y * ypitch;
+  __global uchar *d = BYTES (dst, dsto) + (ulong) y * w + x;
+  float Y = yr[x] - yoff;       /* even pixel: co-sited chroma */
+  d[0] = to_u8 (m0 * Y + m1 * ua + m2 * va);
+  d[plane] = to_u8 (m3 * Y + m4 * ua + m5 * va);
+  d[2 * plane] = to_u8 (m6 * Y + m7 * ua + m8 * va);
+  if (x + 1 < w) {              /* odd pixel: halfway to the next column */
+    float U = 0.5f * (ua + ub), V = 0.5f * (va + vb);
+    Y = yr[x + 1] - yoff;
+    d[1] = to_u8 (m0 * Y + m1 * U + m2 * V);
+    d[plane + 1] = to_u8 (m3 * Y + m4 * U + m5 * V);
+    d[2 * plane + 1] = to_u8 (m6 * Y + m7 * U + m8 * V);
+  }
 }
 
 /* One separable pass of Pillow's resampling on 8-bit planes (Resample.c):

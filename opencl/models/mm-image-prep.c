@@ -508,7 +508,8 @@ to_rgb (MmGraph * g, const MmImage * img, MmTensor * raw, const Layout * l,
     gboolean nv12 = img->format == MM_PIXEL_NV12;
     float m[9], yoff;
     yuv_matrix (img, m, &yoff);
-    MM_LAUNCH (g, "kernel_image_yuv420_to_rgb", 2, gws, FALSE,
+    gsize gws_c[2] = { (w + 1) / 2, h };      /* two pixels per item */
+    MM_LAUNCH (g, "kernel_image_yuv420_to_rgb", 2, gws_c, FALSE,
         MM_TENSOR (raw), MM_UINT (l->row_bytes[0]), MM_UINT (off[1]),
         MM_UINT (nv12 ? off[1] + 1 : off[2]), MM_UINT (l->row_bytes[1]),
         MM_UINT (nv12 ? 2 : 1), MM_TENSOR (rgb), MM_UINT (w), MM_UINT (h),
