@@ -4,6 +4,7 @@
 #include "mm-launch.h"
 #include "mm-clblast.h"
 
+#include <stdio.h>
 #include <string.h>
 
 MmGemmProvider
@@ -53,21 +54,119 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   return TRUE;
 }
 
+/* Mirrors of gemm.cl's tile constants. */
+#define GEMM_MR 12
+#define GEMM_NR 32
+#define PACK_KC 64
+
+/* From this many rows of A on, packing both operands and running the tiled
+ * kernel beats the dot-form kernels (packing B costs a pass over N x K
+ * per call, which only pays off when M rows reuse it). */
+#define TILED_MIN_M 32
+
+#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+#define ROUND_UP(a, b) (CEIL_DIV (a, b) * (b))
+
+/* Work-items per launch we aim for: PoCL's pthread device hands
+ * work-groups (here: one work-item each) to its threads one by one, so a
+ * few dozen keep 2-16 cores balanced while each still owns a large block. */
+#define TARGET_ITEMS 48
+
+typedef struct
+{
+  guint MB, NB, KC;
+} Blocking;
+
+/* MB x NB block per work-item, KC K-slice.  KC x NR floats of packed B
+ * (32 KiB at KC 256) stay in L1 while the work-item walks MB rows of
+ * packed A (MB x KC, in L2). */
+static Blocking
+tiled_blocking (const MmGemmShape * s)
+{
+  Blocking bl;
+  guint kblocks = CEIL_DIV (s->K, 256);
+  bl.KC = CEIL_DIV (s->K, kblocks);
+  bl.NB = MIN (ROUND_UP (s->N, GEMM_NR), 4 * GEMM_NR);
+  bl.MB = MIN (ROUND_UP (s->M, GEMM_MR), 8 * GEMM_MR);
+  /* split rows further while there are too few work-items */
+  while (bl.MB > GEMM_MR && (guint64) CEIL_DIV (s->N, bl.NB) *
+      CEIL_DIV (s->M, bl.MB) * s->batch < TARGET_ITEMS)
+    bl.MB -= GEMM_MR;
+  while (bl.NB > GEMM_NR && (guint64) CEIL_DIV (s->N, bl.NB) *
+      CEIL_DIV (s->M, bl.MB) * s->batch < TARGET_ITEMS)
+    bl.NB -= GEMM_NR;
+  const gchar *env = g_getenv ("MM_GEMM_BLOCK");      /* tuning: "MB,NB,KC" */
+  guint mb, nb, kc;
+  if (env && sscanf (env, "%u,%u,%u", &mb, &nb, &kc) == 3 && mb > 0 && nb > 0
+      && kc > 0) {
+    bl.MB = ROUND_UP (mb, GEMM_MR);
+    bl.NB = ROUND_UP (nb, GEMM_NR);
+    bl.KC = kc;
+  }
+  return bl;
+}
+
+/* Packs A and B into the graph's arena, then runs kernel_gemm_tiled. */
 static void
-gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s)
+{
+  gint64 Mp = ROUND_UP (s->M, GEMM_MR), Np = ROUND_UP (s->N, GEMM_NR);
+  gint64 nb = CEIL_DIV (s->batch, s->b_div);
+  gint64 as = s->batch * Mp * s->K, bs = nb * Np * s->K;
+  MmTensor *ap = mm_graph_tensor (g, MM_DTYPE_F32, 1, &as);
+  MmTensor *bp = mm_graph_tensor (g, MM_DTYPE_F32, 1, &bs);
+
+  gsize ga[3] = { CEIL_DIV (s->K, PACK_KC), Mp / GEMM_MR, s->batch };
+  MM_LAUNCH (g, "kernel_gemm_pack_f32", 3, ga, TRUE, MM_TENSOR (a),
+      MM_UINT (s->lda), MM_UINT (s->stride_a), MM_UINT (s->M),
+      MM_UINT (s->K), MM_TENSOR (ap), MM_UINT (GEMM_MR));
+  gsize gb[3] = { CEIL_DIV (s->K, PACK_KC), Np / GEMM_NR, nb };
+  MM_LAUNCH (g, b->dtype == MM_DTYPE_F16 ? "kernel_gemm_pack_f16" :
+      "kernel_gemm_pack_f32", 3, gb, TRUE, MM_TENSOR (b), MM_UINT (s->ldb),
+      MM_UINT (s->stride_b), MM_UINT (s->N), MM_UINT (s->K), MM_TENSOR (bp),
+      MM_UINT (GEMM_NR));
+
+  Blocking bl = tiled_blocking (s);
+  gsize gt[3] = { CEIL_DIV (s->N, bl.NB), CEIL_DIV (s->M, bl.MB), s->batch };
+  MM_LAUNCH (g, "kernel_gemm_tiled", 3, gt, TRUE, MM_TENSOR (ap),
+      MM_TENSOR (bp), MM_UINT (s->b_div), MM_TENSOR (c), MM_UINT (s->ldc),
+      MM_UINT (s->stride_c), MM_TENSOR (bias ? bias : c),
+      MM_INT (bias != NULL), MM_UINT (s->M), MM_UINT (s->N), MM_UINT (s->K),
+      MM_FLOAT (s->alpha), MM_UINT (bl.MB), MM_UINT (bl.NB), MM_UINT (bl.KC));
+}
+
+/* Dot-form kernels on B as stored: GEMV (M < 4) and small M. */
+static void
+gemm_dot (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     MmTensor * c, const MmGemmShape * s)
 {
   gboolean gemv = s->M < 4;
   const gchar *k = b->dtype == MM_DTYPE_F16 ?
       (gemv ? "kernel_gemv_f16" : "kernel_gemm_f16") :
       (gemv ? "kernel_gemv_f32" : "kernel_gemm_f32");
-  gsize gws[3] = { (s->N + 3) / 4, gemv ? s->M : (s->M + 3) / 4, s->batch };
+  guint64 row_tiles = (gemv ? s->M : CEIL_DIV (s->M, 4)) * (guint64) s->batch;
+  /* split N so that there are about TARGET_ITEMS work-items */
+  guint64 n_tiles = CEIL_DIV (s->N, 4);
+  guint64 split = MIN (n_tiles, MAX (1, CEIL_DIV (TARGET_ITEMS, row_tiles)));
+  guint NB = 4 * CEIL_DIV (n_tiles, split);
+  gsize gws[3] = { CEIL_DIV (s->N, NB), row_tiles / s->batch, s->batch };
   MM_LAUNCH (g, k, 3, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
       MM_UINT (s->stride_a), MM_TENSOR (b), MM_UINT (s->ldb),
       MM_UINT (s->stride_b), MM_UINT (s->b_div), MM_TENSOR (c),
       MM_UINT (s->ldc), MM_UINT (s->stride_c), MM_TENSOR (bias ? bias : c),
       MM_INT (bias != NULL), MM_UINT (s->M), MM_UINT (s->N), MM_UINT (s->K),
-      MM_FLOAT (s->alpha));
+      MM_FLOAT (s->alpha), MM_UINT (NB));
+}
+
+static void
+gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s)
+{
+  if (s->M >= TILED_MIN_M)
+    gemm_tiled (g, a, b, bias, c, s);
+  else
+    gemm_dot (g, a, b, bias, c, s);
 }
 
 void
