@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef enum
 {
@@ -61,14 +62,16 @@ typedef struct
   gchar *label;
   const Shape *s;
   gboolean f16;
-  gboolean gemv;
+  gboolean packed;              /* weight through mm_gemm_pack_weight */
   double ms, blas_ms;
+  double cpu_ms, blas_cpu_ms;   /* process CPU time per call (--cpu) */
   double err;                   /* max |ours - OpenBLAS| / max |OpenBLAS| */
 } Row;
 
 /* ---- options ---- */
 static gchar *opt_device = NULL;
 static gboolean opt_f16 = FALSE, opt_clblast = FALSE, opt_no_blas = FALSE;
+static gboolean opt_cpu = FALSE, opt_packed = FALSE;
 static gint opt_batches = 7, opt_threads = 2;
 static gdouble opt_batch_ms = 100;
 static gchar *opt_only = NULL;
@@ -78,6 +81,9 @@ static GOptionEntry entries[] = {
       "OpenCL device (as MM_DEVICE; default: MM_DEVICE or auto)", "SPEC"},
   {"f16", 0, 0, G_OPTION_ARG_NONE, &opt_f16,
       "Also time F16 weights (B operand) with our kernels", NULL},
+  {"packed", 0, 0, G_OPTION_ARG_NONE, &opt_packed,
+      "Also time linears with weights packed once (mm_gemm_pack_weight)",
+        NULL},
   {"clblast", 0, 0, G_OPTION_ARG_NONE, &opt_clblast,
       "Also time the CLBlast provider (F32; slow to compile on PoCL)", NULL},
   {"no-blas", 0, 0, G_OPTION_ARG_NONE, &opt_no_blas,
@@ -88,6 +94,9 @@ static GOptionEntry entries[] = {
       "Target wall time of one batch in ms (default 100)", "MS"},
   {"threads", 't', 0, G_OPTION_ARG_INT, &opt_threads,
       "OpenBLAS threads (default 2)", "N"},
+  {"cpu", 0, 0, G_OPTION_ARG_NONE, &opt_cpu,
+      "Also report rates per CPU-second of the process (robust to other "
+        "load; OpenBLAS's spinning threads inflate its CPU time)", NULL},
   {"only", 0, 0, G_OPTION_ARG_STRING, &opt_only,
       "Only shapes whose name contains this", "TEXT"},
   {NULL}
@@ -161,10 +170,19 @@ cmp_double (const void *a, const void *b)
 /* One call of the thing timed; sync waits for it (NULL for host code). */
 typedef void (*CallFn) (gpointer ctx);
 
-/* Median ms per call over opt_batches batches of n calls each, n chosen
- * from a warm-up so that a batch takes about opt_batch_ms. */
 static double
-time_calls (CallFn call, CallFn sync, gpointer ctx)
+cpu_ms_now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Median ms per call over opt_batches batches of n calls each, n chosen
+ * from a warm-up so that a batch takes about opt_batch_ms.  *cpu_ms gets
+ * the median process CPU time per call. */
+static double
+time_calls (CallFn call, CallFn sync, gpointer ctx, double *cpu_ms)
 {
   call (ctx);                   /* warm-up: kernel build, first touch */
   if (sync)
@@ -175,18 +193,23 @@ time_calls (CallFn call, CallFn sync, gpointer ctx)
     sync (ctx);
   double one_ms = MAX (1e-3, (g_get_monotonic_time () - t0) / 1000.0);
   gint n = CLAMP ((gint) (opt_batch_ms / one_ms), 1, 10000);
-  double *t = g_new (double, opt_batches);
+  double *t = g_new (double, opt_batches), *c = g_new (double, opt_batches);
   for (gint b = 0; b < opt_batches; b++) {
+    double c0 = cpu_ms_now ();
     t0 = g_get_monotonic_time ();
     for (gint i = 0; i < n; i++)
       call (ctx);
     if (sync)
       sync (ctx);
     t[b] = (g_get_monotonic_time () - t0) / 1000.0 / n;
+    c[b] = (cpu_ms_now () - c0) / n;
   }
   qsort (t, opt_batches, sizeof (double), cmp_double);
+  qsort (c, opt_batches, sizeof (double), cmp_double);
   double med = t[opt_batches / 2];
+  *cpu_ms = c[opt_batches / 2];
   g_free (t);
+  g_free (c);
   return med;
 }
 
@@ -252,7 +275,8 @@ c_elems (const Shape * s)
 
 static double
 run_ours (MmEngine * e, MmGraph * g, const Shape * s, const float *a,
-    const float *b, gboolean f16, float *out)
+    const float *b, gboolean f16, gboolean packed, float *out,
+    double *cpu_ms)
 {
   GError *err = NULL;
   gint nb = s->batch / s->b_div;
@@ -275,11 +299,13 @@ run_ours (MmEngine * e, MmGraph * g, const Shape * s, const float *a,
   }
   if (o.b && !lin)
     o.c = mm_tensor_new (e, MM_DTYPE_F32, 3, cs, "C", &err);
+  if (o.b && packed && !mm_gemm_pack_weight (e, o.b, &err))
+    g_clear_pointer (&o.b, mm_tensor_free);
   if (!o.b || (!lin && !o.c)) {
     g_printerr ("bench-gemm: %s\n", err->message);
     exit (1);
   }
-  double ms = time_calls (our_call, our_sync, &o);
+  double ms = time_calls (our_call, our_sync, &o, cpu_ms);
   if (out && !mm_tensor_read_f32 (e, lin ? o.y : o.c, out, &err)) {
     g_printerr ("bench-gemm: %s\n", err->message);
     exit (1);
@@ -351,13 +377,20 @@ print_row (const Row * r, gboolean blas)
   double blas_bytes = (double) b_elems (s) * 4;
   gboolean gemv = s->M == 1;
   double ours = gemv ? wbytes / r->ms / 1e6 : flop / r->ms / 1e6;
-  printf ("%-24s %-20s %9.3f %8.1f %s", r->label, shape, r->ms, ours,
+  printf ("%-26s %-20s %9.3f %8.1f %s", r->label, shape, r->ms, ours,
       gemv ? "GB/s  " : "GF/s  ");
   if (blas) {
     double theirs = gemv ? blas_bytes / r->blas_ms / 1e6 :
         flop / r->blas_ms / 1e6;
     printf ("%9.3f %8.1f %s %6.2f  %.1e", r->blas_ms, theirs,
         gemv ? "GB/s" : "GF/s", r->blas_ms / r->ms, r->err);
+  }
+  if (opt_cpu) {
+    double work = gemv ? wbytes / 1e6 : flop / 1e6;
+    printf ("  | per cpu-s: ours %7.1f", work / r->cpu_ms);
+    if (blas)
+      printf (" blas %7.1f", (gemv ? blas_bytes / 1e6 : flop / 1e6) /
+          r->blas_cpu_ms);
   }
   printf ("\n");
 }
@@ -395,22 +428,25 @@ main (int argc, char **argv)
       mm_gemm_get_provider (e) == MM_GEMM_CLBLAST ? " (clblast)" : " (own)");
   fflush (stdout);
 
-  /* variants: own F32 (provider as chosen), own F16, CLBlast F32 */
+  /* variants: own F32 (provider as chosen), own F16, CLBlast F32, and
+   * F32 / F16 weights packed at load time */
   GPtrArray *rows = g_ptr_array_new ();
   for (guint i = 0; i < G_N_ELEMENTS (shapes); i++) {
     const Shape *s = &shapes[i];
     if (!shape_selected (s))
       continue;
-    for (gint v = 0; v < 3; v++) {
-      if ((v == 1 && !opt_f16) || (v == 2 && !opt_clblast))
+    for (gint v = 0; v < 5; v++) {
+      if (((v == 1 || v == 4) && !opt_f16) || (v == 2 && !opt_clblast)
+          || (v >= 3 && !opt_packed))
         continue;
-      if (v == 1 && s->kind != KIND_LINEAR)
+      if ((v == 1 || v >= 3) && s->kind != KIND_LINEAR)
         continue;               /* attention operands are F32 activations */
       Row *r = g_new0 (Row, 1);
       r->s = s;
-      r->f16 = v == 1;
-      r->label = g_strdup_printf ("%s%s", s->name,
-          v == 1 ? " f16" : v == 2 ? " clblast" : "");
+      r->f16 = v == 1 || v == 4;
+      r->packed = v >= 3;
+      r->label = g_strdup_printf ("%s%s%s", s->name, r->f16 ? " f16" : "",
+          v == 2 ? " clblast" : r->packed ? " packed" : "");
       g_ptr_array_add (rows, r);
     }
   }
@@ -428,7 +464,7 @@ main (int argc, char **argv)
     gchar *saved = g_strdup (g_getenv ("MM_GEMM"));
     if (clb)
       g_setenv ("MM_GEMM", "clblast", TRUE);
-    r->ms = run_ours (e, g, s, a, b, r->f16, out);
+    r->ms = run_ours (e, g, s, a, b, r->f16, r->packed, out, &r->cpu_ms);
     if (clb) {
       if (saved)
         g_setenv ("MM_GEMM", saved, TRUE);
@@ -457,13 +493,14 @@ main (int argc, char **argv)
       const Shape *s = r->s;
       if (i > 0 && ((Row *) rows->pdata[i - 1])->s == s) {
         r->blas_ms = ((Row *) rows->pdata[i - 1])->blas_ms;
+        r->blas_cpu_ms = ((Row *) rows->pdata[i - 1])->blas_cpu_ms;
         continue;
       }
       float *a = rand_floats (a_elems (s), 1 + i);
       float *b = rand_floats (b_elems (s), 1000 + i);
       float *c = g_new (float, c_elems (s));
       BlasCtx bc = { s, a, b, c };
-      r->blas_ms = time_calls (blas_call, NULL, &bc);
+      r->blas_ms = time_calls (blas_call, NULL, &bc, &r->blas_cpu_ms);
       g_free (a);
       g_free (b);
       g_free (c);
@@ -472,7 +509,7 @@ main (int argc, char **argv)
   }
   g_printerr ("\n");
 
-  printf ("%-24s %-20s %9s %13s ", "shape", "batch x (M,N,K)", "ours ms",
+  printf ("%-26s %-20s %9s %13s ", "shape", "batch x (M,N,K)", "ours ms",
       "ours");
   if (blas)
     printf ("%9s %13s %6s  %s", "blas ms", "OpenBLAS", "ratio", "maxerr");

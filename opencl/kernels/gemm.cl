@@ -40,13 +40,14 @@
 /* ------------------------------------------------------------------ */
 
 /* Panels of W rows: dst[b][r / W][k][r % W] = src[b][r][k], rows past
- * @rows zero.  One work-item per (PACK_KC slice of K, panel, batch). */
+ * @rows zero.  One work-item per (PACK_KC slice of K, panel, batch).
+ * A pure permutation, so F16 data is moved as its 16-bit patterns. */
 #define PACK_KC 64
 
-#define GEMM_PACK(NAME, ST, LOAD16, LOAD1)                                  \
+#define GEMM_PACK(NAME, T, T16)                                             \
 __kernel void                                                               \
-NAME (__global const ST *src, uint so, uint ld, uint sbatch, uint rows,     \
-    uint K, __global float *dst, uint dsto, uint W)                         \
+NAME (__global const T *src, uint so, uint ld, uint sbatch, uint rows,      \
+    uint K, __global T *dst, uint dsto, uint W)                             \
 {                                                                           \
   uint k0 = GID0 * PACK_KC, r0 = GID1 * W, b = GID2;                        \
   uint kn = min ((uint) PACK_KC, K - k0);                                   \
@@ -54,16 +55,16 @@ NAME (__global const ST *src, uint so, uint ld, uint sbatch, uint rows,     \
   src += so + (ulong) b * sbatch;                                           \
   dst += dsto + (ulong) b * rows_p * K + (ulong) r0 * K + (ulong) k0 * W;   \
   for (uint r = 0; r < W; r++) {                                            \
-    __global float *d = dst + r;                                            \
+    __global T *d = dst + r;                                                \
     if (r0 + r >= rows) {                                                   \
       for (uint k = 0; k < kn; k++)                                         \
-        d[k * W] = 0.0f;                                                    \
+        d[k * W] = 0;                                                       \
       continue;                                                             \
     }                                                                       \
-    __global const ST *s = src + (ulong) (r0 + r) * ld + k0;                \
+    __global const T *s = src + (ulong) (r0 + r) * ld + k0;                 \
     uint k = 0;                                                             \
     for (; k + 16 <= kn; k += 16) {                                         \
-      float16 v = LOAD16 (s, k);                                            \
+      T16 v = vload16 (0, s + k);                                           \
       d[(k + 0) * W] = v.s0; d[(k + 1) * W] = v.s1;                         \
       d[(k + 2) * W] = v.s2; d[(k + 3) * W] = v.s3;                         \
       d[(k + 4) * W] = v.s4; d[(k + 5) * W] = v.s5;                         \
@@ -74,12 +75,12 @@ NAME (__global const ST *src, uint so, uint ld, uint sbatch, uint rows,     \
       d[(k + 14) * W] = v.se; d[(k + 15) * W] = v.sf;                       \
     }                                                                       \
     for (; k < kn; k++)                                                     \
-      d[k * W] = LOAD1 (s, k);                                              \
+      d[k * W] = s[k];                                                      \
   }                                                                         \
 }
 
-GEMM_PACK (kernel_gemm_pack_f32, float, LOADB_F32, SCALARB_F32)
-GEMM_PACK (kernel_gemm_pack_f16, half, LOADB_F16, SCALARB_F16)
+GEMM_PACK (kernel_gemm_pack_f32, float, float16)
+GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
 
 /* ------------------------------------------------------------------ */
 /* Tiled outer-product GEMM on packed panels                           */
@@ -105,7 +106,6 @@ GEMM_PACK (kernel_gemm_pack_f16, half, LOADB_F16, SCALARB_F16)
 #define ACC_STORE(i, j) vstore16 (c##i##_##j, j, cl + (i) * ldl);
 #define ACC_FIN_ROW(i) TILE_ROW_VECS (ACC_FIN, i)
 #define ACC_FIN(i, j) c##i##_##j = alpha * c##i##_##j + bv##j;
-#define B_LOAD(j) float16 b##j = vload16 (j, bp);
 #define BIAS_LOAD(j) bv##j = vload16 (j, t);
 #define ROW_FMA(i)                                                          \
   {                                                                         \
@@ -122,85 +122,141 @@ GEMM_PACK (kernel_gemm_pack_f16, half, LOADB_F16, SCALARB_F16)
       (dst)[r_ * (ldd) + c_] = (src)[r_ * (lds) + c_];
 
 /* Ap: [batch][Mp / MR][K][MR], Bp: [batch / bdiv][Np / NR][K][NR] (Mp, Np:
- * M, N rounded up to the tile).  Work-item (x, y, b) computes rows
+ * M, N rounded up to the tile), F32 or F16 (widened as it is loaded: one
+ * conversion per 12 FMAs).  Work-item (x, y, b) computes rows
  * [y MB, y MB + MB) and columns [x NB, x NB + NB) of C[b]; MB and NB are
  * multiples of MR and NR. */
-__kernel void
-kernel_gemm_tiled (__global const float *Ap, uint apo,
-    __global const float *Bp, uint bpo, uint bdiv,
-    __global float *C, uint co, uint ldc, uint sc,
-    __global const float *bias, uint biaso, int has_bias,
-    uint M, uint N, uint K, float alpha, uint MB, uint NB, uint KC)
-{
-  uint n_beg = GID0 * NB, m_beg = GID1 * MB, bt = GID2;
-  if (n_beg >= N || m_beg >= M)
-    return;
-  uint n_end = min (n_beg + NB, N), m_end = min (m_beg + MB, M);
-  uint Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
-  uint Np = (N + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
-  Ap += apo + (ulong) bt * Mp * K;
-  Bp += bpo + (ulong) (bt / bdiv) * Np * K;
-  C += co + (ulong) bt * sc;
-  float t[GEMM_MR * GEMM_NR];   /* edge tiles and bias */
-
-  for (uint k0 = 0; k0 < K; k0 += KC) {
-    uint kn = min (KC, K - k0);
-    bool last = k0 + kn == K;
-    for (uint n0 = n_beg; n0 < n_end; n0 += GEMM_NR) {
-      /* panel n0 / NR starts at n0 * K; this K block at k0 * NR in it */
-      __global const float *bpanel = Bp + (ulong) n0 * K + (ulong) k0 * GEMM_NR;
-      uint nc = min ((uint) GEMM_NR, N - n0);
-      float16 bv0 = 0.0f, bv1 = 0.0f;
-      if (last && has_bias) {
-        for (uint c = 0; c < GEMM_NR; c++)
-          t[c] = c < nc ? bias[biaso + n0 + c] : 0.0f;
-        TILE_VECS (BIAS_LOAD)
-      }
-      for (uint m0 = m_beg; m0 < m_end; m0 += GEMM_MR) {
-        uint mc = min ((uint) GEMM_MR, M - m0);
-        bool full = mc == GEMM_MR && nc == GEMM_NR;
-        __global float *ct = C + (ulong) m0 * ldc + n0;
-        TILE_ROWS (ACC_DECL_ROW)
-        if (k0 > 0) {
-          /* partial sums of the previous K blocks */
-          if (full) {
-            __global float *cl = ct;
-            uint ldl = ldc;
-            TILE_ROWS (ACC_LOAD_ROW)
-          } else {
-            float *cl = t;
-            uint ldl = GEMM_NR;
-            for (uint i = 0; i < GEMM_MR * GEMM_NR; i++)
-              t[i] = 0.0f;
-            TILE_COPY (t, GEMM_NR, ct, ldc, mc, nc)
-            TILE_ROWS (ACC_LOAD_ROW)
-          }
-        }
-        __global const float *ap = Ap + (ulong) m0 * K + (ulong) k0 * GEMM_MR;
-        __global const float *bp = bpanel;
-        for (uint k = 0; k < kn; k++) {
-          TILE_VECS (B_LOAD)
-          TILE_ROWS (ROW_FMA)
-          ap += GEMM_MR;
-          bp += GEMM_NR;
-        }
-        if (last) {
-          TILE_ROWS (ACC_FIN_ROW)
-        }
-        if (full) {
-          __global float *cl = ct;
-          uint ldl = ldc;
-          TILE_ROWS (ACC_STORE_ROW)
-        } else {
-          float *cl = t;
-          uint ldl = GEMM_NR;
-          TILE_ROWS (ACC_STORE_ROW)
-          TILE_COPY (ct, ldc, t, GEMM_NR, mc, nc)
-        }
-      }
-    }
-  }
+#define GEMM_TILED(NAME, BT, B_LOAD)                                        \
+__kernel void                                                               \
+NAME (__global const float *Ap, uint apo,                                   \
+    __global const BT *Bp, uint bpo, uint bdiv,                             \
+    __global float *C, uint co, uint ldc, uint sc,                          \
+    __global const float *bias, uint biaso, int has_bias,                   \
+    uint M, uint N, uint K, float alpha, uint MB, uint NB, uint KC)         \
+{                                                                           \
+  uint n_beg = GID0 * NB, m_beg = GID1 * MB, bt = GID2;                     \
+  if (n_beg >= N || m_beg >= M)                                             \
+    return;                                                                 \
+  uint n_end = min (n_beg + NB, N), m_end = min (m_beg + MB, M);            \
+  uint Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;                          \
+  uint Np = (N + GEMM_NR - 1) / GEMM_NR * GEMM_NR;                          \
+  Ap += apo + (ulong) bt * Mp * K;                                          \
+  Bp += bpo + (ulong) (bt / bdiv) * Np * K;                                 \
+  C += co + (ulong) bt * sc;                                                \
+  float t[GEMM_MR * GEMM_NR];   /* edge tiles and bias */                   \
+                                                                            \
+  for (uint k0 = 0; k0 < K; k0 += KC) {                                     \
+    uint kn = min (KC, K - k0);                                             \
+    bool last = k0 + kn == K;                                               \
+    for (uint n0 = n_beg; n0 < n_end; n0 += GEMM_NR) {                      \
+      /* panel n0 / NR starts at n0 * K; this K block at k0 * NR in it */   \
+      __global const BT *bpanel = Bp + (ulong) n0 * K + (ulong) k0 * GEMM_NR; \
+      uint nc = min ((uint) GEMM_NR, N - n0);                               \
+      float16 bv0 = 0.0f, bv1 = 0.0f;                                       \
+      if (last && has_bias) {                                               \
+        for (uint c = 0; c < GEMM_NR; c++)                                  \
+          t[c] = c < nc ? bias[biaso + n0 + c] : 0.0f;                      \
+        TILE_VECS (BIAS_LOAD)                                               \
+      }                                                                     \
+      for (uint m0 = m_beg; m0 < m_end; m0 += GEMM_MR) {                    \
+        uint mc = min ((uint) GEMM_MR, M - m0);                             \
+        bool full = mc == GEMM_MR && nc == GEMM_NR;                         \
+        __global float *ct = C + (ulong) m0 * ldc + n0;                     \
+        TILE_ROWS (ACC_DECL_ROW)                                            \
+        if (k0 > 0) {                                                       \
+          /* partial sums of the previous K blocks */                       \
+          if (full) {                                                       \
+            __global float *cl = ct;                                        \
+            uint ldl = ldc;                                                 \
+            TILE_ROWS (ACC_LOAD_ROW)                                        \
+          } else {                                                          \
+            float *cl = t;                                                  \
+            uint ldl = GEMM_NR;                                             \
+            for (uint i = 0; i < GEMM_MR * GEMM_NR; i++)                    \
+              t[i] = 0.0f;                                                  \
+            TILE_COPY (t, GEMM_NR, ct, ldc, mc, nc)                         \
+            TILE_ROWS (ACC_LOAD_ROW)                                        \
+          }                                                                 \
+        }                                                                   \
+        __global const float *ap = Ap + (ulong) m0 * K                      \
+            + (ulong) k0 * GEMM_MR;                                         \
+        __global const BT *bp = bpanel;                                     \
+        for (uint k = 0; k < kn; k++) {                                     \
+          TILE_VECS (B_LOAD)                                                \
+          TILE_ROWS (ROW_FMA)                                               \
+          ap += GEMM_MR;                                                    \
+          bp += GEMM_NR;                                                    \
+        }                                                                   \
+        if (last) {                                                         \
+          TILE_ROWS (ACC_FIN_ROW)                                           \
+        }                                                                   \
+        if (full) {                                                         \
+          __global float *cl = ct;                                          \
+          uint ldl = ldc;                                                   \
+          TILE_ROWS (ACC_STORE_ROW)                                         \
+        } else {                                                            \
+          float *cl = t;                                                    \
+          uint ldl = GEMM_NR;                                               \
+          TILE_ROWS (ACC_STORE_ROW)                                         \
+          TILE_COPY (ct, ldc, t, GEMM_NR, mc, nc)                           \
+        }                                                                   \
+      }                                                                     \
+    }                                                                       \
+  }                                                                         \
 }
+
+#define B_LOAD_F32(j) float16 b##j = vload16 (j, bp);
+#define B_LOAD_F16(j) float16 b##j = vload_half16 (j, bp);
+GEMM_TILED (kernel_gemm_tiled_f32, float, B_LOAD_F32)
+GEMM_TILED (kernel_gemm_tiled_f16, half, B_LOAD_F16)
+
+/* GEMV on packed B (weights packed once by mm_gemm_pack_weight): one row
+ * of A per work-item row, NB columns (a multiple of NR) per work-item.
+ * Two K-interleaved accumulator pairs hide the FMA latency; the weight
+ * panel is one contiguous stream. */
+#define GEMV_PACKED(NAME, BT, B_LOAD)                                       \
+__kernel void                                                               \
+NAME (__global const float *A, uint ao, uint lda,                           \
+    __global const BT *Bp, uint bpo,                                        \
+    __global float *C, uint co, uint ldc,                                   \
+    __global const float *bias, uint biaso, int has_bias,                   \
+    uint M, uint N, uint K, float alpha, uint NB)                           \
+{                                                                           \
+  uint n_beg = GID0 * NB, m = GID1;                                         \
+  if (n_beg >= N || m >= M)                                                 \
+    return;                                                                 \
+  uint n_end = min (n_beg + NB, N);                                         \
+  __global const float *a = A + ao + (ulong) m * lda;                       \
+  Bp += bpo;                                                                \
+  C += co + (ulong) m * ldc;                                                \
+  for (uint n0 = n_beg; n0 < n_end; n0 += GEMM_NR) {                        \
+    __global const BT *bp = Bp + (ulong) n0 * K;                            \
+    float16 c0 = 0.0f, c1 = 0.0f, d0 = 0.0f, d1 = 0.0f;                     \
+    uint k = 0;                                                             \
+    for (; k + 2 <= K; k += 2) {                                            \
+      float16 x = (float16) (a[k]), y = (float16) (a[k + 1]);               \
+      c0 = fma (x, B_LOAD (0, bp), c0);                                     \
+      c1 = fma (x, B_LOAD (1, bp), c1);                                     \
+      d0 = fma (y, B_LOAD (2, bp), d0);                                     \
+      d1 = fma (y, B_LOAD (3, bp), d1);                                     \
+      bp += 2 * GEMM_NR;                                                    \
+    }                                                                       \
+    if (k < K) {                                                            \
+      float16 x = (float16) (a[k]);                                         \
+      c0 = fma (x, B_LOAD (0, bp), c0);                                     \
+      c1 = fma (x, B_LOAD (1, bp), c1);                                     \
+    }                                                                       \
+    uint nc = min ((uint) GEMM_NR, N - n0);                                 \
+    float t[GEMM_NR];                                                       \
+    vstore16 (c0 + d0, 0, t);                                               \
+    vstore16 (c1 + d1, 1, t);                                               \
+    for (uint j = 0; j < nc; j++)                                           \
+      C[n0 + j] = alpha * t[j] + (has_bias ? bias[biaso + n0 + j] : 0.0f);  \
+  }                                                                         \
+}
+
+GEMV_PACKED (kernel_gemv_packed_f32, float, vload16)
+GEMV_PACKED (kernel_gemv_packed_f16, half, vload_half16)
 
 /* ------------------------------------------------------------------ */
 /* Dot form on B [N, K] as stored: small M                             */

@@ -20,9 +20,10 @@ ref_gemm (const float *a, const float *b, const float *bias, float *c,
     }
 }
 
+/* @packed: the weight goes through mm_gemm_pack_weight first */
 static gboolean
-check_linear (MmEngine * e, MmGraph * g, gint M, gint N, gint K,
-    gboolean f16, gboolean with_bias)
+check_linear_full (MmEngine * e, MmGraph * g, gint M, gint N, gint K,
+    gboolean f16, gboolean with_bias, gboolean packed)
 {
   float *x = mm_test_rand ((gsize) M * K, M + K, -1, 1);
   float *w = mm_test_rand ((gsize) N * K, N + K, -1, 1);
@@ -42,12 +43,25 @@ check_linear (MmEngine * e, MmGraph * g, gint M, gint N, gint K,
     tw = mm_test_weight (e, 2, ws, w);
   }
   MmTensor *tb = mm_test_weight (e, 1, &bs, b);
+  if (packed) {
+    GError *err = NULL;
+    if (!mm_gemm_pack_weight (e, tw, &err)) {
+      g_printerr ("FAIL pack weight [%d, %d]: %s\n", N, K, err->message);
+      g_error_free (err);
+      return FALSE;
+    }
+    if (mm_gemm_get_provider (e) == MM_GEMM_OWN
+        && !mm_gemm_weight_is_packed (tw)) {
+      g_printerr ("FAIL weight [%d, %d] not packed\n", N, K);
+      return FALSE;
+    }
+  }
   ref_gemm (x, w, with_bias ? b : NULL, want, M, N, K, 1.0f);
   mm_graph_reset (g);
   MmTensor *y = mm_linear (g, mm_graph_input_f32 (g, 2, xs, x), tw,
       with_bias ? tb : NULL);
-  gchar *what = g_strdup_printf ("linear %s M=%d N=%d K=%d bias=%d",
-      f16 ? "f16" : "f32", M, N, K, with_bias);
+  gchar *what = g_strdup_printf ("linear %s%s M=%d N=%d K=%d bias=%d",
+      f16 ? "f16" : "f32", packed ? " packed" : "", M, N, K, with_bias);
   /* fp32 accumulation in a different order: error grows like sqrt(K) */
   gboolean ok = mm_test_check_tensor (g, what, y, want, (gsize) M * N,
       1e-4f * (1 + K / 64), 1e-4f);
@@ -63,6 +77,41 @@ check_linear (MmEngine * e, MmGraph * g, gint M, gint N, gint K,
 
 /* Strided batched GEMM with B shared by b_div batches; @pad adds unused
  * columns to every row of A, B and C (lda > K etc.). */
+static gboolean
+check_linear (MmEngine * e, MmGraph * g, gint M, gint N, gint K,
+    gboolean f16, gboolean with_bias)
+{
+  return check_linear_full (e, g, M, N, K, f16, with_bias, FALSE);
+}
+
+/* A packed weight used as a batched B must fail with a message, not
+ * compute garbage. */
+static gboolean
+check_packed_misuse (MmEngine * e, MmGraph * g)
+{
+  if (mm_gemm_get_provider (e) != MM_GEMM_OWN)
+    return TRUE;
+  float z[2 * 8 * 8] = { 0 };
+  gint64 ws[2] = { 8, 8 }, as[3] = { 2, 8, 8 };
+  MmTensor *w = mm_test_weight (e, 2, ws, z);
+  gboolean ok = mm_gemm_pack_weight (e, w, NULL);
+  mm_graph_reset (g);
+  MmTensor *a = mm_graph_input_f32 (g, 3, as, z);
+  MmTensor *c = mm_graph_input_f32 (g, 3, as, z);
+  MmGemmShape s = { .M = 8, .N = 4, .K = 8, .batch = 2, .b_div = 2,
+    .lda = 8, .ldb = 8, .ldc = 8, .stride_a = 64, .stride_b = 0,
+    .stride_c = 64, .alpha = 1.0f
+  };
+  mm_gemm (g, a, w, NULL, c, &s);
+  GError *err = NULL;
+  ok &= !mm_graph_finish (g, &err) && strstr (err->message, "packed");
+  if (!ok)
+    g_printerr ("FAIL packed weight as batched B not reported\n");
+  g_clear_error (&err);
+  mm_tensor_free (w);
+  return ok;
+}
+
 static gboolean
 check_batched (MmEngine * e, MmGraph * g, gint batch, gint b_div, gint M,
     gint N, gint K, gint pad, gboolean f16)
@@ -181,6 +230,15 @@ main (void)
   ok &= check_linear (e, g, 61, 70, 513, TRUE, TRUE);
   ok &= check_batched (e, g, 6, 3, 40, 35, 70, 3, FALSE);
   g_unsetenv ("MM_GEMM_BLOCK");
+  /* weights packed at load time: GEMV (M < 4) and tiled paths */
+  const gint packed[][3] = { {1, 1, 1}, {1, 576, 576}, {3, 49, 17},
+  {1, 4099, 20}, {5, 70, 45}, {31, 33, 300}, {37, 45, 19}, {61, 70, 513}
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (packed); i++)
+    for (gint f16 = 0; f16 < 2; f16++)
+      ok &= check_linear_full (e, g, packed[i][0], packed[i][1],
+          packed[i][2], f16, TRUE, TRUE);
+  ok &= check_packed_misuse (e, g);
   ok &= check_mismatch (e, g);
   mm_graph_free (g);
   mm_engine_unref (e);
