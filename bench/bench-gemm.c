@@ -36,7 +36,9 @@ typedef struct
   gint M, N, K, batch, b_div;
 } Shape;
 
-static const Shape shapes[] = {
+static Shape custom_shapes[16];
+
+static const Shape default_shapes[] = {
   /* ViT-B at 1024 tokens: qkv/out projection, MLP up, MLP down */
   {"vit-b proj", KIND_LINEAR, 1024, 768, 768, 1, 1},
   {"vit-b fc1", KIND_LINEAR, 1024, 3072, 768, 1, 1},
@@ -75,6 +77,7 @@ static gboolean opt_cpu = FALSE, opt_packed = FALSE;
 static gint opt_batches = 7, opt_threads = 2;
 static gdouble opt_batch_ms = 100;
 static gchar *opt_only = NULL;
+static gchar **opt_shapes = NULL;
 
 static GOptionEntry entries[] = {
   {"device", 'd', 0, G_OPTION_ARG_STRING, &opt_device,
@@ -97,6 +100,9 @@ static GOptionEntry entries[] = {
   {"cpu", 0, 0, G_OPTION_ARG_NONE, &opt_cpu,
       "Also report rates per CPU-second of the process (robust to other "
         "load; OpenBLAS's spinning threads inflate its CPU time)", NULL},
+  {"shape", 's', 0, G_OPTION_ARG_STRING_ARRAY, &opt_shapes,
+      "Time this linear shape instead of the defaults (repeatable)",
+        "M,N,K"},
   {"only", 0, 0, G_OPTION_ARG_STRING, &opt_only,
       "Only shapes whose name contains this", "TEXT"},
   {NULL}
@@ -428,10 +434,27 @@ main (int argc, char **argv)
       mm_gemm_get_provider (e) == MM_GEMM_CLBLAST ? " (clblast)" : " (own)");
   fflush (stdout);
 
+  const Shape *shapes = default_shapes;
+  guint n_shapes = G_N_ELEMENTS (default_shapes);
+  if (opt_shapes) {
+    n_shapes = 0;
+    for (gchar ** p = opt_shapes; *p && n_shapes < 16; p++) {
+      Shape *s = &custom_shapes[n_shapes];
+      *s = (Shape) { "custom", KIND_LINEAR, 0, 0, 0, 1, 1 };
+      if (sscanf (*p, "%d,%d,%d", &s->M, &s->N, &s->K) != 3 || s->M <= 0
+          || s->N <= 0 || s->K <= 0) {
+        g_printerr ("bench-gemm: --shape wants M,N,K, got %s\n", *p);
+        return 2;
+      }
+      n_shapes++;
+    }
+    shapes = custom_shapes;
+  }
+
   /* variants: own F32 (provider as chosen), own F16, CLBlast F32, and
    * F32 / F16 weights packed at load time */
   GPtrArray *rows = g_ptr_array_new ();
-  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++) {
+  for (guint i = 0; i < n_shapes; i++) {
     const Shape *s = &shapes[i];
     if (!shape_selected (s))
       continue;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gemm.cl via mm_linear / mm_gemm: F32 and F16 weights, bias, GEMV-shaped
  * and odd shapes, strided batches with grouped B (GQA).  Shapes cover both
- * kernel families (dot form below 32 rows, packed tiles from 32 on), tile
+ * kernel families (dot form below 48 rows, packed tiles from 48 on, or
+ * from 4 on with weights packed at load), tile
  * edges in M, N and K, several K blocks and padded leading dimensions. */
 #include "mm-test-util.h"
 
@@ -203,13 +204,14 @@ main (void)
   MmEngine *e = mm_test_engine ();
   MmGraph *g = mm_graph_new (e);
   gboolean ok = TRUE;
-  /* dot form (M < 32): GEMV and small M; tiled (M >= 32): edges of the
+  /* dot form (M < 48): GEMV and small M; tiled (M >= 48): edges of the
    * 12 x 32 tile in M and N, K below and above the 16-wide vectors and
    * K > 256 (several K blocks) */
   const gint shapes[][3] = { {1, 1, 1}, {7, 13, 5}, {129, 257, 33},
   {1, 576, 576}, {3, 49, 17}, {4, 4, 16}, {64, 96, 768}, {2, 1000, 31},
   {17, 3, 300}, {1, 4099, 20}, {31, 70, 45}, {32, 32, 16}, {37, 45, 19},
-  {100, 33, 300}, {61, 70, 513}, {48, 1, 7}, {97, 131, 1}
+  {100, 33, 300}, {61, 70, 513}, {48, 1, 7}, {97, 131, 1}, {49, 45, 19},
+  {47, 45, 19}
   };
   for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
     for (gint f16 = 0; f16 < 2; f16++)
@@ -221,14 +223,16 @@ main (void)
   ok &= check_batched (e, g, 5, 1, 1, 13, 8, 0, FALSE);
   ok &= check_batched (e, g, 4, 2, 33, 33, 17, 0, FALSE);
   ok &= check_batched (e, g, 6, 3, 40, 35, 70, 3, FALSE);
+  ok &= check_batched (e, g, 6, 3, 50, 35, 70, 3, FALSE);
   ok &= check_batched (e, g, 3, 3, 50, 64, 64, 1, TRUE);
   ok &= check_batched (e, g, 4, 2, 5, 21, 300, 2, TRUE);
   /* small blocks force several work-items per tile row, K blocks that end
    * mid-vector and partial-sum reloads on edge tiles */
   g_setenv ("MM_GEMM_BLOCK", "12,32,7", TRUE);
-  ok &= check_linear (e, g, 37, 45, 19, FALSE, TRUE);
+  ok &= check_linear (e, g, 49, 45, 19, FALSE, TRUE);
   ok &= check_linear (e, g, 61, 70, 513, TRUE, TRUE);
-  ok &= check_batched (e, g, 6, 3, 40, 35, 70, 3, FALSE);
+  ok &= check_batched (e, g, 6, 3, 50, 35, 70, 3, FALSE);
+  ok &= check_linear_full (e, g, 13, 45, 19, FALSE, TRUE, TRUE);
   g_unsetenv ("MM_GEMM_BLOCK");
   /* weights packed at load time: GEMV (M < 4) and tiled paths */
   const gint packed[][3] = { {1, 1, 1}, {1, 576, 576}, {3, 49, 17},
