@@ -13,18 +13,20 @@
  *
  * Two families:
  *
- * - Tiled (kernel_gemm_tiled), for M >= a few dozen rows.  A BLIS-style
- *   outer-product micro-kernel: a GEMM_MR x GEMM_NR tile of C in
- *   GEMM_MR * GEMM_NV float16 registers; per k it loads GEMM_NV vectors of
- *   B and broadcasts GEMM_MR scalars of A.  Both operands are first packed
- *   by kernel_gemm_pack* into panels (A: [M/MR][K][MR], B: [N/NR][K][NR],
- *   zero padded), so the inner loop reads two contiguous streams with
- *   constant offsets, and F16 weights are widened once during packing.
- *   K is blocked by KC so a B micro-panel (KC x NR) stays in L1 while the
- *   work-item walks down its rows.
+ * - Tiled (kernel_gemm_tiled_*), for M >= 48 rows (M >= 4 when the weight
+ *   was packed at load).  A BLIS-style outer-product micro-kernel: a
+ *   GEMM_MR x GEMM_NR tile of C in GEMM_MR * GEMM_NV float16 registers;
+ *   per k it loads GEMM_NV vectors of B and broadcasts GEMM_MR scalars of
+ *   A.  Both operands are first packed by kernel_gemm_pack_* into panels
+ *   (A: [M/MR][K][MR], B: [N/NR][K][NR], zero padded), so the inner loop
+ *   reads two contiguous streams at constant offsets and needs no edge
+ *   checks.  K is blocked by KC so a B micro-panel (KC x NR) stays in L1
+ *   while the work-item walks down its rows.  B panels of a weight can be
+ *   made once at load (mm_gemm_pack_weight); kernel_gemv_packed_* serves
+ *   M < 4 on them.
  *
- * - Dot form (kernel_gemm_*, kernel_gemv_*), for small M (decode-time
- *   GEMV, a few rows): reads B [N, K] as it is, 16 lanes along K per
+ * - Dot form (kernel_gemm_f32/f16, kernel_gemv_f32/f16), for small M on B
+ *   as stored (decode-time GEMV, a few rows): 16 lanes along K per
  *   accumulator and a horizontal sum at the end.  Memory bound.
  *
  * mm-gemm.c mirrors GEMM_MR and GEMM_NR; change both together.
