@@ -71,9 +71,17 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
 #define ROUND_UP(a, b) (CEIL_DIV (a, b) * (b))
 
 /* Work-items per launch we aim for: PoCL's pthread device hands
- * work-groups (here: one work-item each) to its threads one by one, so a
- * few dozen keep 2-16 cores balanced while each still owns a large block. */
-#define TARGET_ITEMS 48
+ * work-groups (here: one work-item each) to its threads as they free up,
+ * so 24 per core keep the cores balanced while each item still owns a
+ * large block (and costs ~1 us to schedule, not more). */
+static guint
+target_items (MmGraph * g)
+{
+  cl_uint cu = 0;
+  clGetDeviceInfo (mm_engine_device (mm_graph_engine (g)),
+      CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+  return 24 * CLAMP (cu, 2, 256);
+}
 
 typedef struct
 {
@@ -84,7 +92,7 @@ typedef struct
  * (32 KiB at KC 256) stay in L1 while the work-item walks MB rows of
  * packed A (MB x KC, in L2). */
 static Blocking
-tiled_blocking (const MmGemmShape * s)
+tiled_blocking (const MmGemmShape * s, guint target)
 {
   Blocking bl;
   guint kblocks = CEIL_DIV (s->K, 256);
@@ -93,10 +101,10 @@ tiled_blocking (const MmGemmShape * s)
   bl.MB = MIN (ROUND_UP (s->M, GEMM_MR), 8 * GEMM_MR);
   /* split rows further while there are too few work-items */
   while (bl.MB > GEMM_MR && (guint64) CEIL_DIV (s->N, bl.NB) *
-      CEIL_DIV (s->M, bl.MB) * s->batch < TARGET_ITEMS)
+      CEIL_DIV (s->M, bl.MB) * s->batch < target)
     bl.MB -= GEMM_MR;
   while (bl.NB > GEMM_NR && (guint64) CEIL_DIV (s->N, bl.NB) *
-      CEIL_DIV (s->M, bl.MB) * s->batch < TARGET_ITEMS)
+      CEIL_DIV (s->M, bl.MB) * s->batch < target)
     bl.NB -= GEMM_NR;
   const gchar *env = g_getenv ("MM_GEMM_BLOCK");      /* tuning: "MB,NB,KC" */
   guint mb, nb, kc;
@@ -133,7 +141,7 @@ gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, gboolean b_packed,
         MM_UINT (s->N), MM_UINT (s->K), MM_TENSOR (bp), MM_UINT (GEMM_NR));
   }
 
-  Blocking bl = tiled_blocking (s);
+  Blocking bl = tiled_blocking (s, target_items (g));
   gsize gt[3] = { CEIL_DIV (s->N, bl.NB), CEIL_DIV (s->M, bl.MB), s->batch };
   MM_LAUNCH (g, f16 ? "kernel_gemm_tiled_f16" : "kernel_gemm_tiled_f32", 3,
       gt, TRUE, MM_TENSOR (ap), MM_TENSOR (bp), MM_UINT (s->b_div),
@@ -149,7 +157,7 @@ gemv_packed (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     MmTensor * c, const MmGemmShape * s)
 {
   guint64 panels = CEIL_DIV (s->N, GEMM_NR);
-  guint64 split = MAX (1, CEIL_DIV (TARGET_ITEMS, s->M));
+  guint64 split = MAX (1, CEIL_DIV (target_items (g), s->M));
   split = MIN (panels, split);
   guint NB = GEMM_NR * CEIL_DIV (panels, split);
   gsize gws[2] = { CEIL_DIV (s->N, NB), s->M };
@@ -170,9 +178,9 @@ gemm_dot (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
       (gemv ? "kernel_gemv_f16" : "kernel_gemm_f16") :
       (gemv ? "kernel_gemv_f32" : "kernel_gemm_f32");
   guint64 row_tiles = (gemv ? s->M : CEIL_DIV (s->M, 4)) * (guint64) s->batch;
-  /* split N so that there are about TARGET_ITEMS work-items */
+  /* split N so that there are about target_items () work-items */
   guint64 n_tiles = CEIL_DIV (s->N, 4);
-  guint64 split = MAX (1, CEIL_DIV (TARGET_ITEMS, row_tiles));
+  guint64 split = MAX (1, CEIL_DIV (target_items (g), row_tiles));
   split = MIN (n_tiles, split);
   guint NB = 4 * CEIL_DIV (n_tiles, split);
   gsize gws[3] = { CEIL_DIV (s->N, NB), row_tiles / s->batch, s->batch };
