@@ -10,9 +10,10 @@
  * Timing: a warm-up call, then several batches of calls; each batch is
  * enqueued between two clFinish and timed on the wall clock
  * (g_get_monotonic_time); a row reports the median batch time per call.
- * Our rows all run first, then OpenBLAS's, so neither library's idle
- * worker threads (OpenBLAS spins for a while after a call) steal a core
- * from the other.  OpenBLAS is linked into this program only.
+ * Each shape runs our variants, then OpenBLAS, back to back, so both see
+ * the same machine; before each of our rows the program sleeps until
+ * OpenBLAS's idle workers (which spin for a while after a call) have gone
+ * to sleep.  OpenBLAS is linked into this program only.
  */
 #include "mm-ops.h"
 
@@ -172,6 +173,9 @@ cmp_double (const void *a, const void *b)
   double x = *(const double *) a, y = *(const double *) b;
   return x < y ? -1 : x > y;
 }
+
+/* OpenBLAS workers spin ~2^28 cycles (THREAD_TIMEOUT) before sleeping */
+#define BLAS_SETTLE_US 300000
 
 /* One call of the thing timed; sync waits for it (NULL for host code). */
 typedef void (*CallFn) (gpointer ctx);
@@ -474,6 +478,7 @@ main (int argc, char **argv)
     }
   }
 
+  gint64 blas_done = 0;
   for (guint i = 0; i < rows->len; i++) {
     Row *r = rows->pdata[i];
     const Shape *s = r->s;
@@ -487,6 +492,10 @@ main (int argc, char **argv)
     gchar *saved = g_strdup (g_getenv ("MM_GEMM"));
     if (clb)
       g_setenv ("MM_GEMM", "clblast", TRUE);
+    /* OpenBLAS's workers spin for a while after a call: let them sleep */
+    gint64 idle = g_get_monotonic_time () - blas_done;
+    if (blas_done && idle < BLAS_SETTLE_US)
+      g_usleep (BLAS_SETTLE_US - idle);
     r->ms = run_ours (e, g, s, a, b, r->f16, r->packed, out, &r->cpu_ms);
     if (clb) {
       if (saved)
@@ -501,34 +510,31 @@ main (int argc, char **argv)
       BlasCtx bc = { s, a, b, want };
       blas_call (&bc);
       r->err = max_rel_err (out, want, c_elems (s));
+      /* OpenBLAS times each shape once, F32 (it has no F16 GEMM), right
+       * after our last variant of the shape; F16 rows compare with it */
+      gboolean last_of_shape = i + 1 == rows->len
+          || ((Row *) rows->pdata[i + 1])->s != s;
+      if (last_of_shape) {
+        g_free (b);
+        b = rand_floats (b_elems (s), 1000 + i);        /* plain F32 */
+        bc.b = b;
+        double ms, cpu_ms;
+        ms = time_calls (blas_call, NULL, &bc, &cpu_ms);
+        for (guint j = 0; j <= i; j++) {
+          Row *q = rows->pdata[j];
+          if (q->s == s) {
+            q->blas_ms = ms;
+            q->blas_cpu_ms = cpu_ms;
+          }
+        }
+      }
+      blas_done = g_get_monotonic_time ();
       g_free (want);
     }
     g_free (a);
     g_free (b);
     g_free (out);
     g_printerr (".");
-  }
-  if (blas) {
-    /* OpenBLAS once per shape, F32 (it has no F16 GEMM); F16 rows compare
-     * with the F32 time of the same shape */
-    for (guint i = 0; i < rows->len; i++) {
-      Row *r = rows->pdata[i];
-      const Shape *s = r->s;
-      if (i > 0 && ((Row *) rows->pdata[i - 1])->s == s) {
-        r->blas_ms = ((Row *) rows->pdata[i - 1])->blas_ms;
-        r->blas_cpu_ms = ((Row *) rows->pdata[i - 1])->blas_cpu_ms;
-        continue;
-      }
-      float *a = rand_floats (a_elems (s), 1 + i);
-      float *b = rand_floats (b_elems (s), 1000 + i);
-      float *c = g_new (float, c_elems (s));
-      BlasCtx bc = { s, a, b, c };
-      r->blas_ms = time_calls (blas_call, NULL, &bc, &r->blas_cpu_ms);
-      g_free (a);
-      g_free (b);
-      g_free (c);
-      g_printerr (".");
-    }
   }
   g_printerr ("\n");
 
