@@ -125,7 +125,8 @@ f32_to_f16 (float f)
     if (e < -10)
       return sign;
     man |= 0x800000;
-    guint32 shift = 14 - e, half = man >> shift, rem = man & ((1u << shift) - 1);
+    guint32 shift = 14 - e, half = man >> shift;
+    guint32 rem = man & ((1u << shift) - 1);
     guint32 mid = 1u << (shift - 1);
     if (rem > mid || (rem == mid && (half & 1)))
       half++;

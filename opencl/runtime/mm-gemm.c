@@ -235,7 +235,8 @@ mm_gemm_pack_weight (MmEngine * e, MmTensor * w, GError ** error)
 {
   if (mm_gemm_get_provider (e) != MM_GEMM_OWN || mm_gemm_weight_is_packed (w))
     return TRUE;
-  if (w->n_dims != 2 || (w->dtype != MM_DTYPE_F32 && w->dtype != MM_DTYPE_F16)) {
+  if (w->n_dims != 2
+      || (w->dtype != MM_DTYPE_F32 && w->dtype != MM_DTYPE_F16)) {
     g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
         "gemm_pack_weight: weight %s %s must be a 2-D F32 or F16 [out, in]",
         mm_dtype_name (w->dtype), mm_tensor_shape_str (w));
