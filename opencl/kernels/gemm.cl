@@ -17,10 +17,9 @@
  *   was packed at load).  A BLIS-style outer-product micro-kernel: a
  *   GEMM_MR x GEMM_NR tile of C in GEMM_MR * GEMM_NV float16 registers;
  *   per k it loads GEMM_NV vectors of B and broadcasts GEMM_MR scalars of
- *   A.  Both operands are first packed by kernel_gemm_pack_* into panels
- *   (A: [M/MR][K][MR], B: [N/NR][K][NR], zero padded), so the inner loop
- *   reads two contiguous streams at constant offsets and needs no edge
- *   checks.  K is blocked by KC so a B micro-panel (KC x NR) stays in L1
+ *   A.  B is first packed by kernel_gemm_pack_* into panels
+ *   ([N/NR][K][NR], zero padded), so its NR columns at one k are one
+ *   contiguous vector load; A is read in place (MR row streams).  K is blocked by KC so a B micro-panel (KC x NR) stays in L1
  *   while the work-item walks down its rows.  B panels of a weight can be
  *   made once at load (mm_gemm_pack_weight); kernel_gemv_packed_* serves
  *   M < 4 on them.
@@ -109,9 +108,10 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
 #define ACC_FIN_ROW(i) TILE_ROW_VECS (ACC_FIN, i)
 #define ACC_FIN(i, j) c##i##_##j = alpha * c##i##_##j + bv##j;
 #define BIAS_LOAD(j) bv##j = vload16 (j, t);
+#define ROW_OFFSET(i) uint ro##i = min ((uint) (i), mc - 1) * lda;
 #define ROW_FMA(i)                                                          \
   {                                                                         \
-    float16 a = (float16) (ap[i]);                                          \
+    float16 a = (float16) (ap[ro##i]);                                      \
     TILE_ROW_VECS (ACC_FMA, i)                                              \
   }
 #define ACC_FMA(i, j) c##i##_##j = fma (a, b##j, c##i##_##j);
@@ -123,14 +123,15 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
     for (uint c_ = 0; c_ < (cols); c_++)                                    \
       (dst)[r_ * (ldd) + c_] = (src)[r_ * (lds) + c_];
 
-/* Ap: [batch][Mp / MR][K][MR], Bp: [batch / bdiv][Np / NR][K][NR] (Mp, Np:
- * M, N rounded up to the tile), F32 or F16 (widened as it is loaded: one
- * conversion per 12 FMAs).  Work-item (x, y, b) computes rows
- * [y MB, y MB + MB) and columns [x NB, x NB + NB) of C[b]; MB and NB are
- * multiples of MR and NR. */
+/* A [M, K] rows lda, batch stride sa, read as it is: each k broadcasts
+ * one element from each of the tile's MR rows (rows past M repeat row
+ * M - 1; their results are never stored).  Bp: [batch / bdiv][Np / NR]
+ * [K][NR] (Np: N rounded up to the tile), F32 or F16 (widened as it is
+ * loaded).  Work-item (x, y, b) computes rows [y MB, y MB + MB) and
+ * columns [x NB, x NB + NB) of C[b]; MB and NB are multiples of MR and NR. */
 #define GEMM_TILED(NAME, BT, B_LOAD)                                        \
 __kernel void                                                               \
-NAME (__global const float *Ap, uint apo,                                   \
+NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
     __global const BT *Bp, uint bpo, uint bdiv,                             \
     __global float *C, uint co, uint ldc, uint sc,                          \
     __global const float *bias, uint biaso, int has_bias,                   \
@@ -140,9 +141,8 @@ NAME (__global const float *Ap, uint apo,                                   \
   if (n_beg >= N || m_beg >= M)                                             \
     return;                                                                 \
   uint n_end = min (n_beg + NB, N), m_end = min (m_beg + MB, M);            \
-  uint Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;                          \
   uint Np = (N + GEMM_NR - 1) / GEMM_NR * GEMM_NR;                          \
-  Ap += apo + (ulong) bt * Mp * K;                                          \
+  A += ao + (ulong) bt * sa;                                                \
   Bp += bpo + (ulong) (bt / bdiv) * Np * K;                                 \
   C += co + (ulong) bt * sc;                                                \
   float t[GEMM_MR * GEMM_NR];   /* edge tiles and bias */                   \
@@ -180,13 +180,15 @@ NAME (__global const float *Ap, uint apo,                                   \
             TILE_ROWS (ACC_LOAD_ROW)                                        \
           }                                                                 \
         }                                                                   \
-        __global const float *ap = Ap + (ulong) m0 * K                      \
-            + (ulong) k0 * GEMM_MR;                                         \
+        /* one pointer and loop-invariant row offsets: 12 row pointers */   \
+        /* would not fit the general registers */                           \
+        __global const float *ap = A + (ulong) m0 * lda + k0;               \
+        TILE_ROWS (ROW_OFFSET)                                              \
         __global const BT *bp = bpanel;                                     \
         for (uint k = 0; k < kn; k++) {                                     \
           TILE_VECS (B_LOAD)                                                \
           TILE_ROWS (ROW_FMA)                                               \
-          ap += GEMM_MR;                                                    \
+          ap++;                                                             \
           bp += GEMM_NR;                                                    \
         }                                                                   \
         if (last) {                                                         \

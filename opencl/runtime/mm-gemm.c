@@ -54,7 +54,7 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   return TRUE;
 }
 
-/* Mirrors of gemm.cl's tile constants. */
+/* Mirrors of gemm.cl's tile constants (GEMM_MR only sizes blocks here). */
 #define GEMM_MR 12
 #define GEMM_NR 32
 #define PACK_KC 64
@@ -117,21 +117,16 @@ tiled_blocking (const MmGemmShape * s, guint target)
   return bl;
 }
 
-/* Packs A (and B unless @b is a packed weight) into the graph's arena,
- * then runs kernel_gemm_tiled_*.  F16 B stays F16 in its panels. */
+/* Packs B into the graph's arena unless @b is a packed weight, then runs
+ * kernel_gemm_tiled_* (A is read in place).  F16 B stays F16 in its
+ * panels. */
 static void
 gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, gboolean b_packed,
     MmTensor * bias, MmTensor * c, const MmGemmShape * s)
 {
   gboolean f16 = b->dtype == MM_DTYPE_F16;
-  gint64 Mp = ROUND_UP (s->M, GEMM_MR), Np = ROUND_UP (s->N, GEMM_NR);
-  gint64 nb = CEIL_DIV (s->batch, s->b_div);
-  gint64 as = s->batch * Mp * s->K, bs = nb * Np * s->K;
-  MmTensor *ap = mm_graph_tensor (g, MM_DTYPE_F32, 1, &as);
-  gsize ga[3] = { CEIL_DIV (s->K, PACK_KC), Mp / GEMM_MR, s->batch };
-  MM_LAUNCH (g, "kernel_gemm_pack_f32", 3, ga, TRUE, MM_TENSOR (a),
-      MM_UINT (s->lda), MM_UINT (s->stride_a), MM_UINT (s->M),
-      MM_UINT (s->K), MM_TENSOR (ap), MM_UINT (GEMM_MR));
+  gint64 Np = ROUND_UP (s->N, GEMM_NR);
+  gint64 nb = CEIL_DIV (s->batch, s->b_div), bs = nb * Np * s->K;
   MmTensor *bp = b;
   if (!b_packed) {
     bp = mm_graph_tensor (g, b->dtype, 1, &bs);
@@ -144,7 +139,8 @@ gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, gboolean b_packed,
   Blocking bl = tiled_blocking (s, target_items (g));
   gsize gt[3] = { CEIL_DIV (s->N, bl.NB), CEIL_DIV (s->M, bl.MB), s->batch };
   MM_LAUNCH (g, f16 ? "kernel_gemm_tiled_f16" : "kernel_gemm_tiled_f32", 3,
-      gt, TRUE, MM_TENSOR (ap), MM_TENSOR (bp), MM_UINT (s->b_div),
+      gt, TRUE, MM_TENSOR (a), MM_UINT (s->lda), MM_UINT (s->stride_a),
+      MM_TENSOR (bp), MM_UINT (s->b_div),
       MM_TENSOR (c), MM_UINT (s->ldc), MM_UINT (s->stride_c),
       MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
       MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (bl.MB),
