@@ -59,11 +59,12 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
 #define GEMM_NR 32
 #define PACK_KC 64
 
-/* From this many rows of A on, packing both operands and running the tiled
- * kernel beats the dot-form kernels (packing B costs a pass over N x K
- * per call, which only pays off when enough rows reuse it): measured at
- * N = K = 768, dot form vs tiled in GFLOP per CPU-second, M = 32: 42 vs
- * 29, M = 64: 33 vs 47, M = 128: 35 vs 54.  Weights packed at load time
+/* From this many rows of A on, packing B and running the tiled kernel
+ * beats the dot-form kernels (packing B costs a pass over N x K per call,
+ * which only pays off when enough rows reuse it).  Measured at N = K =
+ * 768, dot form vs tiled in GFLOP per CPU-second (a loaded machine, so
+ * +-15 %): M = 16: 45 vs 20, M = 32: 50 vs 31, M = 48: 49 vs 46, M = 64:
+ * 44 vs 46-54, M = 128: 35 vs 54.  Weights packed at load time
  * (mm_gemm_pack_weight) take the tiled kernel from M = 4 on. */
 #define TILED_MIN_M 48
 
