@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* LLM hparams and tensors from GGUF (llama.cpp names) or HF folders. */
+#include "mm-llm-load.h"
+#include "mm-gguf.h"
+#include "mm-safetensors.h"
+
+#include <string.h>
+
+struct _MmLlmSource
+{
+  gchar *path;
+  MmGguf *gguf;
+  MmHfModel *hf;
+  gchar *arch;                  /* GGUF general.architecture / HF model_type */
+  gboolean neox;
+};
+
+MmLlmSource *
+mm_llm_source_open (const gchar * path, GError ** error)
+{
+  MmLlmSource *src = g_new0 (MmLlmSource, 1);
+  src->path = g_strdup (path);
+  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    src->hf = mm_hf_model_open (path, error);
+    if (src->hf == NULL)
+      goto fail;
+    src->arch = g_strdup (mm_json_get_str (mm_hf_model_config (src->hf),
+            "model_type", "llama", NULL));
+    src->neox = TRUE;           /* HF checkpoints use rotate_half */
+  } else {
+    src->gguf = mm_gguf_open (path, error);
+    if (src->gguf == NULL)
+      goto fail;
+    const gchar *arch = mm_gguf_get_str (src->gguf, "general.architecture",
+        NULL, NULL);
+    if (arch == NULL) {
+      g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+          "%s: no general.architecture key: not an LLM GGUF file", path);
+      goto fail;
+    }
+    src->arch = g_strdup (arch);
+    /* llama.cpp's converter permutes Q/K of llama-arch models for its
+     * "normal" rope; qwen2 keeps the HF layout (neox) */
+    src->neox = g_strcmp0 (arch, "llama") != 0;
+  }
+  const gchar *ok_arch[] = { "llama", "qwen2", "mistral", NULL };
+  if (!g_strv_contains (ok_arch, src->arch)) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: architecture \"%s\" is not supported (llama, qwen2)", path,
+        src->arch);
+    goto fail;
+  }
+  return src;
+fail:
+  mm_llm_source_free (src);
+  return NULL;
+}
+
+void
+mm_llm_source_free (MmLlmSource * src)
+{
+  if (src == NULL)
+    return;
+  g_clear_pointer (&src->gguf, mm_gguf_free);
+  g_clear_pointer (&src->hf, mm_hf_model_free);
+  g_free (src->arch);
+  g_free (src->path);
+  g_free (src);
+}
+
+static gboolean
+hp_check (MmLlmSource * src, MmLlmHp * hp, GError ** error)
+{
+  if (hp->n_layer <= 0 || hp->n_layer > 1024 || hp->d <= 0 || hp->d > 65536
+      || hp->n_head <= 0 || hp->n_kv_head <= 0 || hp->n_head % hp->n_kv_head
+      || hp->head_dim <= 0 || hp->head_dim > 1024 || hp->ffn <= 0
+      || hp->ffn > 1 << 20 || hp->vocab <= 0 || hp->vocab > 1 << 22
+      || hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2
+      || !(hp->eps > 0) || !(hp->rope_base > 0) || hp->n_ctx_train <= 0) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: invalid hyper-parameters (layers %d, hidden %d, heads %d/%d, "
+        "head dim %d, ffn %d, vocab %d, rope dims %d)", src->path, hp->n_layer,
+        hp->d, hp->n_head, hp->n_kv_head, hp->head_dim, hp->ffn, hp->vocab,
+        hp->n_rot);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+hparams_gguf (MmLlmSource * src, MmLlmHp * hp, GError ** error)
+{
+  MmGguf *f = src->gguf;
+  GError *err = NULL;
+#define K(name) (g_snprintf (key, sizeof (key), "%s." name, src->arch), key)
+  gchar key[128];
+  hp->n_layer = mm_gguf_get_u32 (f, K ("block_count"), 0, &err);
+  if (!err)
+    hp->d = mm_gguf_get_u32 (f, K ("embedding_length"), 0, &err);
+  if (!err)
+    hp->ffn = mm_gguf_get_u32 (f, K ("feed_forward_length"), 0, &err);
+  if (!err)
+    hp->n_head = mm_gguf_get_u32 (f, K ("attention.head_count"), 0, &err);
+  if (!err)
+    hp->n_kv_head = mm_gguf_get_u32 (f, K ("attention.head_count_kv"),
+        hp->n_head, &err);
+  if (!err)
+    hp->eps = mm_gguf_get_f32 (f, K ("attention.layer_norm_rms_epsilon"),
+        1e-5f, &err);
+  if (!err)
+    hp->rope_base = mm_gguf_get_f32 (f, K ("rope.freq_base"), 10000.0f, &err);
+  if (!err)
+    hp->n_ctx_train = mm_gguf_get_u32 (f, K ("context_length"), 2048, &err);
+  if (!err && hp->n_head > 0)
+    hp->head_dim = mm_gguf_get_u32 (f, K ("attention.key_length"),
+        hp->d / hp->n_head, &err);
+  if (!err)
+    hp->n_rot = mm_gguf_get_u32 (f, K ("rope.dimension_count"), hp->head_dim,
+        &err);
+  hp->rope_freq_scale = 1.0f;
+  if (!err && g_strcmp0 (mm_gguf_get_str (f, K ("rope.scaling.type"), "none",
+              NULL), "linear") == 0) {
+    gfloat factor = mm_gguf_get_f32 (f, K ("rope.scaling.factor"), 1.0f, &err);
+    if (factor > 0)
+      hp->rope_freq_scale = 1.0f / factor;
+  }
+#undef K
+  if (err) {
+    g_propagate_error (error, err);
+    return FALSE;
+  }
+  const MmTensorInfo *emb = mm_gguf_find_tensor (f, "token_embd.weight");
+  hp->vocab = emb && emb->n_dims == 2 ? emb->shape[0] : 0;
+  return TRUE;
+}
+
+static gboolean
+hparams_hf (MmLlmSource * src, MmLlmHp * hp, GError ** error)
+{
+  MmJson *c = mm_hf_model_config (src->hf);
+  hp->n_layer = mm_json_get_int (c, "num_hidden_layers", 0, NULL);
+  hp->d = mm_json_get_int (c, "hidden_size", 0, NULL);
+  hp->ffn = mm_json_get_int (c, "intermediate_size", 0, NULL);
+  hp->n_head = mm_json_get_int (c, "num_attention_heads", 0, NULL);
+  hp->n_kv_head = mm_json_get_int (c, "num_key_value_heads", hp->n_head, NULL);
+  hp->eps = mm_json_get_float (c, "rms_norm_eps", 1e-6, NULL);
+  hp->vocab = mm_json_get_int (c, "vocab_size", 0, NULL);
+  hp->n_ctx_train = mm_json_get_int (c, "max_position_embeddings", 2048, NULL);
+  hp->head_dim = mm_json_get_int (c, "head_dim",
+      hp->n_head > 0 ? hp->d / hp->n_head : 0, NULL);
+  hp->n_rot = hp->head_dim;
+  /* transformers < 4.5x: rope_theta; newer: rope_parameters.rope_theta */
+  hp->rope_base = mm_json_get_float (c, "rope_theta",
+      mm_json_get_float (c, "rope_parameters.rope_theta", 10000.0, NULL),
+      NULL);
+  hp->rope_freq_scale = 1.0f;
+  const gchar *rtype = mm_json_get_str (c, "rope_scaling.type",
+      mm_json_get_str (c, "rope_scaling.rope_type", NULL, NULL), NULL);
+  if (g_strcmp0 (rtype, "linear") == 0) {
+    gdouble f = mm_json_get_float (c, "rope_scaling.factor", 1.0, NULL);
+    if (f > 0)
+      hp->rope_freq_scale = 1.0 / f;
+  }
+  return TRUE;
+}
+
+gboolean
+mm_llm_source_hparams (MmLlmSource * src, MmLlmHp * hp, GError ** error)
+{
+  memset (hp, 0, sizeof (*hp));
+  if (!(src->gguf ? hparams_gguf (src, hp, error) : hparams_hf (src, hp,
+              error)))
+    return FALSE;
+  hp->rope_mode = src->neox ? MM_ROPE_NEOX : MM_ROPE_NORMAL;
+  return hp_check (src, hp, error);
+}
+
+static gchar *
+tensor_name (MmLlmSource * src, MmLlmTensorKind kind, gint layer)
+{
+  static const gchar *gguf[] = { "token_embd.weight", "output_norm.weight",
+    "output.weight", "attn_norm.weight", "attn_q.weight", "attn_k.weight",
+    "attn_v.weight", "attn_output.weight", "attn_q.bias", "attn_k.bias",
+    "attn_v.bias", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight",
+    "ffn_down.weight"
+  };
+  static const gchar *hf[] = { "model.embed_tokens.weight",
+    "model.norm.weight", "lm_head.weight", "input_layernorm.weight",
+    "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+    "self_attn.q_proj.bias", "self_attn.k_proj.bias",
+    "self_attn.v_proj.bias", "post_attention_layernorm.weight",
+    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"
+  };
+  const gchar *n = src->gguf ? gguf[kind] : hf[kind];
+  if (layer < 0)
+    return g_strdup (n);
+  return src->gguf ? g_strdup_printf ("blk.%d.%s", layer, n) :
+      g_strdup_printf ("model.layers.%d.%s", layer, n);
+}
+
+MmTensor *
+mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
+    MmLlmTensorKind kind, gint layer, gint n_dims, const gint64 * shape,
+    gboolean optional, GError ** error)
+{
+  gchar *name = tensor_name (src, kind, layer);
+  const MmTensorInfo *info = src->gguf ? mm_gguf_find_tensor (src->gguf, name)
+      : mm_hf_model_find_tensor (src->hf, name);
+  MmTensor *t = NULL;
+  if (info == NULL) {
+    if (!optional)
+      g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+          "%s: tensor %s is missing", src->path, name);
+    g_free (name);
+    return NULL;
+  }
+  /* Vectors in F32; matrices as stored when our GEMM reads them (F32,
+   * F16), BF16 widened to F32, quantised types expanded to F16. */
+  MmConvert conv = MM_CONVERT_NONE;
+  if (n_dims == 1 || info->dtype == MM_DTYPE_BF16)
+    conv = MM_CONVERT_F32;
+  else if (info->dtype != MM_DTYPE_F32 && info->dtype != MM_DTYPE_F16)
+    conv = MM_CONVERT_F16;
+  const gchar *file = src->gguf ? src->path :
+      mm_hf_model_tensor_file (src->hf, name);
+  t = mm_tensor_info_upload (info, file, engine, MM_DTYPES_FLOAT |
+      MM_DTYPES_QUANT, conv, n_dims, shape, error);
+  g_free (name);
+  return t;
+}
