@@ -12,6 +12,11 @@
 
 #include "elements/gstmmframesample.h"
 
+/* GST_PLUGIN_DEFINE needs PACKAGE; there is no config.h yet */
+#ifndef PACKAGE
+#define PACKAGE "mm"
+#endif
+
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
