@@ -11,6 +11,7 @@
 #include <gst/gst.h>
 
 #include "elements/gstmmframesample.h"
+#include "elements/gstmmllmsink.h"
 
 /* GST_PLUGIN_DEFINE needs PACKAGE; there is no config.h yet */
 #ifndef PACKAGE
@@ -23,6 +24,7 @@ plugin_init (GstPlugin * plugin)
   gboolean ok = FALSE;
 
   ok |= GST_ELEMENT_REGISTER (mmframesample, plugin);
+  ok |= GST_ELEMENT_REGISTER (mmllmsink, plugin);
 
   return ok;
 }
