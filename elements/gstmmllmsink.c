@@ -169,6 +169,7 @@ enum
   PROP_VIDEO_SINK,
   PROP_OVERLAY,
   PROP_SYNC,
+  PROP_ASYNC,
   PROP_EOS_TIMEOUT,
   PROP_CAPTIONS,
   PROP_DROPPED,
@@ -194,6 +195,7 @@ enum
 #define DEFAULT_PRINT FALSE
 #define DEFAULT_OVERLAY FALSE
 #define DEFAULT_SYNC TRUE
+#define DEFAULT_ASYNC TRUE
 #define DEFAULT_EOS_TIMEOUT 30
 
 #define MAX_INTERVAL 3600.0
@@ -267,6 +269,7 @@ typedef struct
   GstSegment segment;           /* streaming thread of the pad */
   gboolean eos;                 /* under self->lock */
   gboolean to_video_sink;       /* frames continue to video-sink */
+  GstElement *fakesink;         /* the internal sink, when not */
   GPtrArray *chain;             /* internal elements (owned by the bin),
                                  * first is the target */
 } PadData;
@@ -301,6 +304,7 @@ struct _GstMmLlmSink
   GstElement *prop_video_sink;
   gboolean prop_overlay;
   gboolean prop_sync;
+  gboolean prop_async;
   guint prop_eos_timeout;
 
   const GstMmLlmSinkBackend *backend;
@@ -345,6 +349,7 @@ struct _GstMmLlmSink
   gboolean oversize_warned;
 };
 
+static void gst_mm_llm_sink_dispose (GObject * object);
 static void gst_mm_llm_sink_finalize (GObject * object);
 static void gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec);
@@ -375,7 +380,7 @@ static gboolean gst_mm_llm_sink_handle_prompt_event (GstMmLlmSink * self,
     GstEvent * event);
 static void gst_mm_llm_sink_prompt_changed (GstMmLlmSink * self);
 static void gst_mm_llm_sink_queue_request_locked (GstMmLlmSink * self,
-    guint max_pending);
+    guint max_pending, gboolean leaky);
 static void gst_mm_llm_sink_abort_locked (GstMmLlmSink * self);
 static void gst_mm_llm_sink_clear_context_locked (GstMmLlmSink * self);
 static void sample_unref (Sample * s);
@@ -427,6 +432,7 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
       "LLM captions and answers over token streams");
   pad_data_quark = g_quark_from_static_string ("mm-llm-sink-pad-data");
 
+  gobject_class->dispose = gst_mm_llm_sink_dispose;
   gobject_class->finalize = gst_mm_llm_sink_finalize;
   gobject_class->set_property = gst_mm_llm_sink_set_property;
   gobject_class->get_property = gst_mm_llm_sink_get_property;
@@ -535,6 +541,11 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
       g_param_spec_boolean ("sync", "Sync",
           "Consume buffers in step with the clock, like a display would "
           "(FALSE: as fast as they come)", DEFAULT_SYNC, rw_play));
+  g_object_class_install_property (gobject_class, PROP_ASYNC,
+      g_param_spec_boolean ("async", "Async",
+          "Preroll like a regular sink: PAUSED completes when data arrives "
+          "(FALSE: at once, as for an analyser that shows nothing)",
+          DEFAULT_ASYNC, rw_ready));
 
   /* statistics */
   g_object_class_install_property (gobject_class, PROP_CAPTIONS,
@@ -603,6 +614,7 @@ gst_mm_llm_sink_init (GstMmLlmSink * self)
   self->prop_print = DEFAULT_PRINT;
   self->prop_overlay = DEFAULT_OVERLAY;
   self->prop_sync = DEFAULT_SYNC;
+  self->prop_async = DEFAULT_ASYNC;
   self->prop_eos_timeout = DEFAULT_EOS_TIMEOUT;
 
   self->backend = &mm_llm_backend;
@@ -615,6 +627,27 @@ gst_mm_llm_sink_init (GstMmLlmSink * self)
   self->last_end = GST_CLOCK_TIME_NONE;
 
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
+}
+
+/* The bin disposes its children before GstElement releases the request
+ * pads: take the internal elements apart while they exist. */
+static void
+gst_mm_llm_sink_dispose (GObject * object)
+{
+  GstMmLlmSink *self = GST_MM_LLM_SINK (object);
+  GList *pads, *l;
+
+  GST_OBJECT_LOCK (self);
+  pads = g_list_copy (GST_ELEMENT (self)->sinkpads);
+  for (l = pads; l; l = l->next)
+    gst_object_ref (l->data);
+  GST_OBJECT_UNLOCK (self);
+  for (l = pads; l; l = l->next)
+    gst_mm_llm_sink_unwire_pad (self, l->data);
+  g_list_free_full (pads, gst_object_unref);
+  self->video_pad = NULL;
+
+  G_OBJECT_CLASS (parent_class)->dispose (object);
 }
 
 static void
@@ -652,6 +685,35 @@ set_string (gchar ** field, const GValue * value)
   return TRUE;
 }
 
+/* Passes sync and async to the internal fakesinks (not to video-sink,
+ * which the application configures). */
+static void
+gst_mm_llm_sink_configure_sinks (GstMmLlmSink * self)
+{
+  GPtrArray *sinks = g_ptr_array_new_with_free_func (gst_object_unref);
+  gboolean sync, async;
+  GList *l;
+  guint i;
+
+  /* setting a child notifies through its parents, which takes our object
+   * lock: collect first */
+  GST_OBJECT_LOCK (self);
+  sync = self->prop_sync;
+  async = self->prop_async;
+  for (l = GST_ELEMENT (self)->sinkpads; l; l = l->next) {
+    PadData *pd = g_object_get_qdata (l->data, pad_data_quark);
+
+    if (pd && pd->fakesink)
+      g_ptr_array_add (sinks, gst_object_ref (pd->fakesink));
+  }
+  GST_OBJECT_UNLOCK (self);
+
+  for (i = 0; i < sinks->len; i++)
+    g_object_set (g_ptr_array_index (sinks, i), "sync", sync, "async", async,
+        NULL);
+  g_ptr_array_unref (sinks);
+}
+
 /* video-sink and overlay change the internal wiring: only in NULL/READY. */
 static gboolean
 gst_mm_llm_sink_set_wiring_property (GstMmLlmSink * self, guint prop_id,
@@ -683,7 +745,7 @@ gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstMmLlmSink *self = GST_MM_LLM_SINK (object);
-  gboolean prompt_changed = FALSE, rewire = FALSE, sync_changed = FALSE;
+  gboolean prompt_changed = FALSE, rewire = FALSE, sinks_changed = FALSE;
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -746,8 +808,12 @@ gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
       rewire = gst_mm_llm_sink_set_wiring_property (self, prop_id, value);
       break;
     case PROP_SYNC:
-      sync_changed = self->prop_sync != g_value_get_boolean (value);
       self->prop_sync = g_value_get_boolean (value);
+      sinks_changed = TRUE;
+      break;
+    case PROP_ASYNC:
+      self->prop_async = g_value_get_boolean (value);
+      sinks_changed = TRUE;
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -759,20 +825,8 @@ gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
     gst_mm_llm_sink_prompt_changed (self);
   if (rewire)
     gst_mm_llm_sink_rewire_video (self);
-  if (sync_changed) {
-    GList *l;
-
-    GST_OBJECT_LOCK (self);
-    for (l = GST_ELEMENT (self)->sinkpads; l; l = l->next) {
-      PadData *pd = g_object_get_qdata (l->data, pad_data_quark);
-      GstElement *last = pd && pd->chain->len > 0 ?
-          g_ptr_array_index (pd->chain, pd->chain->len - 1) : NULL;
-
-      if (last && g_object_get_data (G_OBJECT (last), "mm-internal-sink"))
-        g_object_set (last, "sync", self->prop_sync, NULL);
-    }
-    GST_OBJECT_UNLOCK (self);
-  }
+  if (sinks_changed)
+    gst_mm_llm_sink_configure_sinks (self);
 }
 
 static void
@@ -845,6 +899,9 @@ gst_mm_llm_sink_get_property (GObject * object, guint prop_id,
       break;
     case PROP_SYNC:
       g_value_set_boolean (value, self->prop_sync);
+      break;
+    case PROP_ASYNC:
+      g_value_set_boolean (value, self->prop_async);
       break;
     case PROP_CAPTIONS:
     case PROP_DROPPED:
@@ -1173,7 +1230,7 @@ gst_mm_llm_sink_wire_pad (GstMmLlmSink * self, GstPad * pad)
   PadData *pd = g_object_get_qdata (G_OBJECT (pad), pad_data_quark);
   GstElement *video_sink = NULL, *first;
   GstPad *target;
-  gboolean overlay, sync;
+  gboolean overlay, sync, async;
   guint i;
 
   GST_OBJECT_LOCK (self);
@@ -1181,6 +1238,7 @@ gst_mm_llm_sink_wire_pad (GstMmLlmSink * self, GstPad * pad)
     video_sink = gst_object_ref (self->prop_video_sink);
   overlay = self->prop_overlay;
   sync = self->prop_sync;
+  async = self->prop_async;
   GST_OBJECT_UNLOCK (self);
 
   if (video_sink && overlay)
@@ -1192,11 +1250,10 @@ gst_mm_llm_sink_wire_pad (GstMmLlmSink * self, GstPad * pad)
     GstElement *fakesink = gst_element_factory_make ("fakesink", name);
 
     g_free (name);
-    g_object_set (fakesink, "sync", sync, "enable-last-sample", FALSE,
-        "qos", FALSE, NULL);
-    g_object_set_data (G_OBJECT (fakesink), "mm-internal-sink",
-        GINT_TO_POINTER (1));
+    g_object_set (fakesink, "sync", sync, "async", async,
+        "enable-last-sample", FALSE, "qos", FALSE, NULL);
     g_ptr_array_add (pd->chain, fakesink);
+    pd->fakesink = fakesink;
   }
   pd->to_video_sink = video_sink != NULL;
 
@@ -1248,6 +1305,7 @@ gst_mm_llm_sink_unwire_pad (GstMmLlmSink * self, GstPad * pad)
   }
   g_ptr_array_set_size (pd->chain, 0);
   pd->to_video_sink = FALSE;
+  pd->fakesink = NULL;
 }
 
 static void
@@ -1444,7 +1502,7 @@ gst_mm_llm_sink_add_sample (GstMmLlmSink * self, Sample * s,
   }
   if (due && self->have_new) {
     if (leaky || gst_mm_llm_sink_wait_room_locked (self, max_pending))
-      gst_mm_llm_sink_queue_request_locked (self, max_pending);
+      gst_mm_llm_sink_queue_request_locked (self, max_pending, leaky);
     else
       ret = self->failed ? GST_FLOW_ERROR : GST_FLOW_FLUSHING;
   }
@@ -1561,16 +1619,18 @@ gst_mm_llm_sink_drain (GstMmLlmSink * self)
 {
   gint64 deadline;
   guint timeout, max_pending, dropped = 0;
+  gboolean leaky;
   gint epoch;
 
   GST_OBJECT_LOCK (self);
   timeout = self->prop_eos_timeout;
   max_pending = self->prop_max_pending;
+  leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
   if (self->have_new && self->running && !self->failed)
-    gst_mm_llm_sink_queue_request_locked (self, max_pending);
+    gst_mm_llm_sink_queue_request_locked (self, max_pending, leaky);
   deadline = g_get_monotonic_time () + (gint64) timeout *G_TIME_SPAN_SECOND;
   epoch = self->epoch;
   while (self->running && self->epoch == epoch
@@ -1714,14 +1774,16 @@ static void
 gst_mm_llm_sink_prompt_changed (GstMmLlmSink * self)
 {
   guint max_pending;
+  gboolean leaky;
 
   GST_OBJECT_LOCK (self);
   max_pending = self->prop_max_pending;
+  leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
   if (self->running && !self->failed && !g_queue_is_empty (&self->context))
-    gst_mm_llm_sink_queue_request_locked (self, max_pending);
+    gst_mm_llm_sink_queue_request_locked (self, max_pending, leaky);
   g_mutex_unlock (&self->lock);
 }
 
@@ -1734,10 +1796,13 @@ request_free (Request * r)
   g_free (r);
 }
 
-/* Snapshot of the context for the worker; when the queue is full the
- * oldest pending request is dropped and its span joins the new one. */
+/* Snapshot of the context for the worker.  Leaky: when the queue is full
+ * the oldest pending request is dropped and its span joins the new one.
+ * Not leaky: nothing is dropped (the streaming thread waited for room;
+ * a prompt change or EOS may exceed max-pending by one). */
 static void
-gst_mm_llm_sink_queue_request_locked (GstMmLlmSink * self, guint max_pending)
+gst_mm_llm_sink_queue_request_locked (GstMmLlmSink * self, guint max_pending,
+    gboolean leaky)
 {
   Request *r = g_new0 (Request, 1);
   GList *l;
@@ -1769,7 +1834,7 @@ gst_mm_llm_sink_queue_request_locked (GstMmLlmSink * self, guint max_pending)
     self->last_end = r->end;
   self->have_new = FALSE;
 
-  while (g_queue_get_length (&self->pending) >= max_pending) {
+  while (leaky && g_queue_get_length (&self->pending) >= max_pending) {
     Request *old = g_queue_pop_head (&self->pending);
 
     GST_DEBUG_OBJECT (self, "queue full: dropping the oldest request");
@@ -2075,18 +2140,24 @@ gst_mm_llm_sink_worker (gpointer data)
 
     gst_mm_llm_sink_get_settings (self, &st);
     c = gst_mm_llm_sink_generate (self, r, &st);
-    if (c && g_atomic_int_get (&self->epoch) == r->epoch)
+
+    /* current first, so that frames carry the caption once it is
+     * announced; only this thread replaces it, so @c stays valid */
+    g_mutex_lock (&self->lock);
+    if (c && self->epoch == r->epoch) {
+      g_clear_pointer (&self->current, caption_free);
+      self->current = c;
+      self->n_captions++;
+    } else {
+      g_clear_pointer (&c, caption_free);
+    }
+    g_mutex_unlock (&self->lock);
+
+    if (c)
       gst_mm_llm_sink_deliver (self, c, &st);
     settings_clear (&st);
 
     g_mutex_lock (&self->lock);
-    if (c && g_atomic_int_get (&self->epoch) == r->epoch) {
-      g_clear_pointer (&self->current, caption_free);
-      self->current = c;
-      self->n_captions++;
-      c = NULL;
-    }
-    g_clear_pointer (&c, caption_free);
     request_free (r);
     self->busy = FALSE;
     g_cond_broadcast (&self->cond);
