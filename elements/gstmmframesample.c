@@ -119,13 +119,14 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS ("video/x-raw(ANY)"));
 
-/* Why GstBaseTransform: it brings caps queries through transform_caps (the
- * framerate rewrite of drop mode), renegotiation when a property changes,
- * allocation and latency queries, QoS bookkeeping and segment tracking. The
- * element stays in passthrough and replaces generate_output(): that is the
- * one place where a buffer can be dropped without being copied first and
- * made writable only when a meta is attached, which neither transform_ip
- * (always writable copies, or no writes at all in passthrough) offers. */
+/* Why GstBaseTransform rather than a plain element: it brings caps queries
+ * through transform_caps (the framerate rewrite of drop mode), renegotiation
+ * when a property changes, accept-caps, allocation and latency queries, QoS
+ * forwarding and segment tracking. The element stays in passthrough and
+ * replaces generate_output(), the one hook that can drop a buffer or make
+ * it writable only when a meta is attached. transform_ip cannot: outside
+ * passthrough the base class makes every buffer writable first (copying
+ * shared ones), and in passthrough it must not write at all. */
 struct _GstMmFrameSample
 {
   GstBaseTransform parent;

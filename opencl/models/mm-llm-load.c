@@ -56,6 +56,24 @@ fail:
   return NULL;
 }
 
+MmGguf *
+mm_llm_source_gguf (MmLlmSource * src)
+{
+  return src->gguf;
+}
+
+MmHfModel *
+mm_llm_source_hf (MmLlmSource * src)
+{
+  return src->hf;
+}
+
+const gchar *
+mm_llm_source_path (MmLlmSource * src)
+{
+  return src->path;
+}
+
 void
 mm_llm_source_free (MmLlmSource * src)
 {
@@ -215,17 +233,28 @@ mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
     g_free (name);
     return NULL;
   }
-  /* Vectors in F32; matrices as stored when our GEMM reads them (F32,
-   * F16), BF16 widened to F32, quantised types expanded to F16. */
+  /* Vectors in F32; matrices as stored (our GEMMs read F32, F16 and the
+   * quantised types), BF16 widened to F32.  The embedding table is also
+   * gathered by row (F32/F16 only), so a quantised one becomes F16. */
   MmConvert conv = MM_CONVERT_NONE;
   if (n_dims == 1 || info->dtype == MM_DTYPE_BF16)
     conv = MM_CONVERT_F32;
-  else if (info->dtype != MM_DTYPE_F32 && info->dtype != MM_DTYPE_F16)
+  else if (kind == MM_LLM_T_TOK_EMBD && info->dtype != MM_DTYPE_F32
+      && info->dtype != MM_DTYPE_F16)
     conv = MM_CONVERT_F16;
   const gchar *file = src->gguf ? src->path :
       mm_hf_model_tensor_file (src->hf, name);
-  t = mm_tensor_info_upload (info, file, engine, MM_DTYPES_FLOAT |
-      MM_DTYPES_QUANT, conv, n_dims, shape, error);
+  if (conv == MM_CONVERT_NONE && n_dims == 2 && info->supported
+      && mm_dtype_block_elems (info->dtype) > 1) {
+    /* quantised matrices go planar for the GEMM kernels */
+    if (mm_tensor_info_check (info, file, MM_DTYPES_QUANT, n_dims, shape,
+            error))
+      t = mm_tensor_upload_planar (engine, info->dtype, shape[0], shape[1],
+          info->data, name, error);
+  } else {
+    t = mm_tensor_info_upload (info, file, engine, MM_DTYPES_FLOAT |
+        MM_DTYPES_QUANT, conv, n_dims, shape, error);
+  }
   g_free (name);
   return t;
 }

@@ -42,10 +42,26 @@ MmTensor *mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
     MmLlmTensorKind kind, gint layer, gint n_dims, const gint64 * shape,
     gboolean optional, GError ** error);
 
+/* The underlying readers (exactly one is non-NULL). */
+struct _MmGguf *mm_llm_source_gguf (MmLlmSource * src);
+struct _MmHfModel *mm_llm_source_hf (MmLlmSource * src);
+const gchar *mm_llm_source_path (MmLlmSource * src);
+
 /* Tokenizer + chat template + special tokens of a model. */
 typedef struct _MmLlmText MmLlmText;
 
 MmLlmText *mm_llm_text_new (MmLlmSource * src, gint vocab, GError ** error);
 void mm_llm_text_free (MmLlmText * text);
+/* The full prompt of @req through the model's chat template, as token ids
+ * with -1 at each media position (media[i].n_tokens of them, in order). */
+gboolean mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req,
+    GArray * ids, GError ** error);
+/* End of sequence / end of turn. */
+gboolean mm_llm_text_is_end (MmLlmText * text, gint32 id);
+/* A streaming decoder (holds back incomplete UTF-8): free with
+ * mm_decode_stream_free(). */
+struct _MmDecodeStream *mm_llm_text_decoder (MmLlmText * text);
+
+struct _MmTokenizer *mm_llm_text_tokenizer (MmLlmText * text);
 
 G_END_DECLS

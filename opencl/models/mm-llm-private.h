@@ -44,5 +44,12 @@ MmLlm *mm_llm_load_weights_only (MmEngine * engine, const gchar * path,
 /* Forgets the KV cache from position @pos on. */
 void mm_llm_truncate (MmLlm * llm, gint pos);
 const MmLlmHp *mm_llm_hparams (MmLlm * llm);
+/* The prompt's token ids (-1 at media positions). */
+gboolean mm_llm_prompt_ids (MmLlm * llm, const MmLlmRequest * req,
+    GArray * ids, GError ** error);
+/* mm_llm_generate() that also appends the generated ids to @out_ids. */
+gchar *mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
+    MmLlmTokenFunc func, gpointer user_data, MmLlmStats * stats,
+    GArray * out_ids, GError ** error);
 
 G_END_DECLS

@@ -5,6 +5,8 @@
  */
 #include "mm-llm-private.h"
 #include "mm-llm-load.h"
+#include "mm-tokenizer.h"
+#include "mm-sampler.h"
 
 #include <math.h>
 #include <string.h>
@@ -18,9 +20,8 @@ struct _MmLlm
   MmTensor *tok_embd, *out_norm, *output;       /* output may be tok_embd */
   MmTensor **k_cache, **v_cache;        /* per layer [n_ctx, n_kv * hd] */
   gint n_ctx;
-  GArray *cache_ids;            /* what the KV cache holds: token id or
-                                 * -(1 + media slot) per position */
-  GArray *cache_media;          /* guint64 media ids of the cached slots */
+  GArray *cache_ids;            /* gint64 key per cached position: token
+                                 * id, or < 0 for a media row */
   MmLlmText *text;              /* tokenizer, template, special tokens */
   gchar *id;
 };
@@ -188,8 +189,6 @@ mm_llm_free (MmLlm * llm)
   g_clear_pointer (&llm->text, mm_llm_text_free);
   if (llm->cache_ids)
     g_array_unref (llm->cache_ids);
-  if (llm->cache_media)
-    g_array_unref (llm->cache_media);
   mm_graph_free (llm->graph);
   mm_engine_unref (llm->engine);
   g_free (llm->id);
@@ -284,8 +283,7 @@ llm_load (MmEngine * engine, const gchar * path, gboolean with_text,
   MmLlm *llm = g_new0 (MmLlm, 1);
   llm->engine = mm_engine_ref (engine);
   llm->graph = mm_graph_new (engine);
-  llm->cache_ids = g_array_new (FALSE, FALSE, sizeof (gint32));
-  llm->cache_media = g_array_new (FALSE, FALSE, sizeof (guint64));
+  llm->cache_ids = g_array_new (FALSE, FALSE, sizeof (gint64));
   gchar *base = g_path_get_basename (path);
   llm->id = g_strdup (base);
   g_free (base);
@@ -335,4 +333,233 @@ const gchar *
 mm_llm_id (MmLlm * llm)
 {
   return llm->id;
+}
+
+/* ---- generation ---- */
+
+void
+mm_llm_sampling_init (MmLlmSampling * s)
+{
+  memset (s, 0, sizeof (*s));
+  s->max_tokens = 64;
+  s->top_p = 1.0f;
+  s->repetition_penalty = 1.0f;
+}
+
+/* KV-cache key of a prompt position: the token id, or for media the
+ * media id and row, so unchanged media keep their cache entries. */
+static gint64
+position_key (const gint32 * ids, gint i, const MmLlmRequest * req,
+    gint media, gint row)
+{
+  if (ids[i] >= 0)
+    return ids[i];
+  return -1 - (gint64) (((req->media[media].id & 0xffffffffffull) << 20)
+      | (guint) row);
+}
+
+static GArray *
+prompt_keys (const GArray * ids, const MmLlmRequest * req)
+{
+  GArray *keys = g_array_sized_new (FALSE, FALSE, sizeof (gint64), ids->len);
+  const gint32 *p = (const gint32 *) ids->data;
+  gint media = -1, row = 0;
+  for (guint i = 0; i < ids->len; i++) {
+    if (p[i] < 0) {
+      if (i == 0 || p[i - 1] >= 0) {
+        media++;
+        row = 0;
+      }
+      row++;
+    }
+    gint64 k = position_key (p, i, req, MAX (media, 0), row - 1);
+    g_array_append_val (keys, k);
+  }
+  return keys;
+}
+
+/* Positions of the prompt whose KV entries can be reused: the common
+ * prefix with what the cache holds, never inside a media span (a span is
+ * fed whole) and leaving at least one position to compute. */
+static gint
+reusable_prefix (MmLlm * llm, GArray * keys, const gint32 * ids)
+{
+  guint n = 0;
+  const gint64 *have = (const gint64 *) llm->cache_ids->data;
+  const gint64 *want = (const gint64 *) keys->data;
+  while (n < llm->cache_ids->len && n < keys->len && have[n] == want[n])
+    n++;
+  if (n >= keys->len)
+    n = keys->len - 1;
+  while (n > 0 && ids[n] < 0 && ids[n - 1] < 0)
+    n--;                        /* back to the start of the span */
+  return n;
+}
+
+/* Count of media spans before position @pos. */
+static gint
+media_before (const gint32 * ids, gint pos)
+{
+  gint n = 0;
+  for (gint i = 0; i < pos; i++)
+    if (ids[i] < 0 && (i == 0 || ids[i - 1] >= 0))
+      n++;
+  return n;
+}
+
+gint
+mm_llm_count_prompt_tokens (MmLlm * llm, const MmLlmRequest * req,
+    GError ** error)
+{
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gint n = mm_llm_text_prompt (llm->text, req, ids, error) ? (gint) ids->len
+      : -1;
+  g_array_unref (ids);
+  return n;
+}
+
+static float *
+prefill (MmLlm * llm, const MmLlmRequest * req, GArray * ids, GArray * keys,
+    MmLlmStats * st, GError ** error)
+{
+  const gint32 *p = (const gint32 *) ids->data;
+  gint reuse = reusable_prefix (llm, keys, p);
+  gint m0 = media_before (p, reuse);
+  MmLlmBatch b = { p + reuse, ids->len - reuse, req->media + m0,
+    req->n_media - m0
+  };
+  g_array_set_size (llm->cache_ids, reuse);
+  gint64 t0 = g_get_monotonic_time ();
+  float *logits = mm_llm_forward (llm, &b, reuse, FALSE, error);
+  st->prefill_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  st->reused_tokens = reuse;
+  if (logits)
+    g_array_append_vals (llm->cache_ids, (gint64 *) keys->data + reuse,
+        ids->len - reuse);
+  return logits;
+}
+
+gchar *
+mm_llm_generate (MmLlm * llm, const MmLlmRequest * req, MmLlmTokenFunc func,
+    gpointer user_data, MmLlmStats * stats, GError ** error)
+{
+  return mm_llm_generate_full (llm, req, func, user_data, stats, NULL, error);
+}
+
+gboolean
+mm_llm_prompt_ids (MmLlm * llm, const MmLlmRequest * req, GArray * ids,
+    GError ** error)
+{
+  return mm_llm_text_prompt (llm->text, req, ids, error);
+}
+
+static MmSampler *
+make_sampler (const MmLlmRequest * req, GArray * prompt, GError ** error)
+{
+  MmSamplerParams p;
+  mm_sampler_params_init (&p);
+  p.temperature = req->sampling.temperature;
+  p.top_k = req->sampling.top_k;
+  p.top_p = req->sampling.top_p > 0 ? req->sampling.top_p : 1.0f;
+  p.repetition_penalty = req->sampling.repetition_penalty > 0 ?
+      req->sampling.repetition_penalty : 1.0f;
+  p.seed = req->sampling.seed;
+  MmSampler *s = mm_sampler_new (&p, error);
+  for (guint i = 0; s && i < prompt->len; i++) {
+    gint32 id = g_array_index (prompt, gint32, i);
+    if (id >= 0)                /* media positions have no id */
+      mm_sampler_add_history (s, &id, 1);
+  }
+  return s;
+}
+
+static MmStopper *
+make_stopper (const MmLlmRequest * req)
+{
+  MmStopper *st = mm_stopper_new (MAX (req->sampling.max_tokens, 0));
+  for (gint i = 0; req->sampling.stop && req->sampling.stop[i]; i++)
+    mm_stopper_add_string (st, req->sampling.stop[i]);
+  return st;
+}
+
+gchar *
+mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
+    MmLlmTokenFunc func, gpointer user_data, MmLlmStats * stats,
+    GArray * out_ids, GError ** error)
+{
+  MmLlmStats st = { 0 };
+  GError *err = NULL;
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  if (!mm_llm_text_prompt (llm->text, req, ids, error)) {
+    g_array_unref (ids);
+    return NULL;
+  }
+  st.prompt_tokens = ids->len;
+  if ((gint) ids->len >= llm->n_ctx) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: the prompt takes %u tokens, the context holds %d", llm->id,
+        ids->len, llm->n_ctx);
+    g_array_unref (ids);
+    return NULL;
+  }
+  MmSampler *sampler = make_sampler (req, ids, error);
+  if (sampler == NULL) {
+    g_array_unref (ids);
+    return NULL;
+  }
+  GArray *keys = prompt_keys (ids, req);
+  float *logits = prefill (llm, req, ids, keys, &st, &err);
+  g_array_unref (keys);
+  MmStopper *stopper = make_stopper (req);
+  MmDecodeStream *dec = mm_llm_text_decoder (llm->text);
+  GString *piece = g_string_new (NULL), *shown = g_string_new (NULL);
+  gint pos = ids->len;
+  gint64 t0 = g_get_monotonic_time ();
+  while (logits && pos < llm->n_ctx) {
+    gint32 id;
+    gboolean sampled = mm_sampler_sample (sampler, logits, llm->hp.vocab, &id,
+        &err);
+    g_clear_pointer (&logits, g_free);
+    if (!sampled || mm_llm_text_is_end (llm->text, id))
+      break;
+    st.generated_tokens++;
+    if (out_ids)
+      g_array_append_val (out_ids, id);
+    g_string_truncate (piece, 0);
+    g_string_truncate (shown, 0);
+    if (!mm_decode_stream_push (dec, id, piece, &err))
+      break;
+    MmStopReason why = mm_stopper_push (stopper, id, piece->str, piece->len,
+        shown);
+    if (func && shown->len && !func (shown->str, user_data))
+      break;
+    if (why != MM_STOP_NONE)
+      break;
+    MmLlmBatch one = { &id, 1, NULL, 0 };
+    logits = mm_llm_forward (llm, &one, pos, FALSE, &err);
+    if (logits) {
+      gint64 key = id;
+      g_array_append_val (llm->cache_ids, key);
+      pos++;
+    }
+  }
+  st.decode_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  gchar *text = g_strdup (mm_stopper_get_text (stopper));
+  g_free (logits);
+  mm_sampler_free (sampler);
+  mm_stopper_free (stopper);
+  mm_decode_stream_free (dec);
+  g_string_free (piece, TRUE);
+  g_string_free (shown, TRUE);
+  g_array_unref (ids);
+  if (stats)
+    *stats = st;
+  if (err) {
+    /* the cache may hold a partial forward: forget it */
+    g_array_set_size (llm->cache_ids, 0);
+    g_propagate_error (error, err);
+    g_free (text);
+    return NULL;
+  }
+  return text;
 }
