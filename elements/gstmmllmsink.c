@@ -1445,7 +1445,8 @@ gst_mm_llm_sink_check_dim (GstMmLlmSink * self, GstMmTokensMeta * meta)
 {
   gboolean first;
 
-  if ((gint) meta->dim == self->hidden_size)
+  if ((gint) meta->dim == self->hidden_size
+      && meta->dtype == GST_MM_TOKENS_DTYPE_F32)
     return TRUE;
 
   g_mutex_lock (&self->lock);
@@ -1525,7 +1526,7 @@ gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
   guint budget, max_pending;
   gboolean leaky;
   gpointer state = NULL;
-  GstMeta *m;
+  GstMmTokensMeta *meta;
 
   g_mutex_lock (&self->lock);
   ret = self->failed ? GST_FLOW_ERROR : GST_FLOW_OK;
@@ -1540,10 +1541,8 @@ gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
   leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
 
-  while (ret == GST_FLOW_OK && (m = gst_buffer_iterate_meta_filtered (buf,
-              &state, GST_MM_TOKENS_META_API_TYPE))) {
-    GstMmTokensMeta *meta = (GstMmTokensMeta *) m;
-
+  while (ret == GST_FLOW_OK
+      && (meta = gst_buffer_iterate_mm_tokens_meta (buf, &state))) {
     if (meta->n_tokens == 0 || meta->tokens == NULL)
       continue;
     if (!gst_mm_llm_sink_check_dim (self, meta))
@@ -1925,6 +1924,7 @@ gst_mm_llm_sink_fill_media (GstMmLlmSink * self, Request * r,
 {
   MmEngine *engine = self->backend->engine ?
       self->backend->engine (self->llm) : NULL;
+  cl_command_queue queue = engine ? mm_engine_queue (engine) : NULL;
   guint i;
 
   for (i = 0; i < r->samples->len; i++) {
@@ -1936,8 +1936,10 @@ gst_mm_llm_sink_fill_media (GstMmLlmSink * self, Request * r,
     m->n_tokens = s->n_tokens;
     m->dim = s->dim;
     m->id = s->id;
-    if (engine)
-      m->buf = gst_mm_tokens_get_device (s->tokens, engine, &m->offset);
+    /* engines are shared per device: the same queue means the payload's
+     * buffer lives in the LLM's context and is read in order */
+    if (queue && gst_mm_tokens_get_queue (s->tokens) == queue)
+      m->buf = gst_mm_tokens_get_device (s->tokens, &m->offset);
     if (m->buf == NULL) {
       m->host = gst_mm_tokens_get_host (s->tokens, error);
       if (m->host == NULL)

@@ -11,6 +11,7 @@
 #include <gst/gst.h>
 
 #include "elements/gstmmframesample.h"
+#include "elements/gstmmvisionenc.h"
 #include "elements/gstmmllmsink.h"
 
 /* GST_PLUGIN_DEFINE needs PACKAGE; there is no config.h yet */
@@ -24,6 +25,7 @@ plugin_init (GstPlugin * plugin)
   gboolean ok = FALSE;
 
   ok |= GST_ELEMENT_REGISTER (mmframesample, plugin);
+  ok |= GST_ELEMENT_REGISTER (mmvisionenc, plugin);
   ok |= GST_ELEMENT_REGISTER (mmllmsink, plugin);
 
   return ok;

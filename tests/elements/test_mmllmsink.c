@@ -241,9 +241,9 @@ token_buffer (GstClockTime pts, GstClockTime duration, guint n_tokens,
   gst_buffer_memset (buf, 0, 0x80, 16);
   GST_BUFFER_PTS (buf) = pts;
   GST_BUFFER_DURATION (buf) = duration;
-  tokens = gst_mm_tokens_new_host (n_tokens, dim, data);
+  tokens = gst_mm_tokens_new_host (data, n_tokens, dim);
   gst_buffer_add_mm_tokens_meta (buf, video ? GST_MM_MODALITY_VIDEO :
-      GST_MM_MODALITY_AUDIO, tokens, n_tokens, dim, pts, duration,
+      GST_MM_MODALITY_AUDIO, tokens, pts, duration,
       video ? "fake-vision" : "fake-audio");
   gst_mm_tokens_unref (tokens);
   g_free (data);
