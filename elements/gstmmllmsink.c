@@ -26,11 +26,15 @@
  * A request is made for every new sample (#GstMmLlmSink:interval=0) or
  * whenever #GstMmLlmSink:interval seconds of running time have arrived
  * since the last one. Requests go to a worker thread through a queue of at
- * most #GstMmLlmSink:max-pending entries: when it is full, the oldest
- * pending request is dropped (and counted in #GstMmLlmSink:dropped), so the
- * streaming thread never waits for the LLM. For offline work on files, where
- * every span should be captioned, `leaky=false` makes the streaming thread
- * wait for room in the queue instead.
+ * most #GstMmLlmSink:max-pending entries. When it is full and the element
+ * is leaky (`leaky=yes`, or `auto` with a live upstream, the default for
+ * cameras and network streams), the oldest pending request is dropped (and
+ * counted in #GstMmLlmSink:dropped, its span joins the new request), so the
+ * streaming thread never waits for the LLM. Otherwise (`leaky=no`, or
+ * `auto` with a file or another non-live upstream) the streaming thread
+ * waits for room, so every span is captioned; this is the same rule as
+ * mmvisionenc's. Whether upstream is live is asked (LATENCY query) at the
+ * first sample of each stream.
  *
  * ## Results
  *
@@ -119,7 +123,7 @@
  * |[
  * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! \
  *     mmframesample fps=1 ! mmvisionenc model=mmproj.gguf ! \
- *     mmllmsink model=llm.gguf interval=4 sync=false leaky=false \
+ *     mmllmsink model=llm.gguf interval=4 sync=false \
  *     location=in.vtt
  * ]| Writes WebVTT subtitles, one cue per 4 seconds, as fast as it can.
  * |[
@@ -189,7 +193,7 @@ enum
 #define DEFAULT_CONTEXT_TOKENS 2048
 #define DEFAULT_INTERVAL 0.0
 #define DEFAULT_MAX_PENDING 1
-#define DEFAULT_LEAKY TRUE
+#define DEFAULT_LEAKY GST_MM_LLM_SINK_LEAKY_AUTO
 #define DEFAULT_LOCATION NULL
 #define DEFAULT_FORMAT GST_MM_LLM_SINK_FORMAT_AUTO
 #define DEFAULT_PRINT FALSE
@@ -268,6 +272,8 @@ typedef struct
   GstMmModality modality;
   GstSegment segment;           /* streaming thread of the pad */
   gboolean eos;                 /* under self->lock */
+  gboolean live_known;          /* upstream_live was asked */
+  gboolean upstream_live;
   gboolean to_video_sink;       /* frames continue to video-sink */
   GstElement *fakesink;         /* the internal sink, when not */
   GPtrArray *chain;             /* internal elements (owned by the bin),
@@ -297,7 +303,7 @@ struct _GstMmLlmSink
   guint prop_context_tokens;
   gdouble prop_interval;
   guint prop_max_pending;
-  gboolean prop_leaky;
+  GstMmLlmSinkLeaky prop_leaky;
   gchar *prop_location;
   GstMmLlmSinkFormat prop_format;
   gboolean prop_print;
@@ -331,6 +337,7 @@ struct _GstMmLlmSink
   gboolean running;             /* worker should keep going */
   gboolean busy;                /* worker is generating or delivering */
   gboolean failed;              /* an error was posted; stop streaming */
+  gboolean leaky;               /* the leaky mode in effect */
   gboolean dim_error;
   gint epoch;                   /* bumped (atomically) by flush/stop/abort */
   GQueue context;               /* Sample, by running time */
@@ -395,6 +402,27 @@ static GQuark pad_data_quark;
 G_DEFINE_TYPE (GstMmLlmSink, gst_mm_llm_sink, GST_TYPE_BIN);
 GST_ELEMENT_REGISTER_DEFINE (mmllmsink, "mmllmsink", GST_RANK_NONE,
     GST_TYPE_MM_LLM_SINK);
+
+GType
+gst_mm_llm_sink_leaky_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_MM_LLM_SINK_LEAKY_AUTO,
+        "Leaky when upstream is live, waiting otherwise", "auto"},
+    {GST_MM_LLM_SINK_LEAKY_YES,
+        "Drop the oldest pending request; the stream never waits", "yes"},
+    {GST_MM_LLM_SINK_LEAKY_NO,
+        "Wait for the LLM (every request is answered)", "no"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstMmLlmSinkLeaky", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
 
 GType
 gst_mm_llm_sink_format_get_type (void)
@@ -504,11 +532,11 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
           "the oldest pending one (see leaky)", 1, MAX_PENDING,
           DEFAULT_MAX_PENDING, rw_play));
   g_object_class_install_property (gobject_class, PROP_LEAKY,
-      g_param_spec_boolean ("leaky", "Leaky",
-          "Drop the oldest pending request when the queue is full, so the "
-          "stream never waits (live); FALSE makes the streaming thread wait "
-          "instead, so every request is answered (files)", DEFAULT_LEAKY,
-          rw_play));
+      g_param_spec_enum ("leaky", "Leaky",
+          "When max-pending requests wait for the LLM: yes = drop the oldest "
+          "(the stream never waits), no = the streaming thread waits (every "
+          "request is answered), auto = yes with a live upstream, no "
+          "otherwise", GST_TYPE_MM_LLM_SINK_LEAKY, DEFAULT_LEAKY, rw_play));
   g_object_class_install_property (gobject_class, PROP_EOS_TIMEOUT,
       g_param_spec_uint ("eos-timeout", "EOS timeout",
           "Seconds EOS waits for pending generations to finish; 0 = drop "
@@ -590,6 +618,7 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
   element_class->send_event = GST_DEBUG_FUNCPTR (gst_mm_llm_sink_send_event);
 
   gst_type_mark_as_plugin_api (GST_TYPE_MM_LLM_SINK_FORMAT, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_MM_LLM_SINK_LEAKY, 0);
 }
 
 static void
@@ -789,7 +818,7 @@ gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
       self->prop_max_pending = g_value_get_uint (value);
       break;
     case PROP_LEAKY:
-      self->prop_leaky = g_value_get_boolean (value);
+      self->prop_leaky = g_value_get_enum (value);
       break;
     case PROP_EOS_TIMEOUT:
       self->prop_eos_timeout = g_value_get_uint (value);
@@ -877,7 +906,7 @@ gst_mm_llm_sink_get_property (GObject * object, guint prop_id,
       g_value_set_uint (value, self->prop_max_pending);
       break;
     case PROP_LEAKY:
-      g_value_set_boolean (value, self->prop_leaky);
+      g_value_set_enum (value, self->prop_leaky);
       break;
     case PROP_EOS_TIMEOUT:
       g_value_set_uint (value, self->prop_eos_timeout);
@@ -1516,6 +1545,27 @@ gst_mm_llm_sink_add_sample (GstMmLlmSink * self, Sample * s,
   return ret;
 }
 
+/* Whether the source of @pad is live (asked once per stream). */
+static gboolean
+gst_mm_llm_sink_upstream_is_live (GstMmLlmSink * self, GstPad * pad,
+    PadData * pd)
+{
+  GstQuery *query;
+
+  if (pd->live_known)
+    return pd->upstream_live;
+
+  query = gst_query_new_latency ();
+  pd->upstream_live = FALSE;
+  if (gst_pad_peer_query (pad, query))
+    gst_query_parse_latency (query, &pd->upstream_live, NULL, NULL);
+  gst_query_unref (query);
+  pd->live_known = TRUE;
+  GST_INFO_OBJECT (pad, "upstream is %slive: %s", pd->upstream_live ? "" :
+      "not ", pd->upstream_live ? "leaky" : "waiting for the LLM");
+  return pd->upstream_live;
+}
+
 /* Takes the token metas of @buf into the context and makes requests. */
 static GstFlowReturn
 gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
@@ -1524,6 +1574,7 @@ gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
   GstFlowReturn ret = GST_FLOW_OK;
   GstClockTime interval;
   guint budget, max_pending;
+  GstMmLlmSinkLeaky prop_leaky;
   gboolean leaky;
   gpointer state = NULL;
   GstMmTokensMeta *meta;
@@ -1538,8 +1589,15 @@ gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
   interval = (GstClockTime) (self->prop_interval * GST_SECOND + 0.5);
   budget = self->prop_context_tokens;
   max_pending = self->prop_max_pending;
-  leaky = self->prop_leaky;
+  prop_leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
+
+  leaky = prop_leaky == GST_MM_LLM_SINK_LEAKY_YES ||
+      (prop_leaky == GST_MM_LLM_SINK_LEAKY_AUTO
+      && gst_mm_llm_sink_upstream_is_live (self, pad, pd));
+  g_mutex_lock (&self->lock);
+  self->leaky = leaky;
+  g_mutex_unlock (&self->lock);
 
   while (ret == GST_FLOW_OK
       && (meta = gst_buffer_iterate_mm_tokens_meta (buf, &state))) {
@@ -1618,18 +1676,16 @@ gst_mm_llm_sink_drain (GstMmLlmSink * self)
 {
   gint64 deadline;
   guint timeout, max_pending, dropped = 0;
-  gboolean leaky;
   gint epoch;
 
   GST_OBJECT_LOCK (self);
   timeout = self->prop_eos_timeout;
   max_pending = self->prop_max_pending;
-  leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
   if (self->have_new && self->running && !self->failed)
-    gst_mm_llm_sink_queue_request_locked (self, max_pending, leaky);
+    gst_mm_llm_sink_queue_request_locked (self, max_pending, self->leaky);
   deadline = g_get_monotonic_time () + (gint64) timeout *G_TIME_SPAN_SECOND;
   epoch = self->epoch;
   while (self->running && self->epoch == epoch
@@ -1670,12 +1726,14 @@ gst_mm_llm_sink_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_mm_llm_sink_clear_context_locked (self);
       pd->eos = FALSE;
       g_mutex_unlock (&self->lock);
+      pd->live_known = FALSE;
       gst_segment_init (&pd->segment, GST_FORMAT_TIME);
       break;
     case GST_EVENT_STREAM_START:
       g_mutex_lock (&self->lock);
       pd->eos = FALSE;
       g_mutex_unlock (&self->lock);
+      pd->live_known = FALSE;
       break;
     case GST_EVENT_EOS:{
       gboolean all = TRUE;
@@ -1773,16 +1831,14 @@ static void
 gst_mm_llm_sink_prompt_changed (GstMmLlmSink * self)
 {
   guint max_pending;
-  gboolean leaky;
 
   GST_OBJECT_LOCK (self);
   max_pending = self->prop_max_pending;
-  leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
   if (self->running && !self->failed && !g_queue_is_empty (&self->context))
-    gst_mm_llm_sink_queue_request_locked (self, max_pending, leaky);
+    gst_mm_llm_sink_queue_request_locked (self, max_pending, self->leaky);
   g_mutex_unlock (&self->lock);
 }
 

@@ -29,6 +29,29 @@ typedef enum
 #define GST_TYPE_MM_LLM_SINK_FORMAT (gst_mm_llm_sink_format_get_type ())
 GType gst_mm_llm_sink_format_get_type (void);
 
+/**
+ * GstMmLlmSinkLeaky:
+ * @GST_MM_LLM_SINK_LEAKY_AUTO: leaky when upstream is live, waiting
+ *     otherwise
+ * @GST_MM_LLM_SINK_LEAKY_YES: when max-pending requests wait for the LLM,
+ *     drop the oldest one; the stream never waits
+ * @GST_MM_LLM_SINK_LEAKY_NO: when max-pending requests wait for the LLM,
+ *     block the streaming thread until there is room
+ *
+ * What mmllmsink does when the LLM falls behind.
+ *
+ * Since: 0.1
+ */
+typedef enum
+{
+  GST_MM_LLM_SINK_LEAKY_AUTO = 0,
+  GST_MM_LLM_SINK_LEAKY_YES = 1,
+  GST_MM_LLM_SINK_LEAKY_NO = 2,
+} GstMmLlmSinkLeaky;
+
+#define GST_TYPE_MM_LLM_SINK_LEAKY (gst_mm_llm_sink_leaky_get_type ())
+GType gst_mm_llm_sink_leaky_get_type (void);
+
 #define GST_TYPE_MM_LLM_SINK (gst_mm_llm_sink_get_type ())
 G_DECLARE_FINAL_TYPE (GstMmLlmSink, gst_mm_llm_sink, GST, MM_LLM_SINK, GstBin);
 

@@ -479,7 +479,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_bus_message)
 {
-  GstElement *e = new_sink ("leaky", FALSE, NULL);
+  GstElement *e = new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, NULL);
   GstBus *bus;
   GstHarness *h = new_harness (e, TRUE, &bus);
   GstStructure *s;
@@ -553,7 +553,7 @@ on_caption (GstElement * e, const gchar * text, guint64 start, guint64 end,
 
 GST_START_TEST (test_signal)
 {
-  GstElement *e = new_sink ("leaky", FALSE, NULL);
+  GstElement *e = new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, NULL);
   SignalLog log = { 0, };
   GstBus *bus;
   GstHarness *h = new_harness (e, TRUE, &bus);
@@ -599,7 +599,7 @@ run_to_file (const gchar * name, const gchar * props, guint n)
   gchar *path = temp_path (name);
   gchar *desc = g_strdup_printf ("appsrc name=src format=time caps=\""
       VIDEO_CAPS "\" ! mmllmsink name=sink model=fake.gguf sync=false "
-      "leaky=false location=\"%s\" %s", path, props);
+      "leaky=no location=\"%s\" %s", path, props);
   GstElement *pipeline, *sink, *src;
   GstMessage *msg;
   GstFlowReturn ret;
@@ -641,9 +641,14 @@ run_to_file (const gchar * name, const gchar * props, guint n)
   return contents;
 }
 
+/* leaky=auto with appsrc (not live) waits for the LLM: every sample is
+ * captioned even when the LLM is slower than the stream. */
 GST_START_TEST (test_jsonl_file)
 {
-  gchar *contents = run_to_file ("c.jsonl", "", 4);
+  gchar *contents;
+
+  fake.delay_ms = 50;
+  contents = run_to_file ("c.jsonl", "leaky=auto", 4);
   gchar **lines = g_strsplit (contents, "\n", -1);
   JsonParser *parser = json_parser_new ();
   guint i;
@@ -706,7 +711,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_prompt_property)
 {
-  GstElement *e = new_sink ("leaky", FALSE, NULL);
+  GstElement *e = new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, NULL);
   GstBus *bus;
   GstHarness *h = new_harness (e, TRUE, &bus);
   GstStructure *s;
@@ -752,7 +757,7 @@ prompt_event (GstEventType type, const gchar * prompt)
 
 GST_START_TEST (test_prompt_event)
 {
-  GstElement *e = new_sink ("leaky", FALSE, NULL);
+  GstElement *e = new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, NULL);
   GstBus *bus;
   GstHarness *h = new_harness (e, TRUE, &bus);
   GstStructure *s;
@@ -802,7 +807,7 @@ GST_START_TEST (test_prompt_event_to_pipeline)
 {
   GstElement *pipeline = gst_parse_launch ("appsrc name=src format=time "
       "caps=\"" VIDEO_CAPS "\" ! mmllmsink name=sink model=fake.gguf "
-      "sync=false leaky=false", NULL);
+      "sync=false leaky=no", NULL);
   GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
   GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
   GstBus *bus = gst_element_get_bus (pipeline);
@@ -834,7 +839,8 @@ GST_END_TEST;
 /* context-tokens=10 holds two samples of 4 tokens: the oldest go first. */
 GST_START_TEST (test_context_eviction)
 {
-  GstElement *e = new_sink ("leaky", FALSE, "context-tokens", 10, NULL);
+  GstElement *e =
+      new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, "context-tokens", 10, NULL);
   GstBus *bus;
   GstHarness *h = new_harness (e, TRUE, &bus);
   GstMessage *msg;
@@ -881,7 +887,8 @@ GST_END_TEST;
  * prompt and answer fit; a prompt that alone does not fit is refused. */
 GST_START_TEST (test_prompt_too_long)
 {
-  GstElement *e = new_sink ("leaky", FALSE, "max-tokens", 8, NULL);
+  GstElement *e =
+      new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, "max-tokens", 8, NULL);
   gchar *long_prompt = g_strnfill (400, 'x');
   GstHarness *h;
   GstBus *bus;
@@ -1175,6 +1182,36 @@ GST_START_TEST (test_leaky_queue)
 
 GST_END_TEST;
 
+/* leaky=auto with a source that is not live: the stream waits, nothing is
+ * dropped. */
+GST_START_TEST (test_auto_not_live)
+{
+  GstElement *e = new_sink (NULL);
+  GstBus *bus;
+  GstHarness *h = new_harness (e, TRUE, &bus);
+  GstStructure *s;
+  guint64 dropped;
+  guint i, n = 0;
+
+  gst_harness_set_live (h, FALSE);
+  fake.delay_ms = 50;
+  play (h);
+  for (i = 0; i < 6; i++)
+    fail_unless_equals_int (gst_harness_push (h, frame (i)), GST_FLOW_OK);
+  while ((s = next_caption (bus, GST_SECOND))) {
+    n++;
+    gst_structure_free (s);
+  }
+  g_object_get (e, "dropped", &dropped, NULL);
+  fail_unless_equals_uint64 (dropped, 0);
+  fail_unless_equals_int (n, 6);
+
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
 typedef struct
 {
   GMutex lock;
@@ -1206,7 +1243,8 @@ static void
 check_video_sink (gboolean overlay)
 {
   GstElement *vsink = gst_element_factory_make ("fakesink", "vsink");
-  GstElement *e = new_sink ("leaky", FALSE, "video-sink", vsink,
+  GstElement *e =
+      new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, "video-sink", vsink,
       "overlay", overlay, NULL);
   HandoffLog log = { 0, };
   GstBus *bus;
@@ -1299,7 +1337,8 @@ GST_END_TEST;
 /* Video and audio: one context in running-time order; EOS when both end. */
 GST_START_TEST (test_video_and_audio)
 {
-  GstElement *e = new_sink ("leaky", FALSE, "interval", 10.0, NULL);
+  GstElement *e =
+      new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, "interval", 10.0, NULL);
   GstBus *bus;
   GstHarness *hv = new_harness (e, TRUE, &bus);
   GstHarness *ha = gst_harness_new_with_element (e, "audio_%u", NULL);
@@ -1341,7 +1380,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_latency_query)
 {
-  GstElement *e = new_sink ("leaky", FALSE, NULL);
+  GstElement *e = new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, NULL);
   GstBus *bus;
   GstHarness *h = new_harness (e, TRUE, &bus);
   GstQuery *q = gst_query_new_latency ();
@@ -1364,7 +1403,8 @@ GST_END_TEST;
 
 GST_START_TEST (test_print)
 {
-  GstElement *e = new_sink ("leaky", FALSE, "print", TRUE, NULL);
+  GstElement *e =
+      new_sink ("leaky", GST_MM_LLM_SINK_LEAKY_NO, "print", TRUE, NULL);
   gchar *path = temp_path ("stdout.txt");
   GstBus *bus;
   GstHarness *h = new_harness (e, TRUE, &bus);
@@ -1458,6 +1498,7 @@ mmllmsink_suite (void)
   tcase_add_test (tc, test_eos_timeout);
   tcase_add_test (tc, test_flush);
   tcase_add_test (tc, test_leaky_queue);
+  tcase_add_test (tc, test_auto_not_live);
   tcase_add_test (tc, test_video_sink_meta);
   tcase_add_test (tc, test_video_sink_overlay);
   tcase_add_test (tc, test_video_and_audio);
