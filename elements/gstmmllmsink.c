@@ -143,6 +143,9 @@
 
 #include "gstmmllmsink.h"
 #include "gstmmllmsink-private.h"
+#include "mm-caption-chain.h"
+#include "mm-caption-context.h"
+#include "mm-caption-llm.h"
 #include "mm-caption-writer.h"
 #include "gst/gstmmcaptionmeta.h"
 #include "gst/gstmmtokensmeta.h"
@@ -225,47 +228,6 @@ GST_STATIC_PAD_TEMPLATE ("audio_%u",
     GST_PAD_REQUEST,
     GST_STATIC_CAPS ("audio/x-raw(ANY)"));
 
-/* One token meta in the context; refcounted (g_atomic_rc_box) because a
- * request holds the samples it reads while the context moves on. */
-typedef struct
-{
-  GstMmModality modality;
-  guint n_tokens, dim;
-  GstClockTime pts, end;        /* PTS span */
-  GstClockTime running_time;    /* order and interval schedule */
-  guint64 id;                   /* unique per element: KV cache reuse */
-  gchar *model_id;
-  GstMmTokens *tokens;
-} Sample;
-
-/* Work for the worker thread. */
-typedef struct
-{
-  GPtrArray *samples;           /* Sample refs, in context order */
-  GstClockTime start, end;      /* PTS span the caption is about */
-  gint64 arrival;               /* monotonic µs, arrival of the newest sample */
-  gint epoch;                   /* flush generation it belongs to */
-} Request;
-
-/* What the worker reads from the properties for one request. */
-typedef struct
-{
-  gchar *prompt;
-  gchar *system_prompt;
-  MmLlmSampling sampling;
-  gboolean print;
-} Settings;
-
-/* One result. */
-typedef struct
-{
-  gchar *text;
-  gchar *prompt;
-  gchar *model;
-  GstClockTime start, end, latency;
-  MmLlmStats stats;
-} Caption;
-
 /* Per request pad, attached as qdata. */
 typedef struct
 {
@@ -275,9 +237,7 @@ typedef struct
   gboolean live_known;          /* upstream_live was asked */
   gboolean upstream_live;
   gboolean to_video_sink;       /* frames continue to video-sink */
-  GstElement *fakesink;         /* the internal sink, when not */
-  GPtrArray *chain;             /* internal elements (owned by the bin),
-                                 * first is the target */
+  MmCaptionChain chain;         /* the elements behind the pad */
 } PadData;
 
 /* Why a GstBin: a sink with several request pads needs preroll, clock
@@ -313,7 +273,7 @@ struct _GstMmLlmSink
   gboolean prop_async;
   guint prop_eos_timeout;
 
-  const GstMmLlmSinkBackend *backend;
+  const MmCaptionBackend *backend;
 
   /* pads; changed from request/release and the video-sink setters, which
    * run with the element in NULL/READY or under the state lock */
@@ -340,17 +300,9 @@ struct _GstMmLlmSink
   gboolean leaky;               /* the leaky mode in effect */
   gboolean dim_error;
   gint epoch;                   /* bumped (atomically) by flush/stop/abort */
-  GQueue context;               /* Sample, by running time */
-  guint context_total;          /* tokens in context */
-  GQueue pending;               /* Request */
-  guint64 next_id;
-  GstClockTime next_trigger;    /* running time of the next interval request */
-  gboolean have_new;            /* samples arrived since the last request */
-  GstClockTime new_start, new_end;
-  GstClockTime last_end;        /* end of the last request's span */
-  gint64 last_arrival;
+  MmCaptionContext *ctx;        /* samples and pending requests */
   gchar *refused_prompt;        /* warned once: too long for the context */
-  Caption *current;
+  MmCaptionResult *current;
   guint64 n_captions;
   guint64 n_dropped;
   gboolean oversize_warned;
@@ -389,12 +341,6 @@ static void gst_mm_llm_sink_prompt_changed (GstMmLlmSink * self);
 static void gst_mm_llm_sink_queue_request_locked (GstMmLlmSink * self,
     guint max_pending, gboolean leaky);
 static void gst_mm_llm_sink_abort_locked (GstMmLlmSink * self);
-static void gst_mm_llm_sink_clear_context_locked (GstMmLlmSink * self);
-static void sample_unref (Sample * s);
-static void request_free (Request * r);
-static void caption_free (Caption * c);
-
-static const GstMmLlmSinkBackend mm_llm_backend;
 
 static GQuark pad_data_quark;
 
@@ -446,24 +392,13 @@ gst_mm_llm_sink_format_get_type (void)
   return type;
 }
 
+/* model, device, prompt and sampling */
 static void
-gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
+gst_mm_llm_sink_install_llm_properties (GObjectClass * gobject_class)
 {
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
   const GParamFlags rw_play = rw | GST_PARAM_MUTABLE_PLAYING;
   const GParamFlags rw_ready = rw | GST_PARAM_MUTABLE_READY;
-  const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
-
-  GST_DEBUG_CATEGORY_INIT (gst_mm_llm_sink_debug, "mmllmsink", 0,
-      "LLM captions and answers over token streams");
-  pad_data_quark = g_quark_from_static_string ("mm-llm-sink-pad-data");
-
-  gobject_class->dispose = gst_mm_llm_sink_dispose;
-  gobject_class->finalize = gst_mm_llm_sink_finalize;
-  gobject_class->set_property = gst_mm_llm_sink_set_property;
-  gobject_class->get_property = gst_mm_llm_sink_get_property;
 
   /* model and device */
   g_object_class_install_property (gobject_class, PROP_MODEL,
@@ -514,6 +449,16 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
       g_param_spec_uint64 ("seed", "Seed",
           "Random seed for sampling (temperature > 0); the same seed and "
           "input give the same text", 0, G_MAXUINT64, DEFAULT_SEED, rw_play));
+}
+
+/* context, scheduling, outputs and statistics */
+static void
+gst_mm_llm_sink_install_stream_properties (GObjectClass * gobject_class)
+{
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+  const GParamFlags rw_play = rw | GST_PARAM_MUTABLE_PLAYING;
+  const GParamFlags rw_ready = rw | GST_PARAM_MUTABLE_READY;
+  const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
 
   /* context and scheduling */
   g_object_class_install_property (gobject_class, PROP_CONTEXT_TOKENS,
@@ -586,6 +531,25 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_LAST_CAPTION,
       g_param_spec_string ("last-caption", "Last caption",
           "Text of the latest caption, or NULL", NULL, ro));
+}
+
+static void
+gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_mm_llm_sink_debug, "mmllmsink", 0,
+      "LLM captions and answers over token streams");
+  pad_data_quark = g_quark_from_static_string ("mm-llm-sink-pad-data");
+
+  gobject_class->dispose = gst_mm_llm_sink_dispose;
+  gobject_class->finalize = gst_mm_llm_sink_finalize;
+  gobject_class->set_property = gst_mm_llm_sink_set_property;
+  gobject_class->get_property = gst_mm_llm_sink_get_property;
+
+  gst_mm_llm_sink_install_llm_properties (gobject_class);
+  gst_mm_llm_sink_install_stream_properties (gobject_class);
 
   /**
    * GstMmLlmSink::caption:
@@ -646,14 +610,11 @@ gst_mm_llm_sink_init (GstMmLlmSink * self)
   self->prop_async = DEFAULT_ASYNC;
   self->prop_eos_timeout = DEFAULT_EOS_TIMEOUT;
 
-  self->backend = &mm_llm_backend;
+  self->backend = mm_caption_llm_backend ();
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
-  g_queue_init (&self->context);
-  g_queue_init (&self->pending);
-  self->next_trigger = GST_CLOCK_TIME_NONE;
-  self->last_end = GST_CLOCK_TIME_NONE;
+  self->ctx = mm_caption_context_new ();
 
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
 }
@@ -691,9 +652,8 @@ gst_mm_llm_sink_finalize (GObject * object)
   g_free (self->prop_location);
   gst_clear_object (&self->prop_video_sink);
 
-  gst_mm_llm_sink_clear_context_locked (self);
-  g_queue_clear_full (&self->pending, (GDestroyNotify) request_free);
-  g_clear_pointer (&self->current, caption_free);
+  mm_caption_context_free (self->ctx);
+  mm_caption_result_free (self->current);
   g_free (self->refused_prompt);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -732,8 +692,8 @@ gst_mm_llm_sink_configure_sinks (GstMmLlmSink * self)
   for (l = GST_ELEMENT (self)->sinkpads; l; l = l->next) {
     PadData *pd = g_object_get_qdata (l->data, pad_data_quark);
 
-    if (pd && pd->fakesink)
-      g_ptr_array_add (sinks, gst_object_ref (pd->fakesink));
+    if (pd && pd->chain.fakesink)
+      g_ptr_array_add (sinks, gst_object_ref (pd->chain.fakesink));
   }
   GST_OBJECT_UNLOCK (self);
 
@@ -1100,9 +1060,9 @@ gst_mm_llm_sink_start (GstMmLlmSink * self)
   self->n_captions = 0;
   self->n_dropped = 0;
   g_clear_pointer (&self->refused_prompt, g_free);
-  g_clear_pointer (&self->current, caption_free);
-  g_queue_clear_full (&self->pending, (GDestroyNotify) request_free);
-  gst_mm_llm_sink_clear_context_locked (self);
+  g_clear_pointer (&self->current, mm_caption_result_free);
+  mm_caption_context_drop_pending (self->ctx);
+  mm_caption_context_clear (self->ctx);
   g_mutex_unlock (&self->lock);
   gst_mm_llm_sink_reset_pads (self);
 
@@ -1133,7 +1093,7 @@ gst_mm_llm_sink_stop (GstMmLlmSink * self)
   self->context_size = 0;
 
   g_mutex_lock (&self->lock);
-  gst_mm_llm_sink_clear_context_locked (self);
+  mm_caption_context_clear (self->ctx);
   g_mutex_unlock (&self->lock);
 }
 
@@ -1142,7 +1102,7 @@ gst_mm_llm_sink_stop (GstMmLlmSink * self)
 static void
 pad_data_free (PadData * pd)
 {
-  g_ptr_array_unref (pd->chain);
+  mm_caption_chain_clear (&pd->chain);
   g_free (pd);
 }
 
@@ -1181,7 +1141,7 @@ gst_mm_llm_sink_request_new_pad (GstElement * element, GstPadTemplate * templ,
 
   pd = g_new0 (PadData, 1);
   pd->modality = video ? GST_MM_MODALITY_VIDEO : GST_MM_MODALITY_AUDIO;
-  pd->chain = g_ptr_array_new ();
+  mm_caption_chain_init (&pd->chain);
   gst_segment_init (&pd->segment, GST_FORMAT_TIME);
   g_object_set_qdata_full (G_OBJECT (pad), pad_data_quark, pd,
       (GDestroyNotify) pad_data_free);
@@ -1213,54 +1173,15 @@ gst_mm_llm_sink_release_pad (GstElement * element, GstPad * pad)
   gst_element_remove_pad (element, pad);
 }
 
-/* Creates @factory for the overlay chain; NULL when it is missing. */
-static GstElement *
-make_internal (GstMmLlmSink * self, const gchar * factory)
-{
-  GstElement *e = gst_element_factory_make (factory, NULL);
-
-  if (e == NULL)
-    GST_WARNING_OBJECT (self, "element %s is not available", factory);
-  return e;
-}
-
-/* Appends videoconvert ! textoverlay to @pd's chain when both exist. */
-static void
-gst_mm_llm_sink_add_overlay (GstMmLlmSink * self, PadData * pd)
-{
-  GstElement *convert = make_internal (self, "videoconvert");
-  GstElement *text = make_internal (self, "textoverlay");
-
-  if (convert == NULL || text == NULL) {
-    if (convert)
-      gst_object_unref (gst_object_ref_sink (convert));
-    if (text)
-      gst_object_unref (gst_object_ref_sink (text));
-    return;
-  }
-  gst_util_set_object_arg (G_OBJECT (text), "valignment", "bottom");
-  gst_util_set_object_arg (G_OBJECT (text), "wrap-mode", "wordchar");
-  g_object_set (text, "text", "", "shaded-background", TRUE,
-      "font-desc", "Sans 14", NULL);
-  g_ptr_array_add (pd->chain, convert);
-  g_ptr_array_add (pd->chain, text);
-
-  GST_OBJECT_LOCK (self);
-  self->textoverlay = text;
-  GST_OBJECT_UNLOCK (self);
-}
-
-/* Builds the elements behind @pad: [videoconvert ! textoverlay !]
- * video-sink for the first video pad when video-sink is set, else a
- * fakesink; adds them to the bin, links them and targets the ghost pad. */
+/* Builds the elements behind @pad (mm-caption-chain.h): video-sink for
+ * the first video pad when it is set, else a fakesink. */
 static void
 gst_mm_llm_sink_wire_pad (GstMmLlmSink * self, GstPad * pad)
 {
   PadData *pd = g_object_get_qdata (G_OBJECT (pad), pad_data_quark);
-  GstElement *video_sink = NULL, *first;
-  GstPad *target;
+  GstElement *video_sink = NULL;
   gboolean overlay, sync, async;
-  guint i;
+  gchar *name = g_strdup_printf ("%s-sink", GST_PAD_NAME (pad));
 
   GST_OBJECT_LOCK (self);
   if (pad == self->video_pad && self->prop_video_sink)
@@ -1270,71 +1191,32 @@ gst_mm_llm_sink_wire_pad (GstMmLlmSink * self, GstPad * pad)
   async = self->prop_async;
   GST_OBJECT_UNLOCK (self);
 
-  if (video_sink && overlay)
-    gst_mm_llm_sink_add_overlay (self, pd);
-  if (video_sink) {
-    g_ptr_array_add (pd->chain, video_sink);
-  } else {
-    gchar *name = g_strdup_printf ("%s-sink", GST_PAD_NAME (pad));
-    GstElement *fakesink = gst_element_factory_make ("fakesink", name);
-
-    g_free (name);
-    g_object_set (fakesink, "sync", sync, "async", async,
-        "enable-last-sample", FALSE, "qos", FALSE, NULL);
-    g_ptr_array_add (pd->chain, fakesink);
-    pd->fakesink = fakesink;
-  }
+  if (!mm_caption_chain_build (&pd->chain, GST_BIN (self), pad, name,
+          video_sink, overlay, sync, async))
+    GST_ELEMENT_WARNING (self, CORE, PAD, ("Could not add the video sink "
+            "to %s.", GST_ELEMENT_NAME (self)),
+        ("is it already in another bin?"));
   pd->to_video_sink = video_sink != NULL;
+  GST_OBJECT_LOCK (self);
+  if (pd->chain.textoverlay)
+    self->textoverlay = pd->chain.textoverlay;
+  GST_OBJECT_UNLOCK (self);
 
-  for (i = 0; i < pd->chain->len; i++) {
-    GstElement *e = g_ptr_array_index (pd->chain, i);
-
-    if (!gst_bin_add (GST_BIN (self), e)) {
-      GST_ELEMENT_WARNING (self, CORE, PAD, ("Could not add %s to %s.",
-              GST_ELEMENT_NAME (e), GST_ELEMENT_NAME (self)),
-          ("is it already in another bin?"));
-      g_ptr_array_set_size (pd->chain, i);
-      break;
-    }
-    if (i > 0 && !gst_element_link (g_ptr_array_index (pd->chain, i - 1), e))
-      GST_WARNING_OBJECT (self, "could not link to %s", GST_ELEMENT_NAME (e));
-  }
-
-  if (pd->chain->len > 0) {
-    first = g_ptr_array_index (pd->chain, 0);
-    target = gst_element_get_static_pad (first, "sink");
-    if (target == NULL || !gst_ghost_pad_set_target (GST_GHOST_PAD (pad),
-            target))
-      GST_WARNING_OBJECT (self, "%s has no sink pad to target",
-          GST_ELEMENT_NAME (first));
-    gst_clear_object (&target);
-  }
-  for (i = pd->chain->len; i > 0; i--)
-    gst_element_sync_state_with_parent (g_ptr_array_index (pd->chain, i - 1));
   gst_clear_object (&video_sink);
+  g_free (name);
 }
 
 static void
 gst_mm_llm_sink_unwire_pad (GstMmLlmSink * self, GstPad * pad)
 {
   PadData *pd = g_object_get_qdata (G_OBJECT (pad), pad_data_quark);
-  guint i;
 
-  gst_ghost_pad_set_target (GST_GHOST_PAD (pad), NULL);
-  for (i = 0; i < pd->chain->len; i++) {
-    GstElement *e = gst_object_ref (g_ptr_array_index (pd->chain, i));
-
-    GST_OBJECT_LOCK (self);
-    if (e == self->textoverlay)
-      self->textoverlay = NULL;
-    GST_OBJECT_UNLOCK (self);
-    gst_bin_remove (GST_BIN (self), e);
-    gst_element_set_state (e, GST_STATE_NULL);
-    gst_object_unref (e);
-  }
-  g_ptr_array_set_size (pd->chain, 0);
+  GST_OBJECT_LOCK (self);
+  if (pd->chain.textoverlay && pd->chain.textoverlay == self->textoverlay)
+    self->textoverlay = NULL;
+  GST_OBJECT_UNLOCK (self);
+  mm_caption_chain_teardown (&pd->chain, GST_BIN (self), pad);
   pd->to_video_sink = FALSE;
-  pd->fakesink = NULL;
 }
 
 static void
@@ -1348,124 +1230,25 @@ gst_mm_llm_sink_rewire_video (GstMmLlmSink * self)
 
 /* ---- streaming ---- */
 
-static void
-sample_clear (Sample * s)
+/* A sample for @meta: its span from the meta, else from the buffer, and
+ * its running time in the pad's segment. */
+static MmCaptionSample *
+sample_new (PadData * pd, GstBuffer * buf, GstMmTokensMeta * meta)
 {
-  g_free (s->model_id);
-  if (s->tokens)
-    gst_mm_tokens_unref (s->tokens);
-}
-
-static void
-sample_unref (Sample * s)
-{
-  g_atomic_rc_box_release_full (s, (GDestroyNotify) sample_clear);
-}
-
-static Sample *
-sample_ref (Sample * s)
-{
-  return g_atomic_rc_box_acquire (s);
-}
-
-/* g_queue_insert_sorted() passes (queued, new) and inserts the new
- * sample before the first queued one for which this is >= 0: later or
- * equal times and unknown times keep arrival order. */
-static gint
-sample_compare (gconstpointer queued, gconstpointer new, gpointer user_data)
-{
-  const Sample *q = queued, *n = new;
-
-  if (!GST_CLOCK_TIME_IS_VALID (q->running_time)
-      || !GST_CLOCK_TIME_IS_VALID (n->running_time))
-    return -1;
-  return q->running_time <= n->running_time ? -1 : 1;
-}
-
-static Sample *
-sample_new (GstMmLlmSink * self, PadData * pd, GstBuffer * buf,
-    GstMmTokensMeta * meta)
-{
-  Sample *s = g_atomic_rc_box_new0 (Sample);
-  GstClockTime pts, duration;
+  GstClockTime pts, duration, end, running_time = GST_CLOCK_TIME_NONE;
 
   pts = GST_CLOCK_TIME_IS_VALID (meta->pts) ? meta->pts : GST_BUFFER_PTS (buf);
   duration = GST_CLOCK_TIME_IS_VALID (meta->duration) ? meta->duration :
       GST_BUFFER_DURATION (buf);
-
-  s->modality = meta->modality;
-  s->n_tokens = meta->n_tokens;
-  s->dim = meta->dim;
-  s->pts = pts;
-  s->end = GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (duration)
-      ? pts + duration : pts;
+  end = GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (duration) ?
+      pts + duration : pts;
   if (pd->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts))
-    s->running_time = gst_segment_to_running_time (&pd->segment,
+    running_time = gst_segment_to_running_time (&pd->segment,
         GST_FORMAT_TIME, pts);
-  else
-    s->running_time = pts;
-  if (!GST_CLOCK_TIME_IS_VALID (s->running_time))
-    s->running_time = pts;
-  s->model_id = g_strdup (meta->model_id);
-  s->tokens = gst_mm_tokens_ref (meta->tokens);
-  return s;
-}
+  if (!GST_CLOCK_TIME_IS_VALID (running_time))
+    running_time = pts;
 
-/* Adds @s to the context and evicts the oldest samples over the budget.
- * Takes @s.  FALSE when @s alone exceeds the budget (and was dropped). */
-static gboolean
-gst_mm_llm_sink_add_sample_locked (GstMmLlmSink * self, Sample * s,
-    guint budget)
-{
-  if (s->n_tokens > budget) {
-    sample_unref (s);
-    return FALSE;
-  }
-
-  s->id = self->next_id++;
-  g_queue_insert_sorted (&self->context, s, sample_compare, NULL);
-  self->context_total += s->n_tokens;
-  while (self->context_total > budget) {
-    Sample *old = g_queue_pop_head (&self->context);
-
-    GST_LOG_OBJECT (self, "evicting sample %" G_GUINT64_FORMAT " (%u tokens)",
-        old->id, old->n_tokens);
-    self->context_total -= old->n_tokens;
-    sample_unref (old);
-  }
-
-  if (!self->have_new) {
-    self->have_new = TRUE;
-    self->new_start = s->pts;
-    self->new_end = s->end;
-  } else {
-    if (GST_CLOCK_TIME_IS_VALID (s->pts) && (!GST_CLOCK_TIME_IS_VALID
-            (self->new_start) || s->pts < self->new_start))
-      self->new_start = s->pts;
-    if (GST_CLOCK_TIME_IS_VALID (s->end) && (!GST_CLOCK_TIME_IS_VALID
-            (self->new_end) || s->end > self->new_end))
-      self->new_end = s->end;
-  }
-  self->last_arrival = g_get_monotonic_time ();
-  return TRUE;
-}
-
-/* Whether the sample at @running_time triggers a request. */
-static gboolean
-gst_mm_llm_sink_due_locked (GstMmLlmSink * self, GstClockTime running_time,
-    GstClockTime interval)
-{
-  if (interval == 0 || !GST_CLOCK_TIME_IS_VALID (running_time))
-    return TRUE;
-  if (!GST_CLOCK_TIME_IS_VALID (self->next_trigger)) {
-    self->next_trigger = running_time + interval;
-    return FALSE;
-  }
-  if (running_time < self->next_trigger)
-    return FALSE;
-  while (self->next_trigger <= running_time)
-    self->next_trigger += interval;
-  return TRUE;
+  return mm_caption_sample_new (meta, pts, end, running_time);
 }
 
 /* Error when tokens cannot feed the LLM; returns FALSE. */
@@ -1503,14 +1286,14 @@ gst_mm_llm_sink_wait_room_locked (GstMmLlmSink * self, guint max_pending)
   gint epoch = self->epoch;
 
   while (self->running && self->epoch == epoch && !self->failed
-      && g_queue_get_length (&self->pending) >= max_pending)
+      && mm_caption_context_n_pending (self->ctx) >= max_pending)
     g_cond_wait (&self->cond, &self->lock);
   return self->running && self->epoch == epoch && !self->failed;
 }
 
 /* Adds one sample to the context and makes a request when one is due. */
 static GstFlowReturn
-gst_mm_llm_sink_add_sample (GstMmLlmSink * self, Sample * s,
+gst_mm_llm_sink_add_sample (GstMmLlmSink * self, MmCaptionSample * s,
     GstClockTime interval, guint budget, guint max_pending, gboolean leaky)
 {
   GstFlowReturn ret = GST_FLOW_OK;
@@ -1521,16 +1304,16 @@ gst_mm_llm_sink_add_sample (GstMmLlmSink * self, Sample * s,
   if (!self->running || self->failed) {
     ret = self->failed ? GST_FLOW_ERROR : GST_FLOW_FLUSHING;
     g_mutex_unlock (&self->lock);
-    sample_unref (s);
+    mm_caption_sample_unref (s);
     return ret;
   }
-  due = gst_mm_llm_sink_due_locked (self, s->running_time, interval);
-  added = gst_mm_llm_sink_add_sample_locked (self, s, budget);
+  due = mm_caption_context_due (self->ctx, s->running_time, interval);
+  added = mm_caption_context_add (self->ctx, s, budget);
   if (!added) {
     warn = !self->oversize_warned;
     self->oversize_warned = TRUE;
   }
-  if (due && self->have_new) {
+  if (due && mm_caption_context_has_new (self->ctx)) {
     if (leaky || gst_mm_llm_sink_wait_room_locked (self, max_pending))
       gst_mm_llm_sink_queue_request_locked (self, max_pending, leaky);
     else
@@ -1605,7 +1388,7 @@ gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
       continue;
     if (!gst_mm_llm_sink_check_dim (self, meta))
       return GST_FLOW_ERROR;
-    ret = gst_mm_llm_sink_add_sample (self, sample_new (self, pd, buf, meta),
+    ret = gst_mm_llm_sink_add_sample (self, sample_new (pd, buf, meta),
         interval, budget, max_pending, leaky);
   }
   return ret;
@@ -1615,16 +1398,11 @@ gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
 static GstBuffer *
 gst_mm_llm_sink_attach_caption (GstMmLlmSink * self, GstBuffer * buf)
 {
-  Caption *c = NULL;
+  MmCaptionResult *c = NULL;
 
   g_mutex_lock (&self->lock);
-  if (self->current) {
-    c = g_new0 (Caption, 1);
-    *c = *self->current;
-    c->text = g_strdup (self->current->text);
-    c->prompt = g_strdup (self->current->prompt);
-    c->model = g_strdup (self->current->model);
-  }
+  if (self->current)
+    c = mm_caption_result_copy (self->current);
   g_mutex_unlock (&self->lock);
 
   if (c) {
@@ -1632,7 +1410,7 @@ gst_mm_llm_sink_attach_caption (GstMmLlmSink * self, GstBuffer * buf)
     gst_buffer_add_mm_caption_meta (buf, c->text, c->prompt, c->start, c->end,
         c->latency, MAX (c->stats.prompt_tokens, 0),
         MAX (c->stats.generated_tokens, 0), c->model);
-    caption_free (c);
+    mm_caption_result_free (c);
   }
   return buf;
 }
@@ -1684,14 +1462,14 @@ gst_mm_llm_sink_drain (GstMmLlmSink * self)
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
-  if (self->have_new && self->running && !self->failed)
+  if (mm_caption_context_has_new (self->ctx) && self->running && !self->failed)
     gst_mm_llm_sink_queue_request_locked (self, max_pending, self->leaky);
   deadline = g_get_monotonic_time () + (gint64) timeout *G_TIME_SPAN_SECOND;
   epoch = self->epoch;
   while (self->running && self->epoch == epoch
-      && (self->busy || !g_queue_is_empty (&self->pending))) {
+      && (self->busy || mm_caption_context_n_pending (self->ctx) > 0)) {
     if (timeout == 0 || !g_cond_wait_until (&self->cond, &self->lock, deadline)) {
-      dropped = g_queue_get_length (&self->pending) + (self->busy ? 1 : 0);
+      dropped = mm_caption_context_n_pending (self->ctx) + (self->busy ? 1 : 0);
       gst_mm_llm_sink_abort_locked (self);
       break;
     }
@@ -1723,7 +1501,7 @@ gst_mm_llm_sink_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       break;
     case GST_EVENT_FLUSH_STOP:
       g_mutex_lock (&self->lock);
-      gst_mm_llm_sink_clear_context_locked (self);
+      mm_caption_context_clear (self->ctx);
       pd->eos = FALSE;
       g_mutex_unlock (&self->lock);
       pd->live_known = FALSE;
@@ -1837,68 +1615,26 @@ gst_mm_llm_sink_prompt_changed (GstMmLlmSink * self)
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
-  if (self->running && !self->failed && !g_queue_is_empty (&self->context))
+  if (self->running && !self->failed
+      && !mm_caption_context_is_empty (self->ctx))
     gst_mm_llm_sink_queue_request_locked (self, max_pending, self->leaky);
   g_mutex_unlock (&self->lock);
 }
 
 /* ---- requests ---- */
 
-static void
-request_free (Request * r)
-{
-  g_ptr_array_unref (r->samples);
-  g_free (r);
-}
-
-/* Snapshot of the context for the worker.  Leaky: when the queue is full
- * the oldest pending request is dropped and its span joins the new one.
- * Not leaky: nothing is dropped (the streaming thread waited for room;
- * a prompt change or EOS may exceed max-pending by one). */
+/* Queues a request over the current context (see
+ * mm_caption_context_push_request() for the leaky rule). */
 static void
 gst_mm_llm_sink_queue_request_locked (GstMmLlmSink * self, guint max_pending,
     gboolean leaky)
 {
-  Request *r = g_new0 (Request, 1);
-  GList *l;
+  guint dropped = mm_caption_context_push_request (self->ctx, max_pending,
+      leaky, self->epoch);
 
-  r->samples = g_ptr_array_new_full (g_queue_get_length (&self->context),
-      (GDestroyNotify) sample_unref);
-  for (l = self->context.head; l; l = l->next)
-    g_ptr_array_add (r->samples, sample_ref (l->data));
-
-  if (self->have_new) {
-    r->start = GST_CLOCK_TIME_IS_VALID (self->last_end) ? self->last_end :
-        self->new_start;
-    r->end = self->new_end;
-  } else if (r->samples->len > 0) {
-    /* no new material (a prompt change): the whole context */
-    r->start = ((Sample *) g_ptr_array_index (r->samples, 0))->pts;
-    r->end = ((Sample *) g_ptr_array_index (r->samples,
-            r->samples->len - 1))->end;
-  } else {
-    r->start = r->end = GST_CLOCK_TIME_NONE;
-  }
-  if (GST_CLOCK_TIME_IS_VALID (r->start) && GST_CLOCK_TIME_IS_VALID (r->end)
-      && r->end < r->start)
-    r->end = r->start;
-  r->arrival = self->last_arrival;
-  r->epoch = self->epoch;
-
-  if (GST_CLOCK_TIME_IS_VALID (r->end))
-    self->last_end = r->end;
-  self->have_new = FALSE;
-
-  while (leaky && g_queue_get_length (&self->pending) >= max_pending) {
-    Request *old = g_queue_pop_head (&self->pending);
-
-    GST_DEBUG_OBJECT (self, "queue full: dropping the oldest request");
-    if (GST_CLOCK_TIME_IS_VALID (old->start))
-      r->start = old->start;
-    request_free (old);
-    self->n_dropped++;
-  }
-  g_queue_push_tail (&self->pending, r);
+  if (dropped > 0)
+    GST_DEBUG_OBJECT (self, "queue full: dropped %u request(s)", dropped);
+  self->n_dropped += dropped;
   g_cond_broadcast (&self->cond);
 }
 
@@ -1907,32 +1643,15 @@ static void
 gst_mm_llm_sink_abort_locked (GstMmLlmSink * self)
 {
   g_atomic_int_inc (&self->epoch);
-  g_queue_clear_full (&self->pending, (GDestroyNotify) request_free);
+  mm_caption_context_drop_pending (self->ctx);
   g_cond_broadcast (&self->cond);
-}
-
-static void
-gst_mm_llm_sink_clear_context_locked (GstMmLlmSink * self)
-{
-  g_queue_clear_full (&self->context, (GDestroyNotify) sample_unref);
-  self->context_total = 0;
-  self->next_trigger = GST_CLOCK_TIME_NONE;
-  self->have_new = FALSE;
-  self->new_start = self->new_end = GST_CLOCK_TIME_NONE;
-  self->last_end = GST_CLOCK_TIME_NONE;
 }
 
 /* ---- worker ---- */
 
 static void
-settings_clear (Settings * st)
-{
-  g_free (st->prompt);
-  g_free (st->system_prompt);
-}
-
-static void
-gst_mm_llm_sink_get_settings (GstMmLlmSink * self, Settings * st)
+gst_mm_llm_sink_get_settings (GstMmLlmSink * self, MmCaptionSettings * st,
+    gboolean * print)
 {
   mm_llm_sampling_init (&st->sampling);
   GST_OBJECT_LOCK (self);
@@ -1944,17 +1663,8 @@ gst_mm_llm_sink_get_settings (GstMmLlmSink * self, Settings * st)
   st->sampling.top_p = self->prop_top_p;
   st->sampling.repetition_penalty = self->prop_repetition_penalty;
   st->sampling.seed = self->prop_seed;
-  st->print = self->prop_print;
+  *print = self->prop_print;
   GST_OBJECT_UNLOCK (self);
-}
-
-static void
-caption_free (Caption * c)
-{
-  g_free (c->text);
-  g_free (c->prompt);
-  g_free (c->model);
-  g_free (c);
 }
 
 typedef struct
@@ -1970,59 +1680,6 @@ gst_mm_llm_sink_on_piece (const gchar * piece, gpointer user_data)
   GenerateCtx *ctx = user_data;
 
   return g_atomic_int_get (&ctx->self->epoch) == ctx->epoch;
-}
-
-/* The media of @r for the LLM; FALSE with @error when a payload cannot be
- * read. */
-static gboolean
-gst_mm_llm_sink_fill_media (GstMmLlmSink * self, Request * r,
-    MmLlmMedia * media, GError ** error)
-{
-  MmEngine *engine = self->backend->engine ?
-      self->backend->engine (self->llm) : NULL;
-  cl_command_queue queue = engine ? mm_engine_queue (engine) : NULL;
-  guint i;
-
-  for (i = 0; i < r->samples->len; i++) {
-    Sample *s = g_ptr_array_index (r->samples, i);
-    MmLlmMedia *m = &media[i];
-
-    m->kind = s->modality == GST_MM_MODALITY_AUDIO ? MM_MEDIA_AUDIO :
-        MM_MEDIA_IMAGE;
-    m->n_tokens = s->n_tokens;
-    m->dim = s->dim;
-    m->id = s->id;
-    /* engines are shared per device: the same queue means the payload's
-     * buffer lives in the LLM's context and is read in order */
-    if (queue && gst_mm_tokens_get_queue (s->tokens) == queue)
-      m->buf = gst_mm_tokens_get_device (s->tokens, &m->offset);
-    if (m->buf == NULL) {
-      m->host = gst_mm_tokens_get_host (s->tokens, error);
-      if (m->host == NULL)
-        return FALSE;
-    }
-  }
-  return TRUE;
-}
-
-/* Leaves out the oldest media until prompt and answer fit the LLM's
- * context.  Returns the prompt tokens, 0 when the prompt alone does not
- * fit, -1 on error. */
-static gint
-gst_mm_llm_sink_fit_request (GstMmLlmSink * self, MmLlmRequest * req,
-    GError ** error)
-{
-  gint answer = MIN (req->sampling.max_tokens, self->context_size / 2);
-  gint n = self->backend->count_prompt_tokens (self->llm, req, error);
-
-  while (n >= 0 && req->n_media > 0 && n + answer > self->context_size) {
-    req->media++;
-    req->n_media--;
-    n = self->backend->count_prompt_tokens (self->llm, req, error);
-  }
-  if (n < 0)
-    return -1;
-  return n < self->context_size ? n : 0;
 }
 
 /* Refuses a prompt that alone does not fit the context: one warning per
@@ -2048,70 +1705,41 @@ gst_mm_llm_sink_refuse_prompt (GstMmLlmSink * self, const gchar * prompt)
 }
 
 /* Runs one request; NULL when it was refused, aborted or failed (errors
- * are posted). */
-static Caption *
-gst_mm_llm_sink_generate (GstMmLlmSink * self, Request * r, Settings * st)
+ * are posted and stop the stream). */
+static MmCaptionResult *
+gst_mm_llm_sink_generate (GstMmLlmSink * self, MmCaptionRequest * r,
+    const MmCaptionSettings * st)
 {
-  MmLlmMedia *media = g_new0 (MmLlmMedia, MAX (r->samples->len, 1));
-  MmLlmRequest req = { 0, };
-  GenerateCtx ctx = { self, r->epoch };
-  MmLlmStats stats = { 0, };
+  GenerateCtx gen = { self, r->epoch };
+  MmCaptionResult *c = NULL;
   GError *err = NULL;
-  Caption *c = NULL;
-  gchar *text = NULL;
-  gint n;
 
-  req.system_prompt = st->system_prompt;
-  req.prompt = st->prompt;
-  req.media = media;
-  req.n_media = r->samples->len;
-  req.sampling = st->sampling;
-
-  if (!gst_mm_llm_sink_fill_media (self, r, media, &err))
-    goto failed;
-  n = gst_mm_llm_sink_fit_request (self, &req, &err);
-  if (n < 0)
-    goto failed;
-  if (n == 0) {
-    gst_mm_llm_sink_refuse_prompt (self, st->prompt);
-    goto done;
+  switch (mm_caption_llm_run (self->backend, self->llm, r, st,
+          gst_mm_llm_sink_on_piece, &gen, &c, &err)) {
+    case MM_CAPTION_RUN_OK:
+      break;
+    case MM_CAPTION_RUN_REFUSED:
+      gst_mm_llm_sink_refuse_prompt (self, st->prompt);
+      break;
+    case MM_CAPTION_RUN_FAILED:
+      if (g_atomic_int_get (&self->epoch) != r->epoch)
+        break;                  /* aborted by a flush, a stop or EOS */
+      GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+          ("LLM \"%s\" failed to generate a caption.", self->llm_id),
+          ("%s", err ? err->message : "unknown error"));
+      g_mutex_lock (&self->lock);
+      self->failed = TRUE;
+      mm_caption_context_drop_pending (self->ctx);
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      break;
   }
-
-  text = self->backend->generate (self->llm, &req, gst_mm_llm_sink_on_piece,
-      &ctx, &stats, &err);
-  if (text == NULL && g_atomic_int_get (&self->epoch) != r->epoch)
-    goto done;                  /* aborted */
-  if (text == NULL)
-    goto failed;
-
-  c = g_new0 (Caption, 1);
-  c->text = g_utf8_make_valid (g_strstrip (text), -1);
-  c->prompt = g_strdup (st->prompt);
-  c->model = g_strdup (self->llm_id);
-  c->start = r->start;
-  c->end = r->end;
-  c->latency = (g_get_monotonic_time () - r->arrival) * GST_USECOND;
-  c->stats = stats;
-  goto done;
-
-failed:
-  GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
-      ("LLM \"%s\" failed to generate a caption.", self->llm_id),
-      ("%s", err ? err->message : "unknown error"));
-  g_mutex_lock (&self->lock);
-  self->failed = TRUE;
-  g_queue_clear_full (&self->pending, (GDestroyNotify) request_free);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-done:
   g_clear_error (&err);
-  g_free (text);
-  g_free (media);
   return c;
 }
 
 static void
-gst_mm_llm_sink_print (const Caption * c)
+gst_mm_llm_sink_print (const MmCaptionResult * c)
 {
   gchar a[32], b[32];
 
@@ -2123,8 +1751,8 @@ gst_mm_llm_sink_print (const Caption * c)
 
 /* Hands a caption to every output; worker thread, no locks held. */
 static void
-gst_mm_llm_sink_deliver (GstMmLlmSink * self, const Caption * c,
-    const Settings * st)
+gst_mm_llm_sink_deliver (GstMmLlmSink * self, const MmCaptionResult * c,
+    gboolean print)
 {
   GstElement *overlay = NULL;
   GstStructure *s;
@@ -2173,7 +1801,7 @@ gst_mm_llm_sink_deliver (GstMmLlmSink * self, const Caption * c,
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self), s));
 
-  if (st->print)
+  if (print)
     gst_mm_llm_sink_print (c);
 }
 
@@ -2184,9 +1812,10 @@ gst_mm_llm_sink_worker (gpointer data)
 
   g_mutex_lock (&self->lock);
   while (self->running) {
-    Request *r = g_queue_pop_head (&self->pending);
-    Settings st = { 0, };
-    Caption *c;
+    MmCaptionRequest *r = mm_caption_context_pop_request (self->ctx);
+    MmCaptionSettings st = { 0, };
+    MmCaptionResult *c;
+    gboolean print;
 
     if (r == NULL) {
       g_cond_wait (&self->cond, &self->lock);
@@ -2196,27 +1825,27 @@ gst_mm_llm_sink_worker (gpointer data)
     g_cond_broadcast (&self->cond);     /* room in the queue */
     g_mutex_unlock (&self->lock);
 
-    gst_mm_llm_sink_get_settings (self, &st);
+    gst_mm_llm_sink_get_settings (self, &st, &print);
     c = gst_mm_llm_sink_generate (self, r, &st);
+    mm_caption_settings_clear (&st);
 
     /* current first, so that frames carry the caption once it is
      * announced; only this thread replaces it, so @c stays valid */
     g_mutex_lock (&self->lock);
     if (c && self->epoch == r->epoch) {
-      g_clear_pointer (&self->current, caption_free);
+      g_clear_pointer (&self->current, mm_caption_result_free);
       self->current = c;
       self->n_captions++;
     } else {
-      g_clear_pointer (&c, caption_free);
+      g_clear_pointer (&c, mm_caption_result_free);
     }
     g_mutex_unlock (&self->lock);
 
     if (c)
-      gst_mm_llm_sink_deliver (self, c, &st);
-    settings_clear (&st);
+      gst_mm_llm_sink_deliver (self, c, print);
 
     g_mutex_lock (&self->lock);
-    request_free (r);
+    mm_caption_request_free (r);
     self->busy = FALSE;
     g_cond_broadcast (&self->cond);
   }
@@ -2224,101 +1853,12 @@ gst_mm_llm_sink_worker (gpointer data)
   return NULL;
 }
 
-/* ---- the mm_llm backend ---- */
-
-typedef struct
-{
-  MmEngine *engine;
-  MmLlm *llm;
-} MmLlmHandle;
-
-static gpointer
-mm_llm_backend_load (const gchar * model, const gchar * device, GError ** error)
-{
-  MmEngine *engine = mm_engine_get (device, error);
-  MmLlmHandle *h;
-  MmLlm *llm;
-
-  if (engine == NULL)
-    return NULL;
-  llm = mm_llm_load (engine, model, error);
-  if (llm == NULL) {
-    mm_engine_unref (engine);
-    return NULL;
-  }
-  h = g_new0 (MmLlmHandle, 1);
-  h->engine = engine;
-  h->llm = llm;
-  return h;
-}
-
-static void
-mm_llm_backend_free (gpointer handle)
-{
-  MmLlmHandle *h = handle;
-
-  mm_llm_free (h->llm);
-  mm_engine_unref (h->engine);
-  g_free (h);
-}
-
-static const gchar *
-mm_llm_backend_id (gpointer handle)
-{
-  return mm_llm_id (((MmLlmHandle *) handle)->llm);
-}
-
-static gint
-mm_llm_backend_hidden_size (gpointer handle)
-{
-  return mm_llm_hidden_size (((MmLlmHandle *) handle)->llm);
-}
-
-static gint
-mm_llm_backend_context_size (gpointer handle)
-{
-  return mm_llm_context_size (((MmLlmHandle *) handle)->llm);
-}
-
-static MmEngine *
-mm_llm_backend_engine (gpointer handle)
-{
-  return ((MmLlmHandle *) handle)->engine;
-}
-
-static gint
-mm_llm_backend_count (gpointer handle, const MmLlmRequest * req,
-    GError ** error)
-{
-  return mm_llm_count_prompt_tokens (((MmLlmHandle *) handle)->llm, req, error);
-}
-
-static gchar *
-mm_llm_backend_generate (gpointer handle, const MmLlmRequest * req,
-    MmLlmTokenFunc func, gpointer user_data, MmLlmStats * stats,
-    GError ** error)
-{
-  return mm_llm_generate (((MmLlmHandle *) handle)->llm, req, func,
-      user_data, stats, error);
-}
-
-static const GstMmLlmSinkBackend mm_llm_backend = {
-  mm_llm_backend_load,
-  mm_llm_backend_free,
-  mm_llm_backend_id,
-  mm_llm_backend_hidden_size,
-  mm_llm_backend_context_size,
-  mm_llm_backend_engine,
-  mm_llm_backend_count,
-  mm_llm_backend_generate,
-};
-
 void
 gst_mm_llm_sink_set_backend (GstMmLlmSink * self,
-    const GstMmLlmSinkBackend * backend)
+    const MmCaptionBackend * backend)
 {
   g_return_if_fail (GST_IS_MM_LLM_SINK (self));
   g_return_if_fail (GST_STATE (self) == GST_STATE_NULL);
 
-  self->backend = backend ? backend : &mm_llm_backend;
+  self->backend = backend ? backend : mm_caption_llm_backend ();
 }

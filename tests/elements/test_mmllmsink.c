@@ -146,7 +146,7 @@ fake_generate (gpointer llm, const MmLlmRequest * req, MmLlmTokenFunc func,
       req->n_media);
 }
 
-static const GstMmLlmSinkBackend fake_backend = {
+static const MmCaptionBackend fake_backend = {
   fake_load, fake_free, fake_id, fake_hidden, fake_ctx, NULL, fake_count,
   fake_generate,
 };
