@@ -29,7 +29,7 @@
  * most #GstMmLlmSink:max-pending entries. When it is full and the element
  * is leaky (`leaky=yes`, or `auto` with a live upstream, the default for
  * cameras and network streams), the oldest pending request is dropped (and
- * counted in #GstMmLlmSink:dropped, its span joins the new request), so the
+ * counted in #GstMmLlmSink:dropped; its span joins the next request), so the
  * streaming thread never waits for the LLM. Otherwise (`leaky=no`, or
  * `auto` with a file or another non-live upstream) the streaming thread
  * waits for room, so every span is captioned; this is the same rule as

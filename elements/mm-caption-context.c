@@ -246,10 +246,15 @@ mm_caption_context_push_request (MmCaptionContext * ctx, guint max_pending,
   r->arrival = ctx->last_arrival;
   r->epoch = epoch;
 
+  /* spans of queued requests tile the stream in queue order: a dropped
+   * request's span joins the next one */
   while (leaky && g_queue_get_length (&ctx->pending) >= MAX (max_pending, 1)) {
     MmCaptionRequest *old = g_queue_pop_head (&ctx->pending);
+    MmCaptionRequest *next = g_queue_peek_head (&ctx->pending);
 
-    r->start = min_time (r->start, old->start);
+    if (next == NULL)
+      next = r;
+    next->start = min_time (next->start, old->start);
     mm_caption_request_free (old);
     dropped++;
   }

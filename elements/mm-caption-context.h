@@ -8,7 +8,7 @@
  * request's span (or the first new sample) to the end of the newest
  * sample, so consecutive requests tile the stream.  Requests wait in a
  * bounded queue; a leaky queue drops its oldest request when full and the
- * new request takes over the dropped one's span start.
+ * next request in the queue takes over the dropped one's span start.
  *
  * Plain data, no locking: the element calls everything under its lock.
  */

@@ -21,6 +21,7 @@
 
 #include "elements/gstmmllmsink.h"
 #include "elements/gstmmllmsink-private.h"
+#include "elements/mm-caption-context.h"
 #include "elements/mm-caption-writer.h"
 #include "gst/gstmmcaptionmeta.h"
 #include "gst/gstmmtokensmeta.h"
@@ -471,6 +472,146 @@ GST_START_TEST (test_writer_file)
   fail_unless (strstr (err->message, "/nonexistent-dir/x.vtt") != NULL);
   g_clear_error (&err);
   remove_temp (path);
+}
+
+GST_END_TEST;
+
+/* ---- the rolling context ---- */
+
+/* A sample of @n tokens at [@pts, @pts + @dur), running time = PTS. */
+static MmCaptionSample *
+ctx_sample (GstClockTime pts, GstClockTime dur, guint n)
+{
+  GstBuffer *buf = token_buffer (pts, dur, n, HIDDEN, TRUE);
+  MmCaptionSample *s = mm_caption_sample_new (gst_buffer_get_mm_tokens_meta
+      (buf), pts, pts + dur, pts);
+
+  gst_buffer_unref (buf);
+  return s;
+}
+
+static void
+assert_span (MmCaptionRequest * r, guint n_samples, GstClockTime start,
+    GstClockTime end)
+{
+  fail_unless (r != NULL);
+  fail_unless_equals_int (r->samples->len, n_samples);
+  fail_unless_equals_uint64 (r->start, start);
+  fail_unless_equals_uint64 (r->end, end);
+  mm_caption_request_free (r);
+}
+
+GST_START_TEST (test_context_schedule_and_spans)
+{
+  MmCaptionContext *ctx = mm_caption_context_new ();
+  GstClockTime iv = 2 * GST_SECOND;
+  guint i;
+
+  /* interval 2 s from the first sample: due at 2 s and 4 s */
+  for (i = 0; i < 6; i++) {
+    gboolean due = mm_caption_context_due (ctx, i * GST_SECOND, iv);
+
+    fail_unless_equals_int (due, i == 2 || i == 4);
+    fail_unless (mm_caption_context_add (ctx, ctx_sample (i * GST_SECOND,
+                GST_SECOND, 4), 100));
+    if (due)
+      fail_unless_equals_int (mm_caption_context_push_request (ctx, 8,
+              FALSE, 0), 0);
+  }
+  assert_span (mm_caption_context_pop_request (ctx), 3, 0, 3 * GST_SECOND);
+  /* the next span starts where the previous ended */
+  assert_span (mm_caption_context_pop_request (ctx), 5, 3 * GST_SECOND,
+      5 * GST_SECOND);
+  fail_unless (mm_caption_context_has_new (ctx));
+  mm_caption_context_push_request (ctx, 8, FALSE, 0);
+  assert_span (mm_caption_context_pop_request (ctx), 6, 5 * GST_SECOND,
+      6 * GST_SECOND);
+
+  /* nothing new (a prompt change): the whole context */
+  fail_unless (!mm_caption_context_has_new (ctx));
+  mm_caption_context_push_request (ctx, 8, FALSE, 0);
+  assert_span (mm_caption_context_pop_request (ctx), 6, 0, 6 * GST_SECOND);
+  fail_unless (mm_caption_context_pop_request (ctx) == NULL);
+
+  /* clear restarts the schedule and the spans */
+  mm_caption_context_clear (ctx);
+  fail_unless (mm_caption_context_is_empty (ctx));
+  fail_unless (!mm_caption_context_due (ctx, 10 * GST_SECOND, iv));
+  mm_caption_context_add (ctx, ctx_sample (10 * GST_SECOND, GST_SECOND, 4),
+      100);
+  mm_caption_context_push_request (ctx, 8, FALSE, 0);
+  assert_span (mm_caption_context_pop_request (ctx), 1, 10 * GST_SECOND,
+      11 * GST_SECOND);
+  mm_caption_context_free (ctx);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_context_leaky_queue)
+{
+  MmCaptionContext *ctx = mm_caption_context_new ();
+  guint i, dropped = 0;
+
+  for (i = 0; i < 4; i++) {
+    mm_caption_context_add (ctx, ctx_sample (i * GST_SECOND, GST_SECOND, 4),
+        100);
+    dropped += mm_caption_context_push_request (ctx, 2, TRUE, 7);
+  }
+  /* two dropped; the oldest kept request took over their spans */
+  fail_unless_equals_int (dropped, 2);
+  fail_unless_equals_int (mm_caption_context_n_pending (ctx), 2);
+  assert_span (mm_caption_context_pop_request (ctx), 3, 0, 3 * GST_SECOND);
+  {
+    MmCaptionRequest *r = mm_caption_context_pop_request (ctx);
+
+    fail_unless_equals_int (r->epoch, 7);
+    assert_span (r, 4, 3 * GST_SECOND, 4 * GST_SECOND);
+  }
+
+  /* not leaky: nothing is dropped */
+  for (i = 0; i < 3; i++)
+    fail_unless_equals_int (mm_caption_context_push_request (ctx, 1, FALSE,
+            0), 0);
+  fail_unless_equals_int (mm_caption_context_n_pending (ctx), 3);
+  mm_caption_context_drop_pending (ctx);
+  fail_unless_equals_int (mm_caption_context_n_pending (ctx), 0);
+  mm_caption_context_free (ctx);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_context_order_and_budget)
+{
+  MmCaptionContext *ctx = mm_caption_context_new ();
+  MmCaptionRequest *r;
+  MmCaptionSample *late;
+
+  mm_caption_context_add (ctx, ctx_sample (0, GST_SECOND, 4), 10);
+  mm_caption_context_add (ctx, ctx_sample (2 * GST_SECOND, GST_SECOND, 4), 10);
+  /* arrives late but belongs in between */
+  late = ctx_sample (GST_SECOND, GST_SECOND, 2);
+  mm_caption_context_add (ctx, late, 10);
+  fail_unless_equals_int (mm_caption_context_tokens (ctx), 10);
+  mm_caption_context_push_request (ctx, 1, TRUE, 0);
+  r = mm_caption_context_pop_request (ctx);
+  fail_unless_equals_uint64 (((MmCaptionSample *)
+          g_ptr_array_index (r->samples, 1))->pts, GST_SECOND);
+  mm_caption_request_free (r);
+
+  /* over the budget: the oldest (by running time) goes */
+  mm_caption_context_add (ctx, ctx_sample (3 * GST_SECOND, GST_SECOND, 4), 10);
+  fail_unless_equals_int (mm_caption_context_tokens (ctx), 10);
+  mm_caption_context_push_request (ctx, 1, TRUE, 0);
+  r = mm_caption_context_pop_request (ctx);
+  fail_unless_equals_int (r->samples->len, 3);
+  fail_unless_equals_uint64 (((MmCaptionSample *)
+          g_ptr_array_index (r->samples, 0))->pts, GST_SECOND);
+  mm_caption_request_free (r);
+
+  /* a sample over the whole budget is refused */
+  fail_unless (!mm_caption_context_add (ctx, ctx_sample (4 * GST_SECOND,
+              GST_SECOND, 11), 10));
+  mm_caption_context_free (ctx);
 }
 
 GST_END_TEST;
@@ -1468,6 +1609,7 @@ mmllmsink_suite (void)
 {
   Suite *s = suite_create ("mmllmsink");
   TCase *tw = tcase_create ("writers");
+  TCase *tx = tcase_create ("context");
   TCase *tc = tcase_create ("element");
 
   suite_add_tcase (s, tw);
@@ -1477,6 +1619,11 @@ mmllmsink_suite (void)
   tcase_add_test (tw, test_writer_format_by_extension);
   tcase_add_test (tw, test_writer_file);
   tcase_add_test (tw, test_caption_meta_copy);
+
+  suite_add_tcase (s, tx);
+  tcase_add_test (tx, test_context_schedule_and_spans);
+  tcase_add_test (tx, test_context_leaky_queue);
+  tcase_add_test (tx, test_context_order_and_budget);
 
   suite_add_tcase (s, tc);
   tcase_add_checked_fixture (tc, setup, NULL);
