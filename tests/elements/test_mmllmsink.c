@@ -205,7 +205,7 @@ new_sink (const gchar * first_prop, ...)
     g_object_set_valist (G_OBJECT (e), first_prop, args);
     va_end (args);
   }
-  return e;
+  return gst_object_ref_sink (e);
 }
 
 /* The harness plays sinks when it is made; tests make them async=false
@@ -217,12 +217,24 @@ play (GstHarness * h)
           GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
 }
 
-/* A harness on a new video (or audio) pad of @e, with a bus. */
+/* Messages left on the bus hold the element: flush them first. */
+static void
+teardown (GstHarness * h, GstBus * bus)
+{
+  gst_bus_set_flushing (bus, TRUE);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+/* A harness on a new video (or audio) pad of @e, with a bus; takes the
+ * caller's reference on @e. */
 static GstHarness *
 new_harness (GstElement * e, gboolean video, GstBus ** bus)
 {
   GstHarness *h = gst_harness_new_with_element (e,
       video ? "video_%u" : "audio_%u", NULL);
+
+  gst_object_unref (e);
 
   gst_harness_set_src_caps_str (h, video ? VIDEO_CAPS : AUDIO_CAPS);
   *bus = gst_bus_new ();
@@ -668,8 +680,7 @@ GST_START_TEST (test_bus_message)
     g_free (last);
   }
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -723,8 +734,7 @@ GST_START_TEST (test_signal)
       12 * GST_SECOND);
   g_mutex_unlock (&log.lock);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
   g_ptr_array_unref (log.texts);
   g_array_unref (log.starts);
   g_array_unref (log.ends);
@@ -883,8 +893,7 @@ GST_START_TEST (test_prompt_property)
   gst_structure_free (s);
   fail_unless_equals_string (fake_call (3)->system_prompt, "Be brief.");
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -936,8 +945,7 @@ GST_START_TEST (test_prompt_event)
   assert_prompt (s, "Which colour?");
   gst_structure_free (s);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1018,8 +1026,7 @@ GST_START_TEST (test_context_eviction)
   fail_unless_equals_uint64 (c->ids[0], 3);
   fail_unless_equals_uint64 (c->ids[1], 4);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1072,8 +1079,7 @@ GST_START_TEST (test_prompt_too_long)
   gst_structure_free (s);
 
   g_free (long_prompt);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1104,8 +1110,7 @@ GST_START_TEST (test_dim_mismatch)
   fail_unless_equals_int (gst_harness_push (h, frame (1)), GST_FLOW_ERROR);
   fail_unless_equals_int (fake.calls->len, 0);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1215,8 +1220,7 @@ GST_START_TEST (test_eos_finishes_pending)
   fail_unless (msg != NULL, "no EOS");
   fail_unless (saw_caption, "EOS before the pending caption");
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1242,8 +1246,7 @@ GST_START_TEST (test_eos_timeout)
   fail_unless (g_get_monotonic_time () - t0 < 4 * G_TIME_SPAN_SECOND);
   fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT) == NULL);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1279,8 +1282,7 @@ GST_START_TEST (test_flush)
   gst_structure_free (s);
   fail_unless_equals_int (fake_call (1)->n_media, 1);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1317,8 +1319,7 @@ GST_START_TEST (test_leaky_queue)
   fail_unless (dropped > 0);
   fail_unless_equals_int (n + dropped, 6);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1347,8 +1348,7 @@ GST_START_TEST (test_auto_not_live)
   fail_unless_equals_uint64 (dropped, 0);
   fail_unless_equals_int (n, 6);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1400,6 +1400,7 @@ check_video_sink (gboolean overlay)
       NULL);
   g_signal_connect (vsink, "handoff", G_CALLBACK (on_handoff), &log);
   h = gst_harness_new_with_element (e, "video_%u", NULL);
+  gst_object_unref (e);
   gst_harness_set_src_caps_str (h, "video/x-raw,format=I420,width=64,"
       "height=48,framerate=1/1");
   bus = gst_bus_new ();
@@ -1450,8 +1451,7 @@ check_video_sink (gboolean overlay)
     fail_unless (found);
   }
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_START_TEST (test_video_sink_meta)
@@ -1513,8 +1513,7 @@ GST_START_TEST (test_video_and_audio)
   fail_unless_equals_int (c->kinds[3], MM_MEDIA_IMAGE); /* 1 s */
 
   gst_harness_teardown (ha);
-  gst_harness_teardown (hv);
-  gst_object_unref (bus);
+  teardown (hv, bus);
 }
 
 GST_END_TEST;
@@ -1536,8 +1535,7 @@ GST_START_TEST (test_latency_query)
   fail_unless_equals_uint64 (min, 0);
   gst_query_unref (q);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
@@ -1568,8 +1566,7 @@ GST_START_TEST (test_print)
       "caption 1: Describe what is happening. (1 samples)\n");
   g_free (contents);
   remove_temp (path);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown (h, bus);
 }
 
 GST_END_TEST;
