@@ -18,7 +18,9 @@
  * unused. Every meta becomes one sample of the context, ordered by running
  * time. #GstMmLlmSink:context-tokens bounds the media tokens the context
  * holds: when a new sample exceeds it, the oldest samples are evicted. The
- * LLM sees the samples of the context in order, then the prompt. When the
+ * LLM sees the samples of the context in order, then the prompt; samples
+ * keep their identity from one request to the next, so the LLM reuses its
+ * KV cache for the part of the context that did not change. When the
  * whole prompt (template, media and text) would not leave room for
  * #GstMmLlmSink:max-tokens in the LLM's own context, the oldest samples are
  * left out of that request too.
@@ -55,7 +57,8 @@
  *   (#GstMmLlmSink:format, by default from the file extension), written
  *   and flushed to the disk after every caption so that nothing already
  *   written is lost when the process dies; cue times are the caption's
- *   PTS span;
+ *   PTS span (the media timeline; for a stream played from its start
+ *   this is also its running time);
  * - the video stream itself, when #GstMmLlmSink:video-sink is set: frames
  *   from the first video pad continue into that sink carrying a
  *   #GstMmCaptionMeta of the current caption, and with
@@ -66,9 +69,10 @@
  *
  * mmllmsink is a #GstBin and acts as a sink. Each request pad is a ghost
  * pad; the element reads the metas as buffers pass through it, and the
- * buffers end in an internal fakesink, which gives the pad preroll, clock
- * synchronisation (#GstMmLlmSink:sync), EOS and latency handling of a
- * regular sink. The first video pad feeds #GstMmLlmSink:video-sink instead
+ * buffers end in an internal fakesink, which gives the pad preroll
+ * (#GstMmLlmSink:async), clock synchronisation (#GstMmLlmSink:sync), EOS
+ * and latency handling of a regular sink; the element adds no latency to
+ * the stream (captions carry their own). The first video pad feeds #GstMmLlmSink:video-sink instead
  * when that is set; with #GstMmLlmSink:overlay its frames go through
  * `videoconvert ! textoverlay` (gst-plugins-base) first. Set video-sink and
  * overlay in the NULL or READY state.
@@ -116,8 +120,8 @@
  * ## Example launch lines
  * |[
  * gst-launch-1.0 videotestsrc num-buffers=300 ! mmframesample fps=1 ! \
- *     mmvisionenc model=mmproj-SmolVLM-256M-Instruct-f16.gguf ! \
- *     mmllmsink model=SmolVLM-256M-Instruct-f16.gguf print=true \
+ *     mmvisionenc model=mmproj-SmolVLM-256M-Instruct-Q8_0.gguf ! \
+ *     mmllmsink model=SmolVLM-256M-Instruct-Q8_0.gguf print=true \
  *     location=captions.jsonl
  * ]| Captions every sampled frame, prints them and writes JSON Lines.
  * |[
@@ -125,12 +129,15 @@
  *     mmframesample fps=1 ! mmvisionenc model=mmproj.gguf ! \
  *     mmllmsink model=llm.gguf interval=4 sync=false \
  *     location=in.vtt
- * ]| Writes WebVTT subtitles, one cue per 4 seconds, as fast as it can.
+ * ]| Writes WebVTT subtitles, one cue per 4 seconds, as fast as it can
+ * (a file is not live: nothing is dropped). pipelines/caption-file.sh
+ * wraps this.
  * |[
  * gst-launch-1.0 autovideosrc ! videoconvert ! mmframesample mode=mark \
  *     fps=0.5 ! mmvisionenc model=mmproj.gguf ! mmllmsink model=llm.gguf \
  *     overlay=true video-sink="videoconvert ! autovideosink"
- * ]| Shows the camera with the current caption drawn on it.
+ * ]| Shows the camera with the current caption drawn on it
+ * (pipelines/camera-live-overlay.sh).
  *
  * Since: 0.1
  */
