@@ -480,8 +480,8 @@ gst_mm_llm_sink_install_stream_properties (GObjectClass * gobject_class)
           rw_play));
   g_object_class_install_property (gobject_class, PROP_MAX_PENDING,
       g_param_spec_uint ("max-pending", "Max pending",
-          "Requests waiting for the LLM; when full, a new request replaces "
-          "the oldest pending one (see leaky)", 1, MAX_PENDING,
+          "Requests that may wait for the LLM (the running one not "
+          "counted); when full, see leaky", 1, MAX_PENDING,
           DEFAULT_MAX_PENDING, rw_play));
   g_object_class_install_property (gobject_class, PROP_LEAKY,
       g_param_spec_enum ("leaky", "Leaky",
