@@ -33,4 +33,4 @@ plugin_init (GstPlugin * plugin)
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, mm,
     "Streaming video and audio understanding on OpenCL",
-    plugin_init, "0.1.0", "LGPL", "mm", "https://example.invalid/mm")
+    plugin_init, "0.1.0", "LGPL", "mm", "Unknown package origin")

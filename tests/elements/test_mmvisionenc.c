@@ -508,10 +508,6 @@ mmvisionenc_suite (gboolean with_models)
 static gchar *
 models_missing (void)
 {
-#ifndef MM_HAVE_VISION
-  return g_strdup ("the vision encoders are not built "
-      "(opencl/models/mm-vision.c is missing)");
-#else
   g_autoptr (GError) err = NULL;
   MmEngine *engine;
   guint i;
@@ -540,7 +536,6 @@ models_missing (void)
   }
   mm_engine_unref (engine);
   return NULL;
-#endif
 }
 
 int
