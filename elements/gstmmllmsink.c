@@ -1471,7 +1471,7 @@ gst_mm_llm_sink_drain (GstMmLlmSink * self)
   g_mutex_lock (&self->lock);
   if (mm_caption_context_has_new (self->ctx) && self->running && !self->failed)
     gst_mm_llm_sink_queue_request_locked (self, max_pending, self->leaky);
-  deadline = g_get_monotonic_time () + (gint64) timeout *G_TIME_SPAN_SECOND;
+  deadline = g_get_monotonic_time () + G_TIME_SPAN_SECOND * timeout;
   epoch = self->epoch;
   while (self->running && self->epoch == epoch
       && (self->busy || mm_caption_context_n_pending (self->ctx) > 0)) {
