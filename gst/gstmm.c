@@ -11,6 +11,13 @@
 #include <gst/gst.h>
 
 #include "elements/gstmmframesample.h"
+#include "elements/gstmmvisionenc.h"
+#include "elements/gstmmllmsink.h"
+
+/* GST_PLUGIN_DEFINE needs PACKAGE; there is no config.h yet */
+#ifndef PACKAGE
+#define PACKAGE "mm"
+#endif
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -18,10 +25,12 @@ plugin_init (GstPlugin * plugin)
   gboolean ok = FALSE;
 
   ok |= GST_ELEMENT_REGISTER (mmframesample, plugin);
+  ok |= GST_ELEMENT_REGISTER (mmvisionenc, plugin);
+  ok |= GST_ELEMENT_REGISTER (mmllmsink, plugin);
 
   return ok;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, mm,
     "Streaming video and audio understanding on OpenCL",
-    plugin_init, "0.1.0", "LGPL", "mm", "https://example.invalid/mm")
+    plugin_init, "0.1.0", "LGPL", "mm", "Unknown package origin")

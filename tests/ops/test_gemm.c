@@ -5,6 +5,7 @@
  * from 4 on with weights packed at load), tile
  * edges in M, N and K, several K blocks and padded leading dimensions. */
 #include "mm-test-util.h"
+#include "mm-dequant.h"
 
 #include <string.h>
 
@@ -181,6 +182,52 @@ check_batched (MmEngine * e, MmGraph * g, gint batch, gint b_div, gint M,
   return ok;
 }
 
+/* Random quantised blocks (random scales and codes), dequantised on the
+ * host by the formats reference, against the device's fused kernels. */
+static gboolean
+check_quant (MmEngine * e, MmGraph * g, MmDType dt, gint M, gint N, gint K)
+{
+  gint bb = mm_dtype_block_bytes (dt);
+  gsize nbytes = (gsize) N * (K / 32) * bb;
+  guint8 *q = g_new (guint8, nbytes);
+  float *r = mm_test_rand (nbytes, K + N, 0, 256);
+  for (gsize i = 0; i < nbytes; i++)
+    q[i] = (guint8) r[i];
+  for (gsize blk = 0; blk < nbytes / bb; blk++) {
+    /* sane scales: d in [-0.05, 0.05], m in [-0.5, 0.5] */
+    guint16 d = mm_f32_to_f16 ((r[blk] / 256.0f - 0.5f) * 0.1f);
+    guint16 m = mm_f32_to_f16 (r[blk + 1] / 256.0f - 0.5f);
+    memcpy (q + blk * bb, &d, 2);
+    if (dt == MM_DTYPE_Q4_1)
+      memcpy (q + blk * bb + 2, &m, 2);
+  }
+  float *w = g_new (float, (gsize) N * K);
+  mm_dequantize_host (dt, q, (gint64) N * K, w);
+  float *x = mm_test_rand ((gsize) M * K, M, -1, 1);
+  float *b = mm_test_rand (N, 3, -1, 1);
+  float *want = g_new (float, (gsize) M * N);
+  ref_gemm (x, w, b, want, M, N, K, 1.0f);
+  gint64 xs[2] = { M, K }, bs = N;
+  MmTensor *tw = mm_tensor_upload_planar (e, dt, N, K, q, "qw", NULL);
+  MmTensor *tb = mm_test_weight (e, 1, &bs, b);
+  mm_graph_reset (g);
+  MmTensor *y = mm_linear (g, mm_graph_input_f32 (g, 2, xs, x), tw, tb);
+  gchar *what = g_strdup_printf ("linear %s M=%d N=%d K=%d", mm_dtype_name (dt),
+      M, N, K);
+  gboolean ok = mm_test_check_tensor (g, what, y, want, (gsize) M * N,
+      1e-4f * (1 + K / 64), 1e-4f);
+  g_free (what);
+  mm_tensor_free (tw);
+  mm_tensor_free (tb);
+  g_free (q);
+  g_free (r);
+  g_free (w);
+  g_free (x);
+  g_free (b);
+  g_free (want);
+  return ok;
+}
+
 static gboolean
 check_mismatch (MmEngine * e, MmGraph * g)
 {
@@ -243,6 +290,13 @@ main (void)
       ok &= check_linear_full (e, g, packed[i][0], packed[i][1],
           packed[i][2], f16, TRUE, TRUE);
   ok &= check_packed_misuse (e, g);
+  const MmDType qt[] = { MM_DTYPE_Q8_0, MM_DTYPE_Q4_0, MM_DTYPE_Q4_1 };
+  const gint qs[][3] = { {1, 1, 32}, {1, 13, 96}, {3, 7, 64}, {7, 13, 160},
+  {129, 33, 576}, {5, 1001, 32}, {16, 37, 64}, {40, 96, 160}
+  };
+  for (guint t = 0; t < G_N_ELEMENTS (qt); t++)
+    for (guint i = 0; i < G_N_ELEMENTS (qs); i++)
+      ok &= check_quant (e, g, qt[t], qs[i][0], qs[i][1], qs[i][2]);
   ok &= check_mismatch (e, g);
   mm_graph_free (g);
   mm_engine_unref (e);

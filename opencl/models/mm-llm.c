@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Llama-family decoders: Llama, SmolLM2, Qwen2.  RMSNorm, RoPE, grouped-
+ * query attention with a KV cache, SwiGLU, tied or untied output.
+ */
+#include "mm-llm-private.h"
+#include "mm-llm-load.h"
+#include "mm-tokenizer.h"
+#include "mm-sampler.h"
+
+#include <math.h>
+#include <string.h>
+
+struct _MmLlm
+{
+  MmEngine *engine;
+  MmGraph *graph;
+  MmLlmHp hp;
+  MmLlmLayer *layers;
+  MmTensor *tok_embd, *out_norm, *output;       /* output may be tok_embd */
+  MmTensor **k_cache, **v_cache;        /* per layer [n_ctx, n_kv * hd] */
+  gint n_ctx;
+  GArray *cache_ids;            /* gint64 key per cached position: token
+                                 * id, or < 0 for a media row */
+  MmLlmText *text;              /* tokenizer, template, special tokens */
+  gchar *id;
+};
+
+/* ---- graph ---- */
+
+static MmTensor *
+llm_attention (MmLlm * llm, MmGraph * g, const MmLlmLayer * l, gint il,
+    MmTensor * h, gint pos0)
+{
+  const MmLlmHp *hp = &llm->hp;
+  gint64 n = mm_tensor_rows (h);
+  MmTensor *q = mm_reshape_3d (g, mm_linear (g, h, l->wq, l->bq), n,
+      hp->n_head, hp->head_dim);
+  MmTensor *k = mm_reshape_3d (g, mm_linear (g, h, l->wk, l->bk), n,
+      hp->n_kv_head, hp->head_dim);
+  MmTensor *v = mm_linear (g, h, l->wv, l->bv);
+  q = mm_rope (g, q, pos0, hp->n_rot, hp->rope_base, hp->rope_freq_scale,
+      hp->rope_mode);
+  k = mm_rope (g, k, pos0, hp->n_rot, hp->rope_base, hp->rope_freq_scale,
+      hp->rope_mode);
+  mm_copy_rows_into (g, llm->k_cache[il], pos0, mm_reshape_2d (g, k, n,
+          hp->n_kv_head * hp->head_dim));
+  mm_copy_rows_into (g, llm->v_cache[il], pos0, v);
+  /* the cache's first pos0 + n rows, as [n_kv, n_kv_head, head_dim] */
+  gint64 kv_shape[3] = { pos0 + n, hp->n_kv_head, hp->head_dim };
+  MmTensor *kc = mm_graph_keep (g, mm_tensor_view (llm->k_cache[il], 3,
+          kv_shape));
+  MmTensor *vc = mm_graph_keep (g, mm_tensor_view (llm->v_cache[il], 3,
+          kv_shape));
+  MmTensor *a = mm_attention (g, q, kc, vc, NULL, 1.0f / sqrtf (hp->head_dim),
+      pos0);
+  return mm_linear (g, a, l->wo, NULL);
+}
+
+static MmTensor *
+llm_block (MmLlm * llm, MmGraph * g, gint il, MmTensor * x, gint pos0)
+{
+  const MmLlmLayer *l = &llm->layers[il];
+  MmTensor *h = mm_rms_norm (g, x, l->attn_norm, llm->hp.eps);
+  x = mm_add (g, x, llm_attention (llm, g, l, il, h, pos0));
+  h = mm_rms_norm (g, x, l->ffn_norm, llm->hp.eps);
+  h = mm_swiglu (g, mm_linear (g, h, l->w_gate, NULL),
+      mm_linear (g, h, l->w_up, NULL));
+  return mm_add (g, x, mm_linear (g, h, l->w_down, NULL));
+}
+
+/* Embeddings of a batch: token rows from the table, media rows copied from
+ * the encoders' buffers (device) or uploaded (host). */
+static MmTensor *
+llm_embed (MmLlm * llm, MmGraph * g, const MmLlmBatch * b)
+{
+  gint d = llm->hp.d;
+  MmTensor *x = mm_graph_tensor_2d (g, b->n, d);
+  gint media = 0;
+  for (gint i = 0; i < b->n && mm_graph_ok (g);) {
+    gint j = i;
+    if (b->ids[i] >= 0) {
+      while (j < b->n && b->ids[j] >= 0)
+        j++;
+      mm_copy_rows_into (g, x, i, mm_get_rows (g, llm->tok_embd, b->ids + i,
+              j - i));
+    } else {
+      while (j < b->n && b->ids[j] < 0)
+        j++;
+      if (media >= b->n_media) {
+        mm_graph_failf (g, "llm: prompt has more media spans than media");
+        break;
+      }
+      const MmLlmMedia *m = &b->media[media++];
+      if (m->dim != d || m->n_tokens != j - i) {
+        mm_graph_failf (g, "llm: media of %d x %d tokens does not fit a span "
+            "of %d positions of the LLM's hidden size %d", m->n_tokens,
+            m->dim, j - i, d);
+        break;
+      }
+      gint64 shape[2] = { m->n_tokens, m->dim };
+      MmTensor *src;
+      if (m->buf) {
+        MmTensor view = { 0 };
+        view.buf = m->buf;
+        view.offset = m->offset;
+        view.dtype = MM_DTYPE_F32;
+        src = mm_graph_keep (g, mm_tensor_view (&view, 2, shape));
+      } else {
+        src = mm_graph_input_f32 (g, 2, shape, m->host);
+      }
+      mm_copy_rows_into (g, x, i, src);
+    }
+    i = j;
+  }
+  return x;
+}
+
+float *
+mm_llm_forward (MmLlm * llm, const MmLlmBatch * batch, gint pos0,
+    gboolean all_logits, GError ** error)
+{
+  if (batch->n <= 0 || pos0 < 0 || pos0 + batch->n > llm->n_ctx) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: %d positions at %d exceed the context of %d tokens", llm->id,
+        batch->n, pos0, llm->n_ctx);
+    return NULL;
+  }
+  MmGraph *g = llm->graph;
+  mm_graph_reset (g);
+  MmTensor *x = llm_embed (llm, g, batch);
+  for (gint il = 0; il < llm->hp.n_layer; il++)
+    x = llm_block (llm, g, il, x, pos0);
+  if (!all_logits)
+    x = mm_slice_rows (g, x, batch->n - 1, 1);
+  x = mm_rms_norm (g, x, llm->out_norm, llm->hp.eps);
+  MmTensor *logits = mm_linear (g, x, llm->output, NULL);
+  if (!mm_graph_finish (g, error))
+    return NULL;
+  return mm_tensor_dup_f32 (llm->engine, logits, error);
+}
+
+void
+mm_llm_truncate (MmLlm * llm, gint pos)
+{
+  if (pos < (gint) llm->cache_ids->len)
+    g_array_set_size (llm->cache_ids, MAX (pos, 0));
+}
+
+const MmLlmHp *
+mm_llm_hparams (MmLlm * llm)
+{
+  return &llm->hp;
+}
+
+/* ---- loading ---- */
+
+static void
+llm_free_weights (MmLlm * llm)
+{
+  for (gint i = 0; llm->layers && i < llm->hp.n_layer; i++) {
+    MmLlmLayer *l = &llm->layers[i];
+    MmTensor **all[] = { &l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
+      &l->bq, &l->bk, &l->bv, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down
+    };
+    for (guint j = 0; j < G_N_ELEMENTS (all); j++)
+      g_clear_pointer (all[j], mm_tensor_free);
+  }
+  g_clear_pointer (&llm->layers, g_free);
+  if (llm->output != llm->tok_embd)
+    mm_tensor_free (llm->output);
+  llm->output = NULL;
+  g_clear_pointer (&llm->tok_embd, mm_tensor_free);
+  g_clear_pointer (&llm->out_norm, mm_tensor_free);
+  for (gint i = 0; llm->k_cache && i < llm->hp.n_layer; i++) {
+    mm_tensor_free (llm->k_cache[i]);
+    mm_tensor_free (llm->v_cache[i]);
+  }
+  g_clear_pointer (&llm->k_cache, g_free);
+  g_clear_pointer (&llm->v_cache, g_free);
+}
+
+void
+mm_llm_free (MmLlm * llm)
+{
+  if (llm == NULL)
+    return;
+  llm_free_weights (llm);
+  g_clear_pointer (&llm->text, mm_llm_text_free);
+  if (llm->cache_ids)
+    g_array_unref (llm->cache_ids);
+  mm_graph_free (llm->graph);
+  mm_engine_unref (llm->engine);
+  g_free (llm->id);
+  g_free (llm);
+}
+
+static gboolean
+llm_load_weights (MmLlm * llm, MmLlmSource * src, GError ** error)
+{
+  const MmLlmHp *hp = &llm->hp;
+  gint64 d = hp->d, qd = (gint64) hp->n_head * hp->head_dim;
+  gint64 kvd = (gint64) hp->n_kv_head * hp->head_dim;
+  gint64 s_emb[2] = { hp->vocab, d }, s_d = d;
+  llm->tok_embd = mm_llm_source_tensor (src, llm->engine, MM_LLM_T_TOK_EMBD,
+      -1, 2, s_emb, FALSE, error);
+  llm->out_norm = mm_llm_source_tensor (src, llm->engine, MM_LLM_T_OUT_NORM,
+      -1, 1, &s_d, FALSE, error);
+  if (!llm->tok_embd || !llm->out_norm)
+    return FALSE;
+  GError *err = NULL;
+  llm->output = mm_llm_source_tensor (src, llm->engine, MM_LLM_T_OUTPUT, -1, 2,
+      s_emb, TRUE, &err);
+  if (err) {
+    g_propagate_error (error, err);
+    return FALSE;
+  }
+  if (llm->output == NULL)
+    llm->output = llm->tok_embd;        /* tied embeddings */
+  llm->layers = g_new0 (MmLlmLayer, hp->n_layer);
+  for (gint i = 0; i < hp->n_layer; i++) {
+    MmLlmLayer *l = &llm->layers[i];
+    gint64 s_q[2] = { qd, d }, s_kv[2] = { kvd, d }, s_o[2] = { d, qd };
+    gint64 s_g[2] = { hp->ffn, d }, s_dn[2] = { d, hp->ffn };
+    struct
+    {
+      MmTensor **t;
+      MmLlmTensorKind kind;
+      gint n_dims;
+      const gint64 *shape;
+      gboolean optional;
+    } want[] = {
+      {&l->attn_norm, MM_LLM_T_ATTN_NORM, 1, &s_d, FALSE},
+      {&l->wq, MM_LLM_T_Q, 2, s_q, FALSE},
+      {&l->wk, MM_LLM_T_K, 2, s_kv, FALSE},
+      {&l->wv, MM_LLM_T_V, 2, s_kv, FALSE},
+      {&l->wo, MM_LLM_T_O, 2, s_o, FALSE},
+      {&l->bq, MM_LLM_T_Q_BIAS, 1, &qd, TRUE},
+      {&l->bk, MM_LLM_T_K_BIAS, 1, &kvd, TRUE},
+      {&l->bv, MM_LLM_T_V_BIAS, 1, &kvd, TRUE},
+      {&l->ffn_norm, MM_LLM_T_FFN_NORM, 1, &s_d, FALSE},
+      {&l->w_gate, MM_LLM_T_GATE, 2, s_g, FALSE},
+      {&l->w_up, MM_LLM_T_UP, 2, s_g, FALSE},
+      {&l->w_down, MM_LLM_T_DOWN, 2, s_dn, FALSE},
+    };
+    for (guint j = 0; j < G_N_ELEMENTS (want); j++) {
+      *want[j].t = mm_llm_source_tensor (src, llm->engine, want[j].kind, i,
+          want[j].n_dims, want[j].shape, want[j].optional, &err);
+      if (err) {
+        g_propagate_error (error, err);
+        return FALSE;
+      }
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+llm_alloc_cache (MmLlm * llm, GError ** error)
+{
+  const MmLlmHp *hp = &llm->hp;
+  gint64 s[2] = { llm->n_ctx, (gint64) hp->n_kv_head * hp->head_dim };
+  llm->k_cache = g_new0 (MmTensor *, hp->n_layer);
+  llm->v_cache = g_new0 (MmTensor *, hp->n_layer);
+  for (gint i = 0; i < hp->n_layer; i++) {
+    llm->k_cache[i] = mm_tensor_new (llm->engine, MM_DTYPE_F32, 2, s,
+        "KV cache", error);
+    llm->v_cache[i] = llm->k_cache[i] ? mm_tensor_new (llm->engine,
+        MM_DTYPE_F32, 2, s, "KV cache", error) : NULL;
+    if (llm->v_cache[i] == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static MmLlm *
+llm_load (MmEngine * engine, const gchar * path, gboolean with_text,
+    GError ** error)
+{
+  MmLlmSource *src = mm_llm_source_open (path, error);
+  if (src == NULL)
+    return NULL;
+  MmLlm *llm = g_new0 (MmLlm, 1);
+  llm->engine = mm_engine_ref (engine);
+  llm->graph = mm_graph_new (engine);
+  llm->cache_ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  gchar *base = g_path_get_basename (path);
+  llm->id = g_strdup (base);
+  g_free (base);
+  gboolean ok = mm_llm_source_hparams (src, &llm->hp, error);
+  if (ok) {
+    llm->n_ctx = MIN (llm->hp.n_ctx_train, MM_LLM_MAX_CONTEXT);
+    ok = llm_load_weights (llm, src, error) && llm_alloc_cache (llm, error);
+  }
+  if (ok && with_text) {
+    llm->text = mm_llm_text_new (src, llm->hp.vocab, error);
+    ok = llm->text != NULL;
+  }
+  mm_llm_source_free (src);
+  if (!ok) {
+    mm_llm_free (llm);
+    return NULL;
+  }
+  return llm;
+}
+
+MmLlm *
+mm_llm_load (MmEngine * engine, const gchar * path, GError ** error)
+{
+  return llm_load (engine, path, TRUE, error);
+}
+
+MmLlm *
+mm_llm_load_weights_only (MmEngine * engine, const gchar * path,
+    GError ** error)
+{
+  return llm_load (engine, path, FALSE, error);
+}
+
+gint
+mm_llm_hidden_size (MmLlm * llm)
+{
+  return llm->hp.d;
+}
+
+gint
+mm_llm_context_size (MmLlm * llm)
+{
+  return llm->n_ctx;
+}
+
+const gchar *
+mm_llm_id (MmLlm * llm)
+{
+  return llm->id;
+}
+
+/* ---- generation ---- */
+
+void
+mm_llm_sampling_init (MmLlmSampling * s)
+{
+  memset (s, 0, sizeof (*s));
+  s->max_tokens = 64;
+  s->top_p = 1.0f;
+  s->repetition_penalty = 1.0f;
+}
+
+/* KV-cache key of a prompt position: the token id, or for media the
+ * media id and row, so unchanged media keep their cache entries. */
+static gint64
+position_key (const gint32 * ids, gint i, const MmLlmRequest * req,
+    gint media, gint row)
+{
+  if (ids[i] >= 0)
+    return ids[i];
+  return -1 - (gint64) (((req->media[media].id & 0xffffffffffull) << 20)
+      | (guint) row);
+}
+
+static GArray *
+prompt_keys (const GArray * ids, const MmLlmRequest * req)
+{
+  GArray *keys = g_array_sized_new (FALSE, FALSE, sizeof (gint64), ids->len);
+  const gint32 *p = (const gint32 *) ids->data;
+  gint media = -1, row = 0;
+  for (guint i = 0; i < ids->len; i++) {
+    if (p[i] < 0) {
+      if (i == 0 || p[i - 1] >= 0) {
+        media++;
+        row = 0;
+      }
+      row++;
+    }
+    gint64 k = position_key (p, i, req, MAX (media, 0), row - 1);
+    g_array_append_val (keys, k);
+  }
+  return keys;
+}
+
+/* Positions of the prompt whose KV entries can be reused: the common
+ * prefix with what the cache holds, never inside a media span (a span is
+ * fed whole) and leaving at least one position to compute. */
+static gint
+reusable_prefix (MmLlm * llm, GArray * keys, const gint32 * ids)
+{
+  guint n = 0;
+  const gint64 *have = (const gint64 *) llm->cache_ids->data;
+  const gint64 *want = (const gint64 *) keys->data;
+  while (n < llm->cache_ids->len && n < keys->len && have[n] == want[n])
+    n++;
+  if (n >= keys->len)
+    n = keys->len - 1;
+  while (n > 0 && ids[n] < 0 && ids[n - 1] < 0)
+    n--;                        /* back to the start of the span */
+  return n;
+}
+
+/* Count of media spans before position @pos. */
+static gint
+media_before (const gint32 * ids, gint pos)
+{
+  gint n = 0;
+  for (gint i = 0; i < pos; i++)
+    if (ids[i] < 0 && (i == 0 || ids[i - 1] >= 0))
+      n++;
+  return n;
+}
+
+gint
+mm_llm_count_prompt_tokens (MmLlm * llm, const MmLlmRequest * req,
+    GError ** error)
+{
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gint n = mm_llm_text_prompt (llm->text, req, ids, error) ? (gint) ids->len
+      : -1;
+  g_array_unref (ids);
+  return n;
+}
+
+static float *
+prefill (MmLlm * llm, const MmLlmRequest * req, GArray * ids, GArray * keys,
+    MmLlmStats * st, GError ** error)
+{
+  const gint32 *p = (const gint32 *) ids->data;
+  gint reuse = reusable_prefix (llm, keys, p);
+  gint m0 = media_before (p, reuse);
+  MmLlmBatch b = { p + reuse, ids->len - reuse, req->media + m0,
+    req->n_media - m0
+  };
+  g_array_set_size (llm->cache_ids, reuse);
+  gint64 t0 = g_get_monotonic_time ();
+  float *logits = mm_llm_forward (llm, &b, reuse, FALSE, error);
+  st->prefill_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  st->reused_tokens = reuse;
+  if (logits)
+    g_array_append_vals (llm->cache_ids, (gint64 *) keys->data + reuse,
+        ids->len - reuse);
+  return logits;
+}
+
+gchar *
+mm_llm_generate (MmLlm * llm, const MmLlmRequest * req, MmLlmTokenFunc func,
+    gpointer user_data, MmLlmStats * stats, GError ** error)
+{
+  return mm_llm_generate_full (llm, req, func, user_data, stats, NULL, error);
+}
+
+gboolean
+mm_llm_prompt_ids (MmLlm * llm, const MmLlmRequest * req, GArray * ids,
+    GError ** error)
+{
+  return mm_llm_text_prompt (llm->text, req, ids, error);
+}
+
+static MmSampler *
+make_sampler (const MmLlmRequest * req, GArray * prompt, GError ** error)
+{
+  MmSamplerParams p;
+  mm_sampler_params_init (&p);
+  p.temperature = req->sampling.temperature;
+  p.top_k = req->sampling.top_k;
+  p.top_p = req->sampling.top_p > 0 ? req->sampling.top_p : 1.0f;
+  p.repetition_penalty = req->sampling.repetition_penalty > 0 ?
+      req->sampling.repetition_penalty : 1.0f;
+  p.seed = req->sampling.seed;
+  MmSampler *s = mm_sampler_new (&p, error);
+  for (guint i = 0; s && i < prompt->len; i++) {
+    gint32 id = g_array_index (prompt, gint32, i);
+    if (id >= 0)                /* media positions have no id */
+      mm_sampler_add_history (s, &id, 1);
+  }
+  return s;
+}
+
+static MmStopper *
+make_stopper (const MmLlmRequest * req)
+{
+  MmStopper *st = mm_stopper_new (MAX (req->sampling.max_tokens, 0));
+  for (gint i = 0; req->sampling.stop && req->sampling.stop[i]; i++)
+    mm_stopper_add_string (st, req->sampling.stop[i]);
+  return st;
+}
+
+gchar *
+mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
+    MmLlmTokenFunc func, gpointer user_data, MmLlmStats * stats,
+    GArray * out_ids, GError ** error)
+{
+  MmLlmStats st = { 0 };
+  GError *err = NULL;
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  if (!mm_llm_text_prompt (llm->text, req, ids, error)) {
+    g_array_unref (ids);
+    return NULL;
+  }
+  st.prompt_tokens = ids->len;
+  if ((gint) ids->len >= llm->n_ctx) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: the prompt takes %u tokens, the context holds %d", llm->id,
+        ids->len, llm->n_ctx);
+    g_array_unref (ids);
+    return NULL;
+  }
+  MmSampler *sampler = make_sampler (req, ids, error);
+  if (sampler == NULL) {
+    g_array_unref (ids);
+    return NULL;
+  }
+  GArray *keys = prompt_keys (ids, req);
+  float *logits = prefill (llm, req, ids, keys, &st, &err);
+  g_array_unref (keys);
+  MmStopper *stopper = make_stopper (req);
+  MmDecodeStream *dec = mm_llm_text_decoder (llm->text);
+  GString *piece = g_string_new (NULL), *shown = g_string_new (NULL);
+  gint pos = ids->len;
+  gint64 t0 = g_get_monotonic_time ();
+  while (logits && pos < llm->n_ctx) {
+    gint32 id;
+    gboolean sampled = mm_sampler_sample (sampler, logits, llm->hp.vocab, &id,
+        &err);
+    g_clear_pointer (&logits, g_free);
+    if (!sampled || mm_llm_text_is_end (llm->text, id))
+      break;
+    st.generated_tokens++;
+    if (out_ids)
+      g_array_append_val (out_ids, id);
+    g_string_truncate (piece, 0);
+    g_string_truncate (shown, 0);
+    if (!mm_decode_stream_push (dec, id, piece, &err))
+      break;
+    MmStopReason why = mm_stopper_push (stopper, id, piece->str, piece->len,
+        shown);
+    if (func && shown->len && !func (shown->str, user_data))
+      break;
+    if (why != MM_STOP_NONE)
+      break;
+    MmLlmBatch one = { &id, 1, NULL, 0 };
+    logits = mm_llm_forward (llm, &one, pos, FALSE, &err);
+    if (logits) {
+      gint64 key = id;
+      g_array_append_val (llm->cache_ids, key);
+      pos++;
+    }
+  }
+  st.decode_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  gchar *text = g_strdup (mm_stopper_get_text (stopper));
+  g_free (logits);
+  mm_sampler_free (sampler);
+  mm_stopper_free (stopper);
+  mm_decode_stream_free (dec);
+  g_string_free (piece, TRUE);
+  g_string_free (shown, TRUE);
+  g_array_unref (ids);
+  if (stats)
+    *stats = st;
+  if (err) {
+    /* the cache may hold a partial forward: forget it */
+    g_array_set_size (llm->cache_ids, 0);
+    g_propagate_error (error, err);
+    g_free (text);
+    return NULL;
+  }
+  return text;
+}
