@@ -195,6 +195,26 @@ mm_llm_free (MmLlm * llm)
   g_free (llm);
 }
 
+/* Tied embeddings.  Quantised tables are panels, which both the row
+ * gather and the GEMM read: one copy serves both.  An F32/F16 table is
+ * gathered by row as stored, while the GEMM streams its own panel layout
+ * (mm_gemm_pack_weight) several times faster: the output projection gets
+ * a packed second copy, unless the device's GEMM reads the table as is. */
+static gboolean
+llm_tie_output (MmLlm * llm, MmLlmSource * src, GError ** error)
+{
+  const MmLlmHp *hp = &llm->hp;
+  gint64 s_emb[2] = { hp->vocab, hp->d };
+  if (llm->tok_embd->planar
+      || mm_gemm_get_provider (llm->engine) != MM_GEMM_OWN) {
+    llm->output = llm->tok_embd;
+    return TRUE;
+  }
+  llm->output = mm_llm_source_tensor (src, llm->engine, MM_LLM_T_TOK_EMBD,
+      -1, 2, s_emb, FALSE, error);
+  return llm->output && mm_gemm_pack_weight (llm->engine, llm->output, error);
+}
+
 static gboolean
 llm_load_weights (MmLlm * llm, MmLlmSource * src, GError ** error)
 {
@@ -215,8 +235,8 @@ llm_load_weights (MmLlm * llm, MmLlmSource * src, GError ** error)
     g_propagate_error (error, err);
     return FALSE;
   }
-  if (llm->output == NULL)
-    llm->output = llm->tok_embd;        /* tied embeddings */
+  if (llm->output == NULL && !llm_tie_output (llm, src, error))
+    return FALSE;
   llm->layers = g_new0 (MmLlmLayer, hp->n_layer);
   for (gint i = 0; i < hp->n_layer; i++) {
     MmLlmLayer *l = &llm->layers[i];

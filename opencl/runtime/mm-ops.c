@@ -568,7 +568,9 @@ mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids, gint n_ids)
   if (!mm_graph_ok (g))
     return mm_graph_dead (g);
   gint64 rows = mm_tensor_rows (table), cols = mm_tensor_cols (table);
-  if (table->dtype != MM_DTYPE_F32 && table->dtype != MM_DTYPE_F16) {
+  gboolean quant = mm_dtype_block_elems (table->dtype) > 1;
+  if (quant ? !table->planar : (table->dtype != MM_DTYPE_F32
+          && table->dtype != MM_DTYPE_F16)) {
     mm_graph_failf (g, "get_rows: table type %s not supported",
         mm_dtype_name (table->dtype));
     return mm_graph_dead (g);
@@ -593,6 +595,17 @@ mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids, gint n_ids)
   if (!mm_cl_check (rc, "get_rows: id upload", &err)) {
     mm_graph_fail (g, err);
     return mm_graph_dead (g);
+  }
+  if (quant) {
+    /* panels of mm_tensor_upload_planar: one block of 32 per work-item */
+    gchar *t = g_ascii_strdown (mm_dtype_name (table->dtype), -1);
+    gchar *k = g_strconcat ("kernel_get_rows_", t, NULL);
+    gsize gq[2] = { cols / 32, n_ids };
+    MM_LAUNCH (g, k, 2, gq, TRUE, MM_TENSOR (table), MM_TENSOR (idt),
+        MM_TENSOR (y), MM_UINT (cols));
+    g_free (k);
+    g_free (t);
+    return y;
   }
   gsize gws[2] = { cols, n_ids };
   MM_LAUNCH (g, table->dtype == MM_DTYPE_F32 ? "kernel_get_rows_f32" :

@@ -84,7 +84,8 @@ MmTensor *mm_conv2d (MmGraph * g, MmTensor * image, MmTensor * w,
 MmTensor *mm_conv1d (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
     gint kw, gint stride, gint pad);
 
-/* Row gather: table [n, d] (F32/F16), ids host array -> [n_ids, d]. */
+/* Row gather: table [n, d] (F32, F16, or quantised as uploaded by
+ * mm_tensor_upload_planar), ids host array -> [n_ids, d] F32. */
 MmTensor *mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids,
     gint n_ids);
 
