@@ -1,178 +1,247 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * GEMM / GEMV with llama.cpp-quantised weights, dequantised on the fly:
- * C = alpha * A . B^T (+ bias), A [M, K] F32, B [N, K] in Q8_0 / Q4_0 /
- * Q4_1 blocks of 32 (K % 32 == 0) in the planar layout below, B's offset
- * in bytes; one B for every batch.  Same tiling as gemm.cl: local size 1, TM x 4 outputs per
- * work-item, float16 partial sums; each block of B is unpacked once and
- * used for all TM rows of A.
+ * GEMM / GEMV with llama.cpp-quantised weights: C = alpha * A . B^T
+ * (+ bias), A [M, K] F32, B [N, K] in Q8_0 / Q4_0 / Q4_1 blocks of 32
+ * along K (K % 32 == 0), in the panel layout below (mm_tensor_upload_planar),
+ * B's offset in bytes.
  *
- * Block layouts (ggml): Q8_0 = half d, 32 x int8 (x = q d);
- * Q4_0 = half d, 16 bytes (x = (nibble - 8) d, low nibbles are elements
- * 0..15, high nibbles 16..31); Q4_1 = half d, half m, 16 bytes
- * (x = nibble d + m).
+ * Block values (ggml): Q8_0 x = q d (q int8); Q4_0 x = (q - 8) d;
+ * Q4_1 x = q d + m (q a nibble); d, m half, one per row and block.
+ *
+ * Panel layout: rows in panels of QP = 32 (rows past N zero: codes and
+ * scales 0).  Panel p, block b (k in [32 b, 32 b + 32)) is one record of
+ * 32 ggml blocks' bytes at ((p * nblk) + b) * QREC_<type>:
+ *   Q8_0: int8 q[32 k][32 rows], then half d[32 rows]
+ *   Q4_0: uchar q[16][32 rows] (low nibble k = j, high nibble k = j + 16,
+ *         as in a ggml block), then half d[32 rows]
+ *   Q4_1: as Q4_0, then half m[32 rows]
+ * so at each k the 32 rows' codes are one contiguous (aligned) vector, and
+ * a GEMV accumulates in axpy form: sum_k x[k] q[k][rows] per block (16
+ * lanes = 16 rows, no horizontal sums), then scales once per block:
+ *   Q8_0  acc += d * s
+ *   Q4_0  acc += d * (s - 8 xsum)      xsum = sum of x over the block
+ *   Q4_1  acc += d * s + m * xsum
+ * Integer codes convert to float exactly, so results match dequantise-
+ * then-multiply up to float rounding.
+ *
+ * Local size 1 everywhere (see gemm.cl): a work-item owns whole panels.
  */
 
-/* Planar layout (mm_tensor_upload_planar): codes of all rows first (ldb
- * bytes per row: K for Q8_0, K/2 for Q4), then the F16 scales [N, K/32]
- * at byte @soff, then (Q4_1) the F16 mins at byte @moff.  Codes load as
- * aligned 16-byte vectors. */
-#define DEQ_Q8_0(q, s, m, blk, lo, hi)                                      \
+#define QP 32
+#define QREC_Q8_0 (QP * 34)
+#define QREC_Q4_0 (QP * 18)
+#define QREC_Q4_1 (QP * 20)
+
+/* ---- per-block partial sums s0 (rows 0-15), s1 (rows 16-31) ----
+ * Two k per step into separate accumulators: four independent FMA chains
+ * hide the FMA latency.  x: the block's 32 values of A. */
+#define Q8_STEP(k)                                                          \
   {                                                                         \
-    float d_ = vload_half ((blk), (s));                                     \
-    lo = convert_float16 (vload16 (0, (__global const char *) (q) + (blk) * 32)) * d_; \
-    hi = convert_float16 (vload16 (0, (__global const char *) (q) + (blk) * 32 + 16)) * d_; \
+    float16 xa = (float16) (x[k]), xb = (float16) (x[(k) + 1]);             \
+    s0 = fma (xa, convert_float16 (vload16 (0, q + (k) * QP)), s0);         \
+    s1 = fma (xa, convert_float16 (vload16 (0, q + (k) * QP + 16)), s1);    \
+    t0 = fma (xb, convert_float16 (vload16 (0, q + (k) * QP + QP)), t0);    \
+    t1 = fma (xb, convert_float16 (vload16 (0, q + (k) * QP + QP + 16)), t1); \
   }
 
-#define DEQ_Q4_0(q, s, m, blk, lo, hi)                                      \
+#define Q8_BLOCK_SUMS(q, x)                                                 \
+  float16 s0 = 0.0f, s1 = 0.0f, t0 = 0.0f, t1 = 0.0f;                       \
+  Q8_STEP (0) Q8_STEP (2) Q8_STEP (4) Q8_STEP (6)                           \
+  Q8_STEP (8) Q8_STEP (10) Q8_STEP (12) Q8_STEP (14)                        \
+  Q8_STEP (16) Q8_STEP (18) Q8_STEP (20) Q8_STEP (22)                       \
+  Q8_STEP (24) Q8_STEP (26) Q8_STEP (28) Q8_STEP (30)                       \
+  s0 += t0;                                                                 \
+  s1 += t1;
+
+/* low nibbles: k = j, high nibbles: k = j + 16 */
+#define Q4_STEP(j)                                                          \
   {                                                                         \
-    float d_ = vload_half ((blk), (s));                                     \
-    uchar16 n_ = vload16 (0, (q) + (blk) * 16);                             \
-    lo = (convert_float16 (n_ & (uchar16) 0xf) - 8.0f) * d_;                \
-    hi = (convert_float16 (n_ >> (uchar16) 4) - 8.0f) * d_;                 \
+    float16 xl = (float16) (x[j]), xh = (float16) (x[(j) + 16]);            \
+    uchar16 v0 = vload16 (0, q + (j) * QP), v1 = vload16 (0, q + (j) * QP + 16); \
+    s0 = fma (xl, convert_float16 (v0 & (uchar16) 0xf), s0);                \
+    s1 = fma (xl, convert_float16 (v1 & (uchar16) 0xf), s1);                \
+    t0 = fma (xh, convert_float16 (v0 >> (uchar16) 4), t0);                 \
+    t1 = fma (xh, convert_float16 (v1 >> (uchar16) 4), t1);                 \
   }
 
-#define DEQ_Q4_1(q, s, m, blk, lo, hi)                                      \
+#define Q4_BLOCK_SUMS(q, x)                                                 \
+  float16 s0 = 0.0f, s1 = 0.0f, t0 = 0.0f, t1 = 0.0f;                       \
+  Q4_STEP (0) Q4_STEP (1) Q4_STEP (2) Q4_STEP (3)                           \
+  Q4_STEP (4) Q4_STEP (5) Q4_STEP (6) Q4_STEP (7)                           \
+  Q4_STEP (8) Q4_STEP (9) Q4_STEP (10) Q4_STEP (11)                         \
+  Q4_STEP (12) Q4_STEP (13) Q4_STEP (14) Q4_STEP (15)                       \
+  s0 += t0;                                                                 \
+  s1 += t1;
+
+inline float
+block_xsum (const __global float *x)
+{
+  return hsum16 (vload16 (0, x) + vload16 (1, x));
+}
+
+/* One block of one panel into c0 (rows 0-15) and c1 (rows 16-31).
+ * rec: the record; x: the block's 32 values of A. */
+#define Q8_0_BLOCK(rec, x)                                                  \
   {                                                                         \
-    float d_ = vload_half ((blk), (s)), m_ = vload_half ((blk), (m));       \
-    uchar16 n_ = vload16 (0, (q) + (blk) * 16);                             \
-    lo = fma (convert_float16 (n_ & (uchar16) 0xf), (float16) d_,           \
-        (float16) m_);                                                      \
-    hi = fma (convert_float16 (n_ >> (uchar16) 4), (float16) d_,            \
-        (float16) m_);                                                      \
+    __global const char *q = (__global const char *) (rec);                 \
+    Q8_BLOCK_SUMS (q, x)                                                    \
+    __global const half *d = (__global const half *) ((rec) + QP * 32);     \
+    c0 = fma (s0, vload_half16 (0, d), c0);                                 \
+    c1 = fma (s1, vload_half16 (1, d), c1);                                 \
   }
 
-#define QSTORE(m, j, v)                                                     \
-  if ((m) < M && n0 + (j) < N)                                              \
-    C[(ulong) (m) * ldc + n0 + (j)] =                                       \
-        alpha * (v) + (has_bias ? bias[biaso + n0 + (j)] : 0.0f);
+#define Q4_0_BLOCK(rec, x)                                                  \
+  {                                                                         \
+    __global const uchar *q = (rec);                                        \
+    Q4_BLOCK_SUMS (q, x)                                                    \
+    __global const half *d = (__global const half *) ((rec) + QP * 16);     \
+    float16 o = (float16) (-8.0f * block_xsum (x));                         \
+    c0 = fma (s0 + o, vload_half16 (0, d), c0);                             \
+    c1 = fma (s1 + o, vload_half16 (1, d), c1);                             \
+  }
 
-/* Row r of B: codes q<j>, scales s<j>, mins mn<j>. */
-#define QROWPTR(j, r)                                                       \
-  __global const uchar *q##j = B + (ulong) (r) * ldb;                       \
-  __global const half *s##j = (__global const half *) (B + soff)            \
-      + (ulong) (r) * nblk;                                                 \
-  __global const half *mn##j = (__global const half *) (B + moff)            \
-      + (ulong) (r) * nblk;
+#define Q4_1_BLOCK(rec, x)                                                  \
+  {                                                                         \
+    __global const uchar *q = (rec);                                        \
+    Q4_BLOCK_SUMS (q, x)                                                    \
+    __global const half *d = (__global const half *) ((rec) + QP * 16);     \
+    float16 xs = (float16) (block_xsum (x));                                \
+    c0 = fma (s0, vload_half16 (0, d), fma (xs, vload_half16 (2, d), c0));  \
+    c1 = fma (s1, vload_half16 (1, d), fma (xs, vload_half16 (3, d), c1));  \
+  }
 
-#define QGEMM_PROLOGUE                                                      \
-  uint n0 = GID0 * 4, tm = GID1, bt = GID2;                                 \
-  uint nblk = K / 32;                                                       \
-  A += ao + bt * sa;                                                        \
-  B += bo;                                                                  \
-  C += co + bt * sc;                                                        \
-  QROWPTR (0, min (n0 + 0, N - 1)) QROWPTR (1, min (n0 + 1, N - 1))         \
-  QROWPTR (2, min (n0 + 2, N - 1)) QROWPTR (3, min (n0 + 3, N - 1))
-
-/* GEMV-shaped work (M < 4): each work-item walks 4-row tiles of B with a
- * grid stride, so the launch has a few hundred work-items rather than
- * N / 4: PoCL pays a fixed cost per work-group (local size 1). */
-#define QGEMV(NAME, DEQ)                                                    \
+/* GEMV-shaped work (small M): work-item x owns panels [x PB, x PB + PB)
+ * and computes them for every row of A (a panel of K <= 1536 stays in L1
+ * or L2 across the rows). */
+#define QGEMV(NAME, BLOCK, REC)                                             \
 __kernel void                                                               \
-NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
-    __global const uchar *B, uint bo, uint ldb, uint soff, uint moff,       \
-    __global float *C, uint co, uint ldc, uint sc,                          \
+NAME (__global const float *A, uint ao, uint lda,                           \
+    __global const uchar *B, uint bo,                                       \
+    __global float *C, uint co, uint ldc,                                   \
     __global const float *bias, uint biaso, int has_bias,                   \
-    uint M, uint N, uint K, float alpha)                                    \
+    uint M, uint N, uint K, float alpha, uint PB)                           \
 {                                                                           \
-  uint tm = GID1, bt = GID2;                                                \
-  uint nblk = K / 32;                                                       \
-  A += ao + bt * sa;                                                        \
+  uint nblk = K / 32, np = (N + QP - 1) / QP;                               \
+  uint p_beg = GID0 * PB, p_end = min (p_beg + PB, np);                     \
+  A += ao;                                                                  \
   B += bo;                                                                  \
-  C += co + bt * sc;                                                        \
-  __global const float *a0 = A + (ulong) tm * lda;                          \
-  for (uint n0 = GID0 * 4; n0 < N; n0 += get_global_size (0) * 4) {         \
-    QROWPTR (0, min (n0 + 0, N - 1)) QROWPTR (1, min (n0 + 1, N - 1))       \
-    QROWPTR (2, min (n0 + 2, N - 1)) QROWPTR (3, min (n0 + 3, N - 1))       \
-    float16 c0 = 0, c1 = 0, c2 = 0, c3 = 0, lo, hi;                         \
-    for (uint b = 0; b < nblk; b++) {                                       \
-      float16 x0 = vload16 (0, a0 + b * 32);                                \
-      float16 x1 = vload16 (0, a0 + b * 32 + 16);                           \
-      DEQ (q0, s0, mn0, b, lo, hi) c0 = fma (lo, x0, fma (hi, x1, c0));              \
-      DEQ (q1, s1, mn1, b, lo, hi) c1 = fma (lo, x0, fma (hi, x1, c1));              \
-      DEQ (q2, s2, mn2, b, lo, hi) c2 = fma (lo, x0, fma (hi, x1, c2));              \
-      DEQ (q3, s3, mn3, b, lo, hi) c3 = fma (lo, x0, fma (hi, x1, c3));              \
+  C += co;                                                                  \
+  for (uint p = p_beg; p < p_end; p++) {                                    \
+    __global const uchar *panel = B + (ulong) p * nblk * (REC);             \
+    uint n0 = p * QP, nc = min ((uint) QP, N - n0);                         \
+    float t[QP];                                                            \
+    for (uint m = 0; m < M; m++) {                                          \
+      __global const float *a = A + (ulong) m * lda;                        \
+      float16 c0 = 0.0f, c1 = 0.0f;                                         \
+      for (uint b = 0; b < nblk; b++) {                                     \
+        __global const float *x = a + b * 32;                               \
+        BLOCK (panel + b * (REC), x)                                        \
+      }                                                                     \
+      vstore16 (c0, 0, t);                                                  \
+      vstore16 (c1, 1, t);                                                  \
+      __global float *c = C + (ulong) m * ldc + n0;                         \
+      for (uint j = 0; j < nc; j++)                                         \
+        c[j] = alpha * t[j] + (has_bias ? bias[biaso + n0 + j] : 0.0f);     \
     }                                                                       \
-    QSTORE (tm, 0, hsum16 (c0)) QSTORE (tm, 1, hsum16 (c1))                 \
-    QSTORE (tm, 2, hsum16 (c2)) QSTORE (tm, 3, hsum16 (c3))                 \
   }                                                                         \
 }
 
-/* One A row against the 4 unpacked B rows of this block. */
-#define QROW(x0, x1, r0, r1, r2, r3)                                        \
-  r0 = fma (w0l, x0, fma (w0h, x1, r0));                                    \
-  r1 = fma (w1l, x0, fma (w1h, x1, r1));                                    \
-  r2 = fma (w2l, x0, fma (w2h, x1, r2));                                    \
-  r3 = fma (w3l, x0, fma (w3h, x1, r3));
+QGEMV (kernel_gemv_q8_0, Q8_0_BLOCK, QREC_Q8_0)
+QGEMV (kernel_gemv_q4_0, Q4_0_BLOCK, QREC_Q4_0)
+QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
 
-#define QGEMM(NAME, DEQ)                                                    \
+/* ---- unpacking for prefill ----
+ * Panels to F32 in the tiled GEMM's packed layout (gemm.cl,
+ * kernel_gemm_pack_f32 with NR = QP): y[p][k][r] = value of row 32 p + r
+ * at k, rows past N zero.  One (block, panel) per work-item: 32 x 32
+ * floats, one contiguous 4 KiB store. */
+#define Q8_0_UNPACK(rec, y)                                                 \
+  {                                                                         \
+    __global const char *q = (__global const char *) (rec);                 \
+    __global const half *dp = (__global const half *) ((rec) + QP * 32);    \
+    float16 d0 = vload_half16 (0, dp), d1 = vload_half16 (1, dp);           \
+    for (uint k = 0; k < 32; k++) {                                         \
+      vstore16 (convert_float16 (vload16 (0, q + k * QP)) * d0, 0, y + k * QP); \
+      vstore16 (convert_float16 (vload16 (0, q + k * QP + 16)) * d1, 0,     \
+          y + k * QP + 16);                                                 \
+    }                                                                       \
+  }
+
+#define Q4_UNPACK(rec, y, has_min)                                          \
+  {                                                                         \
+    __global const uchar *q = (rec);                                        \
+    __global const half *dp = (__global const half *) ((rec) + QP * 16);    \
+    float16 d0 = vload_half16 (0, dp), d1 = vload_half16 (1, dp);           \
+    float16 m0 = has_min ? vload_half16 (2, dp) : -8.0f * d0;               \
+    float16 m1 = has_min ? vload_half16 (3, dp) : -8.0f * d1;               \
+    for (uint j = 0; j < 16; j++) {                                         \
+      uchar16 v0 = vload16 (0, q + j * QP), v1 = vload16 (0, q + j * QP + 16); \
+      __global float *lo = y + j * QP, *hi = y + (j + 16) * QP;             \
+      vstore16 (fma (convert_float16 (v0 & (uchar16) 0xf), d0, m0), 0, lo); \
+      vstore16 (fma (convert_float16 (v1 & (uchar16) 0xf), d1, m1), 0, lo + 16); \
+      vstore16 (fma (convert_float16 (v0 >> (uchar16) 4), d0, m0), 0, hi); \
+      vstore16 (fma (convert_float16 (v1 >> (uchar16) 4), d1, m1), 0, hi + 16); \
+    }                                                                       \
+  }
+
+#define Q4_0_UNPACK(rec, y) Q4_UNPACK (rec, y, 0)
+#define Q4_1_UNPACK(rec, y) Q4_UNPACK (rec, y, 1)
+
+#define QUNPACK(NAME, UNPACK, REC)                                          \
 __kernel void                                                               \
-NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
-    __global const uchar *B, uint bo, uint ldb, uint soff, uint moff,       \
-    __global float *C, uint co, uint ldc, uint sc,                          \
-    __global const float *bias, uint biaso, int has_bias,                   \
-    uint M, uint N, uint K, float alpha)                                    \
+NAME (__global const uchar *B, uint bo, uint K, __global float *y, uint yo) \
 {                                                                           \
-  QGEMM_PROLOGUE                                                            \
-  uint m0 = tm * 4;                                                         \
-  if (n0 >= N || m0 >= M)                                                   \
-    return;                                                                 \
-  __global const float *a0 = A + (ulong) min (m0 + 0, M - 1) * lda;         \
-  __global const float *a1 = A + (ulong) min (m0 + 1, M - 1) * lda;         \
-  __global const float *a2 = A + (ulong) min (m0 + 2, M - 1) * lda;         \
-  __global const float *a3 = A + (ulong) min (m0 + 3, M - 1) * lda;         \
-  float16 c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0,    \
-      c13 = 0, c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0,        \
-      c32 = 0, c33 = 0;                                                     \
-  float16 w0l, w0h, w1l, w1h, w2l, w2h, w3l, w3h;                           \
-  for (uint b = 0; b < nblk; b++) {                                         \
-    uint k = b * 32;                                                        \
-    DEQ (q0, s0, mn0, b, w0l, w0h) DEQ (q1, s1, mn1, b, w1l, w1h)                             \
-    DEQ (q2, s2, mn2, b, w2l, w2h) DEQ (q3, s3, mn3, b, w3l, w3h)                             \
-    float16 x0 = vload16 (0, a0 + k), x1 = vload16 (0, a0 + k + 16);       \
-    QROW (x0, x1, c00, c01, c02, c03)                                       \
-    x0 = vload16 (0, a1 + k); x1 = vload16 (0, a1 + k + 16);                \
-    QROW (x0, x1, c10, c11, c12, c13)                                       \
-    x0 = vload16 (0, a2 + k); x1 = vload16 (0, a2 + k + 16);                \
-    QROW (x0, x1, c20, c21, c22, c23)                                       \
-    x0 = vload16 (0, a3 + k); x1 = vload16 (0, a3 + k + 16);                \
-    QROW (x0, x1, c30, c31, c32, c33)                                       \
-  }                                                                         \
-  QSTORE (m0 + 0, 0, hsum16 (c00)) QSTORE (m0 + 0, 1, hsum16 (c01))         \
-  QSTORE (m0 + 0, 2, hsum16 (c02)) QSTORE (m0 + 0, 3, hsum16 (c03))         \
-  QSTORE (m0 + 1, 0, hsum16 (c10)) QSTORE (m0 + 1, 1, hsum16 (c11))         \
-  QSTORE (m0 + 1, 2, hsum16 (c12)) QSTORE (m0 + 1, 3, hsum16 (c13))         \
-  QSTORE (m0 + 2, 0, hsum16 (c20)) QSTORE (m0 + 2, 1, hsum16 (c21))         \
-  QSTORE (m0 + 2, 2, hsum16 (c22)) QSTORE (m0 + 2, 3, hsum16 (c23))         \
-  QSTORE (m0 + 3, 0, hsum16 (c30)) QSTORE (m0 + 3, 1, hsum16 (c31))         \
-  QSTORE (m0 + 3, 2, hsum16 (c32)) QSTORE (m0 + 3, 3, hsum16 (c33))         \
+  uint b = GID0, p = GID1, nblk = K / 32;                                   \
+  __global const uchar *rec = B + bo + ((ulong) p * nblk + b) * (REC);      \
+  __global float *yp = y + yo + ((ulong) p * K + b * 32) * QP;              \
+  UNPACK (rec, yp)                                                          \
 }
 
-QGEMV (kernel_gemv_q8_0, DEQ_Q8_0)
-QGEMV (kernel_gemv_q4_0, DEQ_Q4_0)
-QGEMV (kernel_gemv_q4_1, DEQ_Q4_1)
-QGEMM (kernel_gemm_q8_0, DEQ_Q8_0)
-QGEMM (kernel_gemm_q4_0, DEQ_Q4_0)
-QGEMM (kernel_gemm_q4_1, DEQ_Q4_1)
+QUNPACK (kernel_unpack_q8_0, Q8_0_UNPACK, QREC_Q8_0)
+QUNPACK (kernel_unpack_q4_0, Q4_0_UNPACK, QREC_Q4_0)
+QUNPACK (kernel_unpack_q4_1, Q4_1_UNPACK, QREC_Q4_1)
 
-/* Planar blocks to F32 rows (for prefill-sized GEMMs, which then run the
- * F32 kernel: the unpacking is paid once per weight, not once per tile).
- * One block of 32 per work-item; y is [N, K]. */
-#define QDEQ(NAME, DEQ)                                                     \
-__kernel void                                                               \
-NAME (__global const uchar *B, uint bo, uint ldb, uint soff, uint moff,     \
-    uint K, __global float *y, uint yo)                                     \
-{                                                                           \
-  uint blk = GID0, r = GID1, nblk = K / 32;                                 \
-  B += bo;                                                                  \
-  QROWPTR (0, r)                                                            \
-  float16 lo, hi;                                                           \
-  DEQ (q0, s0, mn0, blk, lo, hi)                                            \
-  __global float *yr = y + yo + (ulong) r * K + blk * 32;                   \
-  vstore16 (lo, 0, yr);                                                     \
-  vstore16 (hi, 0, yr + 16);                                                \
+/* ---- row gather (embedding lookup) from panels ----
+ * y[r] = row ids[r] of B, F32.  One (block, id) per work-item. */
+#define QROW_REC(REC)                                                       \
+  uint b = GID0, r = GID1, nblk = K / 32;                                   \
+  uint id = ids[io + r], i = id % QP;                                       \
+  __global const uchar *rec = B + bo + ((ulong) (id / QP) * nblk + b) * (REC); \
+  __global float *yr = y + yo + (ulong) r * K + b * 32;
+
+__kernel void
+kernel_get_rows_q8_0 (__global const uchar *B, uint bo,
+    __global const int *ids, uint io, __global float *y, uint yo, uint K)
+{
+  QROW_REC (QREC_Q8_0)
+  float d = vload_half (i, (__global const half *) (rec + QP * 32));
+  for (uint k = 0; k < 32; k++)
+    yr[k] = (float) ((__global const char *) rec)[k * QP + i] * d;
 }
 
-QDEQ (kernel_dequant_planar_q8_0, DEQ_Q8_0)
-QDEQ (kernel_dequant_planar_q4_0, DEQ_Q4_0)
-QDEQ (kernel_dequant_planar_q4_1, DEQ_Q4_1)
+__kernel void
+kernel_get_rows_q4_0 (__global const uchar *B, uint bo,
+    __global const int *ids, uint io, __global float *y, uint yo, uint K)
+{
+  QROW_REC (QREC_Q4_0)
+  float d = vload_half (i, (__global const half *) (rec + QP * 16));
+  for (uint j = 0; j < 16; j++) {
+    uchar v = rec[j * QP + i];
+    yr[j] = ((float) (v & 0xf) - 8.0f) * d;
+    yr[j + 16] = ((float) (v >> 4) - 8.0f) * d;
+  }
+}
+
+__kernel void
+kernel_get_rows_q4_1 (__global const uchar *B, uint bo,
+    __global const int *ids, uint io, __global float *y, uint yo, uint K)
+{
+  QROW_REC (QREC_Q4_1)
+  float d = vload_half (i, (__global const half *) (rec + QP * 16));
+  float m = vload_half (QP + i, (__global const half *) (rec + QP * 16));
+  for (uint j = 0; j < 16; j++) {
+    uchar v = rec[j * QP + i];
+    yr[j] = fma ((float) (v & 0xf), d, m);
+    yr[j + 16] = fma ((float) (v >> 4), d, m);
+  }
+}

@@ -280,14 +280,11 @@ mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
     return NULL;
   }
   /* Vectors in F32; matrices as stored (our GEMMs read F32, F16 and the
-   * quantised types), BF16 widened to F32.  The embedding table is also
-   * gathered by row (F32/F16 only), so a quantised one becomes F16. */
+   * quantised types), BF16 widened to F32.  A quantised embedding table
+   * goes to panels like the other matrices: the row gather reads them. */
   MmConvert conv = MM_CONVERT_NONE;
   if (n_dims == 1 || info->dtype == MM_DTYPE_BF16)
     conv = MM_CONVERT_F32;
-  else if (kind == MM_LLM_T_TOK_EMBD && info->dtype != MM_DTYPE_F32
-      && info->dtype != MM_DTYPE_F16)
-    conv = MM_CONVERT_F16;
   const gchar *file = src->gguf ? src->path :
       mm_hf_model_tensor_file (src->hf, name);
   if (conv == MM_CONVERT_NONE && n_dims == 2 && info->supported

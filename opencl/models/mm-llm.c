@@ -18,7 +18,7 @@ struct _MmLlm
   MmLlmHp hp;
   MmLlmLayer *layers;
   MmTensor *tok_embd, *out_norm, *output;       /* output may be tok_embd */
-  MmTensor **k_cache, **v_cache;        /* per layer [n_ctx, n_kv * hd] */
+  MmTensor **k_cache, **v_cache;        /* per layer, mm_kv_store's layout */
   gint n_ctx;
   GArray *cache_ids;            /* gint64 key per cached position: token
                                  * id, or < 0 for a media row */
@@ -43,17 +43,9 @@ llm_attention (MmLlm * llm, MmGraph * g, const MmLlmLayer * l, gint il,
       hp->rope_mode);
   k = mm_rope (g, k, pos0, hp->n_rot, hp->rope_base, hp->rope_freq_scale,
       hp->rope_mode);
-  mm_copy_rows_into (g, llm->k_cache[il], pos0, mm_reshape_2d (g, k, n,
-          hp->n_kv_head * hp->head_dim));
-  mm_copy_rows_into (g, llm->v_cache[il], pos0, v);
-  /* the cache's first pos0 + n rows, as [n_kv, n_kv_head, head_dim] */
-  gint64 kv_shape[3] = { pos0 + n, hp->n_kv_head, hp->head_dim };
-  MmTensor *kc = mm_graph_keep (g, mm_tensor_view (llm->k_cache[il], 3,
-          kv_shape));
-  MmTensor *vc = mm_graph_keep (g, mm_tensor_view (llm->v_cache[il], 3,
-          kv_shape));
-  MmTensor *a = mm_attention (g, q, kc, vc, NULL, 1.0f / sqrtf (hp->head_dim),
-      pos0);
+  mm_kv_store (g, llm->k_cache[il], llm->v_cache[il], pos0, k, v);
+  MmTensor *a = mm_attention_cached (g, q, llm->k_cache[il],
+      llm->v_cache[il], pos0 + n, 1.0f / sqrtf (hp->head_dim), pos0);
   return mm_linear (g, a, l->wo, NULL);
 }
 
@@ -195,6 +187,26 @@ mm_llm_free (MmLlm * llm)
   g_free (llm);
 }
 
+/* Tied embeddings.  Quantised tables are panels, which both the row
+ * gather and the GEMM read: one copy serves both.  An F32/F16 table is
+ * gathered by row as stored, while the GEMM streams its own panel layout
+ * (mm_gemm_pack_weight) several times faster: the output projection gets
+ * a packed second copy, unless the device's GEMM reads the table as is. */
+static gboolean
+llm_tie_output (MmLlm * llm, MmLlmSource * src, GError ** error)
+{
+  const MmLlmHp *hp = &llm->hp;
+  gint64 s_emb[2] = { hp->vocab, hp->d };
+  if (llm->tok_embd->planar
+      || mm_gemm_get_provider (llm->engine) != MM_GEMM_OWN) {
+    llm->output = llm->tok_embd;
+    return TRUE;
+  }
+  llm->output = mm_llm_source_tensor (src, llm->engine, MM_LLM_T_TOK_EMBD,
+      -1, 2, s_emb, FALSE, error);
+  return llm->output && mm_gemm_pack_weight (llm->engine, llm->output, error);
+}
+
 static gboolean
 llm_load_weights (MmLlm * llm, MmLlmSource * src, GError ** error)
 {
@@ -215,8 +227,8 @@ llm_load_weights (MmLlm * llm, MmLlmSource * src, GError ** error)
     g_propagate_error (error, err);
     return FALSE;
   }
-  if (llm->output == NULL)
-    llm->output = llm->tok_embd;        /* tied embeddings */
+  if (llm->output == NULL && !llm_tie_output (llm, src, error))
+    return FALSE;
   llm->layers = g_new0 (MmLlmLayer, hp->n_layer);
   for (gint i = 0; i < hp->n_layer; i++) {
     MmLlmLayer *l = &llm->layers[i];
@@ -259,14 +271,15 @@ static gboolean
 llm_alloc_cache (MmLlm * llm, GError ** error)
 {
   const MmLlmHp *hp = &llm->hp;
-  gint64 s[2] = { llm->n_ctx, (gint64) hp->n_kv_head * hp->head_dim };
+  gint64 sk[3] = { hp->n_kv_head, llm->n_ctx, hp->head_dim };
+  gint64 sv[3] = { hp->n_kv_head, hp->head_dim, llm->n_ctx };
   llm->k_cache = g_new0 (MmTensor *, hp->n_layer);
   llm->v_cache = g_new0 (MmTensor *, hp->n_layer);
   for (gint i = 0; i < hp->n_layer; i++) {
-    llm->k_cache[i] = mm_tensor_new (llm->engine, MM_DTYPE_F32, 2, s,
+    llm->k_cache[i] = mm_tensor_new (llm->engine, MM_DTYPE_F32, 3, sk,
         "KV cache", error);
     llm->v_cache[i] = llm->k_cache[i] ? mm_tensor_new (llm->engine,
-        MM_DTYPE_F32, 2, s, "KV cache", error) : NULL;
+        MM_DTYPE_F32, 3, sv, "KV cache", error) : NULL;
     if (llm->v_cache[i] == NULL)
       return FALSE;
   }

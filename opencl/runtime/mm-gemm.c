@@ -307,56 +307,51 @@ gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   }
 }
 
-/* Work-items of a GEMV launch: enough for any CPU-class device's cores,
- * few enough that PoCL's per-work-group cost stays small. */
-#define MM_GEMV_WORK_ITEMS 256
+/* Rows per panel of quantised weights (gemm_quant.cl's QP): equal to
+ * GEMM_NR, so unpacked panels are the tiled kernel's packed B. */
+#define QUANT_QP 32
 
 /* From this many rows of A on, quantised GEMMs unpack the weight to F32
- * first: fused unpacking costs more than one pass over the weight. */
+ * panels first and run the tiled GEMM on them: its register tiles reuse
+ * each unpacked value 12 times. */
 #define MM_QUANT_DEQUANT_MIN_M 16
 
-/* Quantised weights (gemm_quant.cl): rows and batch strides in bytes. */
+/* Quantised weights (gemm_quant.cl, panel layout of
+ * mm_tensor_upload_planar). */
 static void
 gemm_quant (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     MmTensor * c, const MmGemmShape * s)
 {
-  gboolean gemv = s->M < 4;
-  if (!b->planar || (s->batch > 1 && s->b_div < s->batch)) {
-    mm_graph_failf (g, "gemm: %s weights must be uploaded planar "
-        "(mm_tensor_upload_planar) and shared by the whole batch",
+  if (!b->planar || s->batch > 1) {
+    mm_graph_failf (g, "gemm: %s weights must be uploaded as panels "
+        "(mm_tensor_upload_planar) and used unbatched",
         mm_dtype_name (b->dtype));
     return;
   }
-  gint64 qrow = b->dtype == MM_DTYPE_Q8_0 ? s->K : s->K / 2;
-  gint64 rows = mm_tensor_rows (b);
   gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
   gchar k[48];
+  guint64 panels = CEIL_DIV (s->N, QUANT_QP);
   if (s->M >= MM_QUANT_DEQUANT_MIN_M) {
-    /* prefill: unpack the weight once, then the F32 GEMM */
-    g_snprintf (k, sizeof (k), "kernel_dequant_planar_%s", t);
+    /* prefill: unpack the weight once, then the tiled F32 GEMM */
+    g_snprintf (k, sizeof (k), "kernel_unpack_%s", t);
     g_free (t);
-    MmTensor *w = mm_graph_tensor_2d (g, rows, s->K);
-    gsize dws[2] = { s->K / 32, rows };
-    MM_LAUNCH (g, k, 2, dws, FALSE, MM_TENSOR (b), MM_UINT (qrow),
-        MM_UINT (rows * qrow), MM_UINT (rows * qrow + rows * (s->K / 32) * 2),
-        MM_UINT (s->K), MM_TENSOR (w));
+    MmTensor *w = mm_graph_tensor_2d (g, panels * QUANT_QP, s->K);
+    gsize dws[2] = { s->K / 32, panels };
+    MM_LAUNCH (g, k, 2, dws, TRUE, MM_TENSOR (b), MM_UINT (s->K),
+        MM_TENSOR (w));
     if (mm_graph_ok (g))
-      gemm_own (g, a, w, bias, c, s);
+      gemm_tiled (g, a, w, TRUE, bias, c, s);
     return;
   }
-  g_snprintf (k, sizeof (k), "kernel_%s_%s", gemv ? "gemv" : "gemm", t);
+  g_snprintf (k, sizeof (k), "kernel_gemv_%s", t);
   g_free (t);
-  gsize tiles = (s->N + 3) / 4;
-  gsize gws[3] = { gemv ? MIN (tiles, MM_GEMV_WORK_ITEMS) : tiles,
-    gemv ? s->M : (s->M + 3) / 4, s->batch
-  };
-  MM_LAUNCH (g, k, 3, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
-      MM_UINT (s->stride_a), MM_TENSOR (b), MM_UINT (qrow),
-      MM_UINT (rows * qrow), MM_UINT (rows * qrow + rows * (s->K / 32) * 2),
-      MM_TENSOR (c),
-      MM_UINT (s->ldc), MM_UINT (s->stride_c), MM_TENSOR (bias ? bias : c),
-      MM_INT (bias != NULL), MM_UINT (s->M), MM_UINT (s->N), MM_UINT (s->K),
-      MM_FLOAT (s->alpha));
+  guint64 split = MIN (panels, target_items (g));
+  guint PB = CEIL_DIV (panels, split);
+  gsize gws = CEIL_DIV (panels, PB);
+  MM_LAUNCH (g, k, 1, &gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
+      MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
+      MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
+      MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (PB));
 }
 
 void

@@ -461,6 +461,33 @@ mm_copy (MmGraph * g, MmTensor * x)
   return y;
 }
 
+/* Attention through two strided-batched GEMMs, no permutes: q [nq, H, d]
+ * is A as it lies (rows H d apart, heads d apart); k and vt are B, head
+ * hk's keys [nk, d] at @k_ld / @k_stride and values transposed [d, nk] at
+ * @vt_ld / @vt_stride; the output [nq, H * d] is C written in place. */
+static MmTensor *
+attention_gemm (MmGraph * g, MmTensor * q, MmTensor * k, gint64 k_ld,
+    gint64 k_stride, MmTensor * vt, gint64 vt_ld, gint64 vt_stride,
+    gint64 nk, gint64 Hkv, MmTensor * mask, float scale, gint causal_offset)
+{
+  gint64 nq = q->shape[0], H = q->shape[1], d = q->shape[2];
+  gint64 ss[3] = { H, nq, nk };
+  MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
+  MmGemmShape gs = { .M = nq, .N = nk, .K = d, .batch = H, .b_div = H / Hkv,
+    .lda = H * d, .ldb = k_ld, .ldc = nk, .stride_a = d, .stride_b = k_stride,
+    .stride_c = nq * nk, .alpha = 1.0f
+  };
+  mm_gemm (g, q, k, NULL, s, &gs);
+  MmTensor *p = mm_softmax (g, s, mask, scale, causal_offset);
+  MmTensor *o = mm_graph_tensor_2d (g, nq, H * d);
+  MmGemmShape go = { .M = nq, .N = d, .K = nk, .batch = H, .b_div = H / Hkv,
+    .lda = nk, .ldb = vt_ld, .ldc = H * d, .stride_a = nq * nk,
+    .stride_b = vt_stride, .stride_c = d, .alpha = 1.0f
+  };
+  mm_gemm (g, p, vt, NULL, o, &go);
+  return o;
+}
+
 MmTensor *
 mm_attention (MmGraph * g, MmTensor * q, MmTensor * k, MmTensor * v,
     MmTensor * mask, float scale, gint causal_offset)
@@ -476,29 +503,85 @@ mm_attention (MmGraph * g, MmTensor * q, MmTensor * k, MmTensor * v,
         mm_tensor_shape_str (v));
     return mm_graph_dead (g);
   }
-  gint64 nq = q->shape[0], H = q->shape[1], d = q->shape[2];
-  gint64 nk = k->shape[0], Hkv = k->shape[1];
-  const gint p_hd[3] = { 1, 0, 2 }, p_vt[3] = { 1, 2, 0 };
-  MmTensor *qh = mm_permute (g, q, p_hd);       /* [H, nq, d] */
-  MmTensor *kh = mm_permute (g, k, p_hd);       /* [Hkv, nk, d] */
+  gint64 d = q->shape[2], nk = k->shape[0], Hkv = k->shape[1];
+  const gint p_vt[3] = { 1, 2, 0 };
   MmTensor *vt = mm_permute (g, v, p_vt);       /* [Hkv, d, nk] */
-  gint64 ss[3] = { H, nq, nk };
+  return attention_gemm (g, q, k, Hkv * d, d, vt, nk, d * nk, nk, Hkv, mask,
+      scale, causal_offset);
+}
+
+/* Checks a layer's cache pair: k [Hkv, n_ctx, d], v [Hkv, d, n_ctx]. */
+static gboolean
+check_kv_cache (MmGraph * g, const gchar * op, MmTensor * kc, MmTensor * vc)
+{
+  if (!ok_f32 (g, op, kc, vc))
+    return FALSE;
+  if (kc->n_dims != 3 || vc->n_dims != 3 || vc->shape[0] != kc->shape[0]
+      || vc->shape[1] != kc->shape[2] || vc->shape[2] != kc->shape[1]) {
+    mm_graph_failf (g, "%s: caches k %s, v %s are not [n_kv_head, n_ctx, d] "
+        "and [n_kv_head, d, n_ctx]", op, mm_tensor_shape_str (kc),
+        mm_tensor_shape_str (vc));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+mm_kv_store (MmGraph * g, MmTensor * k_cache, MmTensor * v_cache, gint pos0,
+    MmTensor * k, MmTensor * v)
+{
+  if (!check_kv_cache (g, "kv_store", k_cache, v_cache)
+      || !ok_f32 (g, "kv_store", k, v))
+    return;
+  gint64 Hkv = k_cache->shape[0], n_ctx = k_cache->shape[1];
+  gint64 d = k_cache->shape[2], n = mm_tensor_numel (k) / MAX (Hkv * d, 1);
+  if (mm_tensor_numel (k) != n * Hkv * d
+      || mm_tensor_numel (v) != mm_tensor_numel (k) || pos0 < 0
+      || pos0 + n > n_ctx) {
+    mm_graph_failf (g, "kv_store: k %s, v %s at position %d do not fit "
+        "cache %s", mm_tensor_shape_str (k), mm_tensor_shape_str (v), pos0,
+        mm_tensor_shape_str (k_cache));
+    return;
+  }
+  gsize gws[3] = { d, n, Hkv };
+  MM_LAUNCH (g, "kernel_kv_store", 3, gws, FALSE, MM_TENSOR (k), MM_TENSOR (v),
+      MM_TENSOR (k_cache), MM_TENSOR (v_cache), MM_UINT (Hkv), MM_UINT (d),
+      MM_UINT (n_ctx), MM_UINT (pos0));
+}
+
+/* Up to this many queries attend in one kernel (a work-item per head and
+ * query); more go through the batched GEMMs. */
+#define ATTN_DECODE_MAX_Q 4
+
+MmTensor *
+mm_attention_cached (MmGraph * g, MmTensor * q, MmTensor * k_cache,
+    MmTensor * v_cache, gint n_kv, float scale, gint causal_offset)
+{
+  if (!check_kv_cache (g, "attention_cached", k_cache, v_cache)
+      || !ok_f32 (g, "attention_cached", q, NULL))
+    return mm_graph_dead (g);
+  gint64 Hkv = k_cache->shape[0], n_ctx = k_cache->shape[1];
+  gint64 d = k_cache->shape[2];
+  if (q->n_dims != 3 || q->shape[2] != d || q->shape[1] % Hkv != 0
+      || n_kv <= 0 || n_kv > n_ctx) {
+    mm_graph_failf (g, "attention_cached: q %s and %d positions do not fit "
+        "cache %s", mm_tensor_shape_str (q), n_kv,
+        mm_tensor_shape_str (k_cache));
+    return mm_graph_dead (g);
+  }
+  gint64 nq = q->shape[0], H = q->shape[1];
+  if (nq > ATTN_DECODE_MAX_Q)
+    return attention_gemm (g, q, k_cache, d, n_ctx * d, v_cache, n_ctx,
+        d * n_ctx, n_kv, Hkv, NULL, scale, causal_offset);
+  gint64 ss[3] = { H, nq, n_kv };
   MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
-  MmGemmShape gs = { .M = nq, .N = nk, .K = d, .batch = H, .b_div = H / Hkv,
-    .lda = d, .ldb = d, .ldc = nk, .stride_a = nq * d, .stride_b = nk * d,
-    .stride_c = nq * nk, .alpha = 1.0f
-  };
-  mm_gemm (g, qh, kh, NULL, s, &gs);
-  MmTensor *p = mm_softmax (g, s, mask, scale, causal_offset);
-  gint64 os[3] = { H, nq, d };
-  MmTensor *o = mm_graph_tensor (g, MM_DTYPE_F32, 3, os);
-  MmGemmShape go = { .M = nq, .N = d, .K = nk, .batch = H, .b_div = H / Hkv,
-    .lda = nk, .ldb = nk, .ldc = d, .stride_a = nq * nk, .stride_b = d * nk,
-    .stride_c = nq * d, .alpha = 1.0f
-  };
-  mm_gemm (g, p, vt, NULL, o, &go);
-  MmTensor *out = mm_permute (g, o, p_hd);      /* [nq, H, d] */
-  return mm_reshape_2d (g, out, nq, H * d);
+  MmTensor *y = mm_graph_tensor_2d (g, nq, H * d);
+  gsize gws[2] = { H, nq };
+  MM_LAUNCH (g, "kernel_attn_decode", 2, gws, TRUE, MM_TENSOR (q),
+      MM_TENSOR (k_cache), MM_TENSOR (v_cache), MM_TENSOR (s), MM_TENSOR (y),
+      MM_UINT (nq), MM_UINT (H), MM_UINT (Hkv), MM_UINT (d), MM_UINT (n_ctx),
+      MM_UINT (n_kv), MM_FLOAT (scale), MM_INT (causal_offset));
+  return y;
 }
 
 static MmTensor *
@@ -568,7 +651,9 @@ mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids, gint n_ids)
   if (!mm_graph_ok (g))
     return mm_graph_dead (g);
   gint64 rows = mm_tensor_rows (table), cols = mm_tensor_cols (table);
-  if (table->dtype != MM_DTYPE_F32 && table->dtype != MM_DTYPE_F16) {
+  gboolean quant = mm_dtype_block_elems (table->dtype) > 1;
+  if (quant ? !table->planar : (table->dtype != MM_DTYPE_F32
+          && table->dtype != MM_DTYPE_F16)) {
     mm_graph_failf (g, "get_rows: table type %s not supported",
         mm_dtype_name (table->dtype));
     return mm_graph_dead (g);
@@ -593,6 +678,17 @@ mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids, gint n_ids)
   if (!mm_cl_check (rc, "get_rows: id upload", &err)) {
     mm_graph_fail (g, err);
     return mm_graph_dead (g);
+  }
+  if (quant) {
+    /* panels of mm_tensor_upload_planar: one block of 32 per work-item */
+    gchar *t = g_ascii_strdown (mm_dtype_name (table->dtype), -1);
+    gchar *k = g_strconcat ("kernel_get_rows_", t, NULL);
+    gsize gq[2] = { cols / 32, n_ids };
+    MM_LAUNCH (g, k, 2, gq, TRUE, MM_TENSOR (table), MM_TENSOR (idt),
+        MM_TENSOR (y), MM_UINT (cols));
+    g_free (k);
+    g_free (t);
+    return y;
   }
   gsize gws[2] = { cols, n_ids };
   MM_LAUNCH (g, table->dtype == MM_DTYPE_F32 ? "kernel_get_rows_f32" :

@@ -61,6 +61,18 @@ MmTensor *mm_linear (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b);
 MmTensor *mm_attention (MmGraph * g, MmTensor * q, MmTensor * k,
     MmTensor * v, MmTensor * mask, float scale, gint causal_offset);
 
+/* KV cache of one decoder layer: keys head-major, k [n_kv_head, n_ctx, d],
+ * values transposed, v [n_kv_head, d, n_ctx] (both B operands of the
+ * attention GEMMs as they lie; no permutes per step). */
+/* Writes k and v, [n, n_kv_head, d] (or any shape of that many elements),
+ * at positions [pos0, pos0 + n). */
+void mm_kv_store (MmGraph * g, MmTensor * k_cache, MmTensor * v_cache,
+    gint pos0, MmTensor * k, MmTensor * v);
+/* mm_attention of q [nq, n_head, d] over the first @n_kv positions of a
+ * cache.  Returns [nq, n_head * d]. */
+MmTensor *mm_attention_cached (MmGraph * g, MmTensor * q, MmTensor * k_cache,
+    MmTensor * v_cache, gint n_kv, float scale, gint causal_offset);
+
 /* Layout. */
 MmTensor *mm_permute (MmGraph * g, MmTensor * x, const gint * perm);
 MmTensor *mm_transpose (MmGraph * g, MmTensor * x);    /* 2-D */
@@ -84,7 +96,8 @@ MmTensor *mm_conv2d (MmGraph * g, MmTensor * image, MmTensor * w,
 MmTensor *mm_conv1d (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
     gint kw, gint stride, gint pad);
 
-/* Row gather: table [n, d] (F32/F16), ids host array -> [n_ids, d]. */
+/* Row gather: table [n, d] (F32, F16, or quantised as uploaded by
+ * mm_tensor_upload_planar), ids host array -> [n_ids, d] F32. */
 MmTensor *mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids,
     gint n_ids);
 

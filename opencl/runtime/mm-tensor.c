@@ -170,6 +170,13 @@ mm_tensor_upload (MmEngine * e, MmDType dtype, gint n_dims,
   return t;
 }
 
+/* ggml blocks to the panel layout of gemm_quant.cl: for each panel of 32
+ * rows and block of 32 columns, the 32 rows' codes interleaved by column,
+ * then their scales (then mins).  Rows past @rows up to the panel are
+ * zero.  A ggml Q4 block's 16 code bytes (element j low, j + 16 high)
+ * move as they are. */
+#define QP 32
+
 MmTensor *
 mm_tensor_upload_planar (MmEngine * e, MmDType dtype, gint64 rows,
     gint64 cols, const void *data, const gchar * what, GError ** error)
@@ -185,9 +192,9 @@ mm_tensor_upload_planar (MmEngine * e, MmDType dtype, gint64 rows,
     return NULL;
   /* Q8_0: 2-byte scale + 32 codes; Q4_0: scale + 16; Q4_1: scale, min + 16 */
   gint hdr = dtype == MM_DTYPE_Q4_1 ? 4 : 2, qb = bb - hdr;
-  gint64 nblk = rows * (cols / 32);
-  gsize size = (gsize) nblk * bb;
-  guint8 *out = g_try_malloc (size);
+  gint64 nblk = cols / 32, np = (rows + QP - 1) / QP;
+  gsize rec = (gsize) QP * bb, size = (gsize) np * nblk * rec;
+  guint8 *out = g_try_malloc0 (size);
   if (out == NULL) {
     g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_OUT_OF_MEMORY,
         "%s: out of host memory packing %" G_GSIZE_FORMAT " bytes", what,
@@ -195,17 +202,26 @@ mm_tensor_upload_planar (MmEngine * e, MmDType dtype, gint64 rows,
     return NULL;
   }
   const guint8 *in = data;
-  guint8 *codes = out, *scales = out + nblk * qb, *mins = scales + nblk * 2;
-  for (gint64 b = 0; b < nblk; b++) {
-    memcpy (codes + b * qb, in + b * bb + hdr, qb);
-    memcpy (scales + b * 2, in + b * bb, 2);
-    if (hdr == 4)
-      memcpy (mins + b * 2, in + b * bb + 2, 2);
-  }
-  MmTensor *t = mm_tensor_upload (e, dtype, 2, shape, out, what, error);
+  for (gint64 p = 0; p < np; p++)
+    for (gint64 b = 0; b < nblk; b++) {
+      guint8 *r = out + (p * nblk + b) * rec;
+      guint8 *scales = r + QP * qb, *mins = scales + QP * 2;
+      for (gint i = 0; i < QP && p * QP + i < rows; i++) {
+        const guint8 *blk = in + ((p * QP + i) * nblk + b) * bb;
+        for (gint j = 0; j < qb; j++)
+          r[j * QP + i] = blk[hdr + j];
+        memcpy (scales + i * 2, blk, 2);
+        if (hdr == 4)
+          memcpy (mins + i * 2, blk + 2, 2);
+      }
+    }
+  gint64 padded[2] = { np * QP, cols };
+  MmTensor *t = mm_tensor_upload (e, dtype, 2, padded, out, what, error);
   g_free (out);
-  if (t)
+  if (t) {
+    t->shape[0] = rows;
     t->planar = TRUE;
+  }
   return t;
 }
 

@@ -39,8 +39,10 @@ typedef struct
   gint n_dims;
   gint64 shape[MM_MAX_DIMS];    /* outermost first */
   gboolean owns_buf;
-  /* Quantised matrices for GEMM are stored planar: all rows' codes, then
-   * all scales (then all mins): aligned vector loads on the device. */
+  /* Quantised matrices for GEMM are stored in the panel layout of
+   * gemm_quant.cl (mm_tensor_upload_planar): per 32 rows and 32 columns,
+   * the codes interleaved by column, then the scales (then the mins);
+   * rows padded to a multiple of 32. */
   gboolean planar;
 } MmTensor;
 
@@ -66,7 +68,8 @@ MmTensor *mm_tensor_upload (MmEngine * e, MmDType dtype, gint n_dims,
     const gint64 * shape, const void *data, const gchar * what,
     GError ** error);
 /* A quantised 2-D matrix from ggml's interleaved blocks (@data, as in a
- * GGUF file) into the planar layout our GEMM kernels read. */
+ * GGUF file) into the panel layout our GEMM kernels read (see
+ * MmTensor.planar; the buffer holds @rows rounded up to 32 rows). */
 MmTensor *mm_tensor_upload_planar (MmEngine * e, MmDType dtype, gint64 rows,
     gint64 cols, const void *data, const gchar * what, GError ** error);
 void mm_tensor_free (MmTensor * t);

@@ -68,6 +68,48 @@ check (MmGraph * g, gint nq, gint nk, gint H, gint Hkv, gint d,
   return ok;
 }
 
+/* mm_kv_store in two calls (a prefix, then the last nq positions), then
+ * mm_attention_cached of those nq queries over all nk positions of a
+ * cache of n_ctx > nk positions; causal as in a decoder unless @causal < 0. */
+static gboolean
+check_cached (MmEngine * e, MmGraph * g, gint nq, gint nk, gint n_ctx, gint H,
+    gint Hkv, gint d, gboolean causal)
+{
+  gsize nqs = (gsize) nq * H * d, nks = (gsize) nk * Hkv * d;
+  float *q = mm_test_rand (nqs, 5 + nq, -1, 1);
+  float *k = mm_test_rand (nks, 6 + nk, -1, 1);
+  float *v = mm_test_rand (nks, 7 + nk, -1, 1);
+  float *want = g_new (float, nqs);
+  float scale = 1.0f / sqrtf (d);
+  gint offset = causal ? nk - nq : -1;
+  ref_attention (q, k, v, NULL, want, nq, nk, H, Hkv, d, scale, offset);
+  gint64 ks[3] = { Hkv, n_ctx, d }, vs[3] = { Hkv, d, n_ctx };
+  MmTensor *kc = mm_tensor_new (e, MM_DTYPE_F32, 3, ks, "k cache", NULL);
+  MmTensor *vc = mm_tensor_new (e, MM_DTYPE_F32, 3, vs, "v cache", NULL);
+  gint64 qs[3] = { nq, H, d }, pre[3] = { nk - nq, Hkv, d };
+  gint64 last[3] = { nq, Hkv, d };
+  gsize split = (gsize) (nk - nq) * Hkv * d;
+  mm_graph_reset (g);
+  if (nk > nq)
+    mm_kv_store (g, kc, vc, 0, mm_graph_input_f32 (g, 3, pre, k),
+        mm_graph_input_f32 (g, 3, pre, v));
+  mm_kv_store (g, kc, vc, nk - nq, mm_graph_input_f32 (g, 3, last, k + split),
+      mm_graph_input_f32 (g, 3, last, v + split));
+  MmTensor *y = mm_attention_cached (g, mm_graph_input_f32 (g, 3, qs, q), kc,
+      vc, nk, scale, offset);
+  gchar *what = g_strdup_printf ("attention_cached nq=%d nk=%d n_ctx=%d H=%d "
+      "Hkv=%d d=%d causal=%d", nq, nk, n_ctx, H, Hkv, d, causal);
+  gboolean ok = mm_test_check_tensor (g, what, y, want, nqs, 1e-5f, 1e-4f);
+  g_free (what);
+  mm_tensor_free (kc);
+  mm_tensor_free (vc);
+  g_free (q);
+  g_free (k);
+  g_free (v);
+  g_free (want);
+  return ok;
+}
+
 int
 main (void)
 {
@@ -81,6 +123,16 @@ main (void)
   ok &= check (g, 5, 25, 6, 2, 10, FALSE, 20);  /* chunk after a prefix */
   ok &= check (g, 11, 29, 5, 5, 7, TRUE, -1);   /* cross-attention, mask */
   ok &= check (g, 64, 97, 2, 1, 16, FALSE, -1); /* latents -> features */
+  /* KV cache: decode kernel (nq <= 4; head dims and lengths on and off
+   * the 16-lane vectors), batched GEMMs (prefill, chunk after a prefix) */
+  ok &= check_cached (e, g, 1, 20, 33, 9, 3, 64, TRUE);
+  ok &= check_cached (e, g, 1, 37, 37, 2, 1, 24, TRUE);
+  ok &= check_cached (e, g, 3, 7, 50, 4, 2, 12, TRUE);
+  ok &= check_cached (e, g, 4, 19, 19, 3, 3, 5, FALSE);
+  ok &= check_cached (e, g, 1, 1, 8, 1, 1, 1, TRUE);
+  ok &= check_cached (e, g, 13, 13, 29, 4, 2, 12, TRUE);
+  ok &= check_cached (e, g, 6, 40, 41, 6, 2, 16, TRUE);
+  ok &= check_cached (e, g, 50, 70, 75, 3, 1, 32, TRUE);
   mm_graph_free (g);
   mm_engine_unref (e);
   g_print ("%s\n", ok ? "PASS" : "FAIL");

@@ -217,6 +217,17 @@ check_quant (MmEngine * e, MmGraph * g, MmDType dt, gint M, gint N, gint K)
   gboolean ok = mm_test_check_tensor (g, what, y, want, (gsize) M * N,
       1e-4f * (1 + K / 64), 1e-4f);
   g_free (what);
+  /* the row gather reads the same panels (tied embeddings) */
+  const gint32 ids[4] = { N - 1, 0, N / 2, N - 1 };
+  float *rows = g_new (float, 4 * (gsize) K);
+  for (gint i = 0; i < 4; i++)
+    memcpy (rows + (gsize) i * K, w + (gsize) ids[i] * K, K * sizeof (float));
+  mm_graph_reset (g);
+  MmTensor *gr = mm_get_rows (g, tw, ids, 4);
+  what = g_strdup_printf ("get_rows %s N=%d K=%d", mm_dtype_name (dt), N, K);
+  ok &= mm_test_check_tensor (g, what, gr, rows, 4 * (gsize) K, 1e-6f, 1e-6f);
+  g_free (what);
+  g_free (rows);
   mm_tensor_free (tw);
   mm_tensor_free (tb);
   g_free (q);

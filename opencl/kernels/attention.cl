@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Attention over a KV cache (mm_kv_store, mm_attention_cached).  Per
+ * layer the cache holds K head-major, [n_kv_head, n_ctx, d], and V
+ * transposed, [n_kv_head, d, n_ctx]: for prefill both are B operands of
+ * the strided-batched GEMM as they lie (S = Q K^T, O = P V), and decode
+ * reads each head's keys and values as contiguous rows.
+ */
+
+/* k, v [n, n_kv_head, d] into the caches at positions pos0 .. pos0 + n. */
+__kernel void
+kernel_kv_store (__global const float *k, uint ko, __global const float *v,
+    uint vo, __global float *kc, uint kco, __global float *vc, uint vco,
+    uint n_kv_head, uint d, uint n_ctx, uint pos0)
+{
+  uint c = GID0, t = GID1, h = GID2;
+  ulong src = ((ulong) t * n_kv_head + h) * d + c;
+  kc[kco + ((ulong) h * n_ctx + pos0 + t) * d + c] = k[ko + src];
+  vc[vco + ((ulong) h * d + c) * n_ctx + pos0 + t] = v[vo + src];
+}
+
+/* Few queries (decode): one (head, query) per work-item, three passes
+ * over the head's cache: scores into s [n_head, nq, n_kv] (scratch),
+ * their softmax, then o = p V.  Query i sees keys j <= i + causal
+ * (causal < 0: all n_kv). */
+__kernel void
+kernel_attn_decode (__global const float *q, uint qo,
+    __global const float *kc, uint kco, __global const float *vc, uint vco,
+    __global float *s, uint so, __global float *y, uint yo, uint nq,
+    uint n_head, uint n_kv_head, uint d, uint n_ctx, uint n_kv, float scale,
+    int causal)
+{
+  uint h = GID0, i = GID1, hk = h / (n_head / n_kv_head);
+  __global const float *qr = q + qo + ((ulong) i * n_head + h) * d;
+  __global const float *kh = kc + kco + (ulong) hk * n_ctx * d;
+  __global const float *vh = vc + vco + (ulong) hk * d * n_ctx;
+  __global float *sr = s + so + ((ulong) h * nq + i) * n_kv;
+  __global float *yr = y + yo + ((ulong) i * n_head + h) * d;
+  uint n = causal >= 0 ? min (n_kv, i + (uint) causal + 1) : n_kv;
+  uint d16 = d & ~15u, n16 = n & ~15u;
+
+  /* scores */
+  float mx = -INFINITY;
+  for (uint j = 0; j < n; j++) {
+    __global const float *kr = kh + (ulong) j * d;
+    float16 acc = 0.0f;
+    for (uint c = 0; c < d16; c += 16)
+      acc = fma (vload16 (0, qr + c), vload16 (0, kr + c), acc);
+    float dot = hsum16 (acc);
+    for (uint c = d16; c < d; c++)
+      dot = fma (qr[c], kr[c], dot);
+    dot *= scale;
+    sr[j] = dot;
+    mx = fmax (mx, dot);
+  }
+
+  /* softmax (unnormalised; 1 / sum applied to the output) */
+  float16 s16 = 0.0f;
+  uint j = 0;
+  for (; j < n16; j += 16) {
+    float16 e = exp (vload16 (0, sr + j) - mx);
+    vstore16 (e, 0, sr + j);
+    s16 += e;
+  }
+  float sum = hsum16 (s16);
+  for (; j < n; j++) {
+    float e = exp (sr[j] - mx);
+    sr[j] = e;
+    sum += e;
+  }
+  float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+
+  /* o = p V: rows of V^T are contiguous over positions */
+  for (uint c = 0; c < d; c++) {
+    __global const float *vr = vh + (ulong) c * n_ctx;
+    float16 acc = 0.0f;
+    for (j = 0; j < n16; j += 16)
+      acc = fma (vload16 (0, sr + j), vload16 (0, vr + j), acc);
+    float o = hsum16 (acc);
+    for (j = n16; j < n; j++)
+      o = fma (sr[j], vr[j], o);
+    yr[c] = o * inv;
+  }
+}
