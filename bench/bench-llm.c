@@ -85,6 +85,11 @@ main (int argc, char **argv)
       pre[reps / 2], prefill_n * 1000.0 / pre[reps / 2]);
   g_print ("decode at context %d: %.2f ms/token (%.1f tokens/s)\n", context,
       dec[reps / 2], 1000.0 / dec[reps / 2]);
+  if (mm_engine_profiling (e)) {
+    gchar *rep = mm_engine_profile_report (e, FALSE);
+    g_print ("device time per kernel (all runs):\n%s", rep);
+    g_free (rep);
+  }
   mm_llm_free (llm);
   mm_engine_unref (e);
   g_free (ids);

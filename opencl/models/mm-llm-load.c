@@ -244,8 +244,17 @@ mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
     conv = MM_CONVERT_F16;
   const gchar *file = src->gguf ? src->path :
       mm_hf_model_tensor_file (src->hf, name);
-  t = mm_tensor_info_upload (info, file, engine, MM_DTYPES_FLOAT |
-      MM_DTYPES_QUANT, conv, n_dims, shape, error);
+  if (conv == MM_CONVERT_NONE && n_dims == 2 && info->supported
+      && mm_dtype_block_elems (info->dtype) > 1) {
+    /* quantised matrices go planar for the GEMM kernels */
+    if (mm_tensor_info_check (info, file, MM_DTYPES_QUANT, n_dims, shape,
+            error))
+      t = mm_tensor_upload_planar (engine, info->dtype, shape[0], shape[1],
+          info->data, name, error);
+  } else {
+    t = mm_tensor_info_upload (info, file, engine, MM_DTYPES_FLOAT |
+        MM_DTYPES_QUANT, conv, n_dims, shape, error);
+  }
   g_free (name);
   return t;
 }

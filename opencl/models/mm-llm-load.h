@@ -62,12 +62,6 @@ gboolean mm_llm_text_is_end (MmLlmText * text, gint32 id);
  * mm_decode_stream_free(). */
 struct _MmDecodeStream *mm_llm_text_decoder (MmLlmText * text);
 
-/* Per-request sampler (greedy, temperature, top-k, top-p, repetition
- * penalty, seeded). */
-typedef struct _MmLlmSampler MmLlmSampler;
-MmLlmSampler *mm_llm_sampler_new (const MmLlmSampling * s);
-gint32 mm_llm_sampler_sample (MmLlmSampler * s, float *logits, gint vocab,
-    const gint32 * history, gint n_history);
-void mm_llm_sampler_free (MmLlmSampler * s);
+struct _MmTokenizer *mm_llm_text_tokenizer (MmLlmText * text);
 
 G_END_DECLS

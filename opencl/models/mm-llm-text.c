@@ -5,42 +5,15 @@
 #include "mm-gguf.h"
 #include "mm-safetensors.h"
 #include "mm-tokenizer.h"
+#include "mm-chat.h"
 
-#include <math.h>
 #include <string.h>
-
-typedef enum
-{
-  CHAT_PLAIN,                   /* no template: system + prompt as text */
-  CHAT_CHATML,                  /* <|im_start|>role\n...<|im_end|> (Qwen2, SmolLM2) */
-  CHAT_LLAMA3,                  /* <|start_header_id|>role<|end_header_id|> */
-  CHAT_IDEFICS3,                /* "<|im_start|>User:...<end_of_utterance>\n
-                                 * Assistant:" (SmolVLM) */
-} ChatKind;
 
 struct _MmLlmText
 {
   MmTokenizer *tok;
-  ChatKind chat;
+  MmChatTemplate *chat;
 };
-
-/* The chat family is recognised from markers in the model's template
- * (GGUF tokenizer.chat_template or tokenizer_config.json): mm renders the
- * families it runs itself rather than evaluating Jinja. */
-static ChatKind
-chat_kind (const gchar * tmpl)
-{
-  if (tmpl == NULL)
-    return CHAT_PLAIN;
-  /* SmolVLM's template also opens with <|im_start|>: test it first */
-  if (strstr (tmpl, "<end_of_utterance>"))
-    return CHAT_IDEFICS3;
-  if (strstr (tmpl, "<|im_start|>"))
-    return CHAT_CHATML;
-  if (strstr (tmpl, "<|start_header_id|>"))
-    return CHAT_LLAMA3;
-  return CHAT_PLAIN;
-}
 
 /* A GGUF string array as a NULL-terminated vector of borrowed strings. */
 static const gchar **
@@ -170,14 +143,12 @@ mm_llm_text_new (MmLlmSource * src, gint vocab, GError ** error)
   }
   MmLlmText *text = g_new0 (MmLlmText, 1);
   text->tok = tok;
-  text->chat = chat_kind (tmpl);
-  if (text->chat == CHAT_CHATML)
-    mm_tokenizer_add_eog (tok, mm_tokenizer_token_id (tok, "<|im_end|>"));
-  else if (text->chat == CHAT_LLAMA3)
-    mm_tokenizer_add_eog (tok, mm_tokenizer_token_id (tok, "<|eot_id|>"));
-  else if (text->chat == CHAT_IDEFICS3)
-    mm_tokenizer_add_eog (tok, mm_tokenizer_token_id (tok,
-            "<end_of_utterance>"));
+  text->chat = mm_chat_template_new (tmpl);
+  /* the end-of-turn token of the family ends a generation */
+  const gchar *eot[] = { "<|im_end|>", "<|eot_id|>", "<end_of_utterance>" };
+  for (guint i = 0; i < G_N_ELEMENTS (eot); i++)
+    if (mm_tokenizer_token_id (tok, eot[i]) >= 0)
+      mm_tokenizer_add_eog (tok, mm_tokenizer_token_id (tok, eot[i]));
   g_free (tmpl);
   return text;
 }
@@ -188,6 +159,7 @@ mm_llm_text_free (MmLlmText * text)
   if (text == NULL)
     return;
   mm_tokenizer_free (text->tok);
+  mm_chat_template_free (text->chat);
   g_free (text);
 }
 
@@ -205,203 +177,34 @@ mm_llm_text_decoder (MmLlmText * text)
   return mm_decode_stream_new (text->tok, MM_DECODE_NONE);
 }
 
-/* Appends the tokens of @str (special tokens parsed). */
-static gboolean
-put_text (MmLlmText * text, GArray * ids, const gchar * str, GError ** error)
-{
-  return mm_tokenizer_encode (text->tok, str, -1, MM_ENCODE_PARSE_SPECIAL, ids,
-      error);
-}
-
-/* Media go where the family's template puts images: SmolVLM wraps each
- * image in <fake_token_around_image><global-img> ... markers; the other
- * families take the embeddings in place in the user turn. */
-static gboolean
-put_media (MmLlmText * text, GArray * ids, const MmLlmRequest * req,
-    GError ** error)
-{
-  for (gint m = 0; m < req->n_media; m++) {
-    gboolean img = req->media[m].kind == MM_MEDIA_IMAGE;
-    if (text->chat == CHAT_IDEFICS3 && img
-        && !put_text (text, ids, "<fake_token_around_image><global-img>",
-            error))
-      return FALSE;
-    gint32 media = -1;
-    for (gint i = 0; i < req->media[m].n_tokens; i++)
-      g_array_append_val (ids, media);
-    if (text->chat == CHAT_IDEFICS3 && img
-        && !put_text (text, ids, "<fake_token_around_image>", error))
-      return FALSE;
-  }
-  return TRUE;
-}
 
 gboolean
 mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req, GArray * ids,
     GError ** error)
 {
+  /* media first, then the question, in one user turn */
+  MmChatPart *parts = g_new0 (MmChatPart, req->n_media + 1);
+  for (gint m = 0; m < req->n_media; m++) {
+    parts[m].kind = req->media[m].kind == MM_MEDIA_AUDIO ? MM_CHAT_PART_AUDIO
+        : MM_CHAT_PART_IMAGE;
+    parts[m].n_tokens = req->media[m].n_tokens;
+  }
+  parts[req->n_media].kind = MM_CHAT_PART_TEXT;
+  parts[req->n_media].text = req->prompt ? req->prompt : "";
   const gchar *sys = req->system_prompt && *req->system_prompt ?
       req->system_prompt : NULL;
-  const gchar *prompt = req->prompt ? req->prompt : "";
-  gint32 bos = mm_tokenizer_get_special (text->tok, MM_SPECIAL_BOS);
-  if (mm_tokenizer_get_add_bos (text->tok) && bos >= 0)
-    g_array_append_val (ids, bos);
-  gchar *pre = NULL, *post = NULL;
-  switch (text->chat) {
-    case CHAT_CHATML:
-      pre = sys ? g_strdup_printf ("<|im_start|>system\n%s<|im_end|>\n"
-          "<|im_start|>user\n", sys) : g_strdup ("<|im_start|>user\n");
-      post = g_strdup_printf ("%s<|im_end|>\n<|im_start|>assistant\n",
-          prompt);
-      break;
-    case CHAT_LLAMA3:
-      pre = sys ? g_strdup_printf ("<|start_header_id|>system"
-          "<|end_header_id|>\n\n%s<|eot_id|><|start_header_id|>user"
-          "<|end_header_id|>\n\n", sys) :
-          g_strdup ("<|start_header_id|>user<|end_header_id|>\n\n");
-      post = g_strdup_printf ("%s<|eot_id|><|start_header_id|>assistant"
-          "<|end_header_id|>\n\n", prompt);
-      break;
-    case CHAT_IDEFICS3:
-      pre = sys ? g_strdup_printf ("<|im_start|>System: %s<end_of_utterance>\n"
-          "User:", sys) : g_strdup ("<|im_start|>User:");
-      post = g_strdup_printf ("%s<end_of_utterance>\nAssistant:", prompt);
-      break;
-    default:
-      pre = sys ? g_strdup_printf ("%s\n\n", sys) : g_strdup ("");
-      post = g_strdup_printf ("%s\n", prompt);
-      break;
-  }
-  gboolean ok = put_text (text, ids, pre, error)
-      && put_media (text, ids, req, error) && put_text (text, ids, post, error);
-  g_free (pre);
-  g_free (post);
-  return ok;
+  MmChatPrompt *p = mm_chat_template_apply_simple (text->chat, text->tok, sys,
+      parts, req->n_media + 1, TRUE, error);
+  g_free (parts);
+  if (p == NULL)
+    return FALSE;
+  g_array_append_vals (ids, p->ids->data, p->ids->len);
+  mm_chat_prompt_free (p);
+  return TRUE;
 }
 
-/* ---- sampling ---- */
-
-struct _MmLlmSampler
+MmTokenizer *
+mm_llm_text_tokenizer (MmLlmText * text)
 {
-  MmLlmSampling p;
-  GRand *rand;
-  gint32 *order;
-  gint n_order;
-};
-
-MmLlmSampler *
-mm_llm_sampler_new (const MmLlmSampling * p)
-{
-  MmLlmSampler *s = g_new0 (MmLlmSampler, 1);
-  s->p = *p;
-  s->rand = g_rand_new_with_seed ((guint32) (p->seed ^ (p->seed >> 32)));
-  return s;
-}
-
-void
-mm_llm_sampler_free (MmLlmSampler * s)
-{
-  if (s == NULL)
-    return;
-  g_rand_free (s->rand);
-  g_free (s->order);
-  g_free (s);
-}
-
-static gint
-argmax (const float *x, gint n)
-{
-  gint best = 0;
-  for (gint i = 1; i < n; i++)
-    if (x[i] > x[best])
-      best = i;
-  return best;
-}
-
-static gint
-cmp_desc (gconstpointer a, gconstpointer b, gpointer logits)
-{
-  float x = ((float *) logits)[*(const gint32 *) a];
-  float y = ((float *) logits)[*(const gint32 *) b];
-  return x > y ? -1 : x < y;
-}
-
-/* HF's repetition penalty: positive logits of seen tokens divided by the
- * penalty, negative ones multiplied. */
-static void
-penalize (float *logits, gint vocab, const gint32 * hist, gint n, float pen)
-{
-  for (gint i = 0; i < n; i++) {
-    gint32 id = hist[i];
-    if (id < 0 || id >= vocab)
-      continue;
-    float v = logits[id];
-    if (v > 0 && v == v)
-      logits[id] = v / pen;
-    else if (v < 0)
-      logits[id] = v * pen;
-  }
-}
-
-gint32
-mm_llm_sampler_sample (MmLlmSampler * s, float *logits, gint vocab,
-    const gint32 * hist, gint n_hist)
-{
-  if (s->p.repetition_penalty > 0 && s->p.repetition_penalty != 1.0f) {
-    /* a token seen twice is still penalised once */
-    gint32 *uniq = g_new (gint32, MAX (n_hist, 1));
-    gint nu = 0;
-    for (gint i = 0; i < n_hist; i++) {
-      gboolean dup = FALSE;
-      for (gint j = 0; j < nu && !dup; j++)
-        dup = uniq[j] == hist[i];
-      if (!dup)
-        uniq[nu++] = hist[i];
-    }
-    penalize (logits, vocab, uniq, nu, s->p.repetition_penalty);
-    g_free (uniq);
-  }
-  if (s->p.temperature <= 0)
-    return argmax (logits, vocab);
-  if (s->n_order != vocab) {
-    g_free (s->order);
-    s->order = g_new (gint32, vocab);
-    s->n_order = vocab;
-  }
-  for (gint i = 0; i < vocab; i++)
-    s->order[i] = i;
-  g_qsort_with_data (s->order, vocab, sizeof (gint32), cmp_desc, logits);
-  gint n = s->p.top_k > 0 ? MIN (s->p.top_k, vocab) : vocab;
-  double mx = logits[s->order[0]], sum = 0;
-  double *prob = g_new (double, n);
-  for (gint i = 0; i < n; i++) {
-    prob[i] = exp ((logits[s->order[i]] - mx) / s->p.temperature);
-    sum += prob[i];
-  }
-  /* top-p: the smallest prefix whose mass reaches p */
-  gint keep = n;
-  if (s->p.top_p > 0 && s->p.top_p < 1) {
-    double acc = 0;
-    for (gint i = 0; i < n; i++) {
-      acc += prob[i] / sum;
-      if (acc >= s->p.top_p) {
-        keep = i + 1;
-        break;
-      }
-    }
-  }
-  double total = 0;
-  for (gint i = 0; i < keep; i++)
-    total += prob[i];
-  double r = g_rand_double (s->rand) * total;
-  gint pick = keep - 1;
-  for (gint i = 0; i < keep; i++) {
-    r -= prob[i];
-    if (r <= 0) {
-      pick = i;
-      break;
-    }
-  }
-  g_free (prob);
-  return s->order[pick];
+  return text->tok;
 }

@@ -6,6 +6,7 @@
 #include "mm-llm-private.h"
 #include "mm-llm-load.h"
 #include "mm-tokenizer.h"
+#include "mm-sampler.h"
 
 #include <math.h>
 #include <string.h>
@@ -417,19 +418,6 @@ mm_llm_count_prompt_tokens (MmLlm * llm, const MmLlmRequest * req,
   return n;
 }
 
-static gboolean
-hit_stop_string (GString * out, const gchar * const *stop)
-{
-  for (gint i = 0; stop && stop[i]; i++) {
-    const gchar *at = *stop[i] ? strstr (out->str, stop[i]) : NULL;
-    if (at) {
-      g_string_truncate (out, at - out->str);
-      return TRUE;
-    }
-  }
-  return FALSE;
-}
-
 static float *
 prefill (MmLlm * llm, const MmLlmRequest * req, GArray * ids, GArray * keys,
     MmLlmStats * st, GError ** error)
@@ -465,6 +453,35 @@ mm_llm_prompt_ids (MmLlm * llm, const MmLlmRequest * req, GArray * ids,
   return mm_llm_text_prompt (llm->text, req, ids, error);
 }
 
+static MmSampler *
+make_sampler (const MmLlmRequest * req, GArray * prompt, GError ** error)
+{
+  MmSamplerParams p;
+  mm_sampler_params_init (&p);
+  p.temperature = req->sampling.temperature;
+  p.top_k = req->sampling.top_k;
+  p.top_p = req->sampling.top_p > 0 ? req->sampling.top_p : 1.0f;
+  p.repetition_penalty = req->sampling.repetition_penalty > 0 ?
+      req->sampling.repetition_penalty : 1.0f;
+  p.seed = req->sampling.seed;
+  MmSampler *s = mm_sampler_new (&p, error);
+  for (guint i = 0; s && i < prompt->len; i++) {
+    gint32 id = g_array_index (prompt, gint32, i);
+    if (id >= 0)                /* media positions have no id */
+      mm_sampler_add_history (s, &id, 1);
+  }
+  return s;
+}
+
+static MmStopper *
+make_stopper (const MmLlmRequest * req)
+{
+  MmStopper *st = mm_stopper_new (MAX (req->sampling.max_tokens, 0));
+  for (gint i = 0; req->sampling.stop && req->sampling.stop[i]; i++)
+    mm_stopper_add_string (st, req->sampling.stop[i]);
+  return st;
+}
+
 gchar *
 mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
     MmLlmTokenFunc func, gpointer user_data, MmLlmStats * stats,
@@ -485,33 +502,38 @@ mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
     g_array_unref (ids);
     return NULL;
   }
+  MmSampler *sampler = make_sampler (req, ids, error);
+  if (sampler == NULL) {
+    g_array_unref (ids);
+    return NULL;
+  }
   GArray *keys = prompt_keys (ids, req);
   float *logits = prefill (llm, req, ids, keys, &st, &err);
   g_array_unref (keys);
-  GString *out = g_string_new (NULL);
+  MmStopper *stopper = make_stopper (req);
   MmDecodeStream *dec = mm_llm_text_decoder (llm->text);
-  GArray *hist = g_array_new (FALSE, FALSE, sizeof (gint32));
-  MmLlmSampler *sampler = mm_llm_sampler_new (&req->sampling);
-  gint max = req->sampling.max_tokens > 0 ? req->sampling.max_tokens : G_MAXINT;
+  GString *piece = g_string_new (NULL), *shown = g_string_new (NULL);
   gint pos = ids->len;
   gint64 t0 = g_get_monotonic_time ();
-  while (logits && st.generated_tokens < max && pos < llm->n_ctx) {
-    gint32 id = mm_llm_sampler_sample (sampler, logits, llm->hp.vocab,
-        (gint32 *) hist->data, hist->len);
+  while (logits && pos < llm->n_ctx) {
+    gint32 id;
+    gboolean sampled = mm_sampler_sample (sampler, logits, llm->hp.vocab, &id,
+        &err);
     g_clear_pointer (&logits, g_free);
-    if (mm_llm_text_is_end (llm->text, id))
+    if (!sampled || mm_llm_text_is_end (llm->text, id))
       break;
     st.generated_tokens++;
-    g_array_append_val (hist, id);
     if (out_ids)
       g_array_append_val (out_ids, id);
-    gsize before = out->len;
-    if (!mm_decode_stream_push (dec, id, out, &err))
+    g_string_truncate (piece, 0);
+    g_string_truncate (shown, 0);
+    if (!mm_decode_stream_push (dec, id, piece, &err))
       break;
-    gboolean stop = hit_stop_string (out, req->sampling.stop);
-    if (func && out->len > before && !func (out->str + before, user_data))
-      stop = TRUE;
-    if (stop || st.generated_tokens >= max)
+    MmStopReason why = mm_stopper_push (stopper, id, piece->str, piece->len,
+        shown);
+    if (func && shown->len && !func (shown->str, user_data))
+      break;
+    if (why != MM_STOP_NONE)
       break;
     MmLlmBatch one = { &id, 1, NULL, 0 };
     logits = mm_llm_forward (llm, &one, pos, FALSE, &err);
@@ -522,20 +544,22 @@ mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
     }
   }
   st.decode_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  gchar *text = g_strdup (mm_stopper_get_text (stopper));
   g_free (logits);
-  mm_llm_sampler_free (sampler);
-  g_array_unref (hist);
-  g_array_unref (ids);
-  mm_decode_stream_flush (dec, out);
+  mm_sampler_free (sampler);
+  mm_stopper_free (stopper);
   mm_decode_stream_free (dec);
+  g_string_free (piece, TRUE);
+  g_string_free (shown, TRUE);
+  g_array_unref (ids);
   if (stats)
     *stats = st;
   if (err) {
     /* the cache may hold a partial forward: forget it */
     g_array_set_size (llm->cache_ids, 0);
     g_propagate_error (error, err);
-    g_string_free (out, TRUE);
+    g_free (text);
     return NULL;
   }
-  return g_string_free (out, FALSE);
+  return text;
 }

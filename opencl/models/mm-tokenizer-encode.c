@@ -180,21 +180,34 @@ bpe_word (EncodeCtx * c, const gchar * w, gsize len)
 
   if (len == 0)
     return;
-  if (t->byte_level) {
-    g_string_truncate (c->word, 0);
-    for (i = 0; i < len; i++)
-      g_string_append_unichar (c->word, t->byte_char[(guint8) w[i]]);
-    w = c->word->str;
-    len = c->word->len;
-  }
-  if (t->ignore_merges && (id = mm_tokenizer_lookup (t, w, len)) >= 0) {
-    emit (c, id);
-    return;
+  if (t->ignore_merges) {
+    const gchar *key = w;
+    gsize klen = len;
+
+    if (t->byte_level) {
+      g_string_truncate (c->word, 0);
+      for (i = 0; i < len; i++)
+        g_string_append_unichar (c->word, t->byte_char[(guint8) w[i]]);
+      key = c->word->str;
+      klen = c->word->len;
+    }
+    if ((id = mm_tokenizer_lookup (t, key, klen)) >= 0) {
+      emit (c, id);
+      return;
+    }
   }
   g_array_set_size (c->sym, 0);
   g_array_set_size (c->heap, 0);
   c->heap_by_score = FALSE;
-  bpe_chars (c, w, len);
+  if (t->byte_level) {
+    /* one symbol per byte: the token of its mapped character */
+    for (i = 0; i < len; i++) {
+      if (t->byte_token[(guint8) w[i]] >= 0)
+        sym_push (c, t->byte_token[(guint8) w[i]], i, 1);
+    }
+  } else {
+    bpe_chars (c, w, len);
+  }
   for (i = 0; i + 1 < c->sym->len; i++)
     bpe_try_pair (c, i);
   while (c->heap->len > 0) {

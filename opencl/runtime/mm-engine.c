@@ -21,7 +21,15 @@ struct _MmEngine
   gsize max_alloc;
   GMutex lock;                  /* queue lock: kernel args + enqueue */
   GHashTable *kernels;          /* name -> cl_kernel */
+  gboolean profiling;           /* MM_PROFILE set: per-kernel device time */
+  GHashTable *prof;             /* kernel name -> ProfEntry */
 };
+
+typedef struct
+{
+  gdouble ms;
+  guint64 calls;
+} ProfEntry;
 
 G_DEFINE_QUARK (mm - engine - error - quark, mm_engine_error);
 
@@ -327,6 +335,8 @@ engine_free (MmEngine * e)
 {
   if (e->kernels)
     g_hash_table_destroy (e->kernels);
+  if (e->prof)
+    g_hash_table_destroy (e->prof);
   if (e->program)
     clReleaseProgram (e->program);
   if (e->queue)
@@ -362,7 +372,10 @@ engine_new (DevInfo * d, GError ** error)
   e->context = clCreateContext (props, 1, &e->device, NULL, NULL, &err);
   if (!mm_cl_check (err, "clCreateContext", error))
     goto fail;
-  e->queue = clCreateCommandQueue (e->context, e->device, 0, &err);
+  e->profiling = g_getenv ("MM_PROFILE") != NULL;
+  e->prof = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  e->queue = clCreateCommandQueue (e->context, e->device,
+      e->profiling ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
   if (!mm_cl_check (err, "clCreateCommandQueue", error))
     goto fail;
   if (!engine_build (e, error))
@@ -551,4 +564,57 @@ mm_engine_read (MmEngine * e, cl_mem buf, gsize offset, gsize size, void *dst,
       0, NULL, NULL);
   mm_engine_unlock (e);
   return mm_cl_check (err, "clEnqueueReadBuffer", error);
+}
+
+gboolean
+mm_engine_profiling (MmEngine * e)
+{
+  return e->profiling;
+}
+
+/* Called with the engine lock held, after the event completed. */
+void
+mm_engine_profile_add (MmEngine * e, const gchar * kernel, cl_event ev)
+{
+  cl_ulong t0 = 0, t1 = 0;
+  clGetEventProfilingInfo (ev, CL_PROFILING_COMMAND_START, sizeof (t0), &t0,
+      NULL);
+  clGetEventProfilingInfo (ev, CL_PROFILING_COMMAND_END, sizeof (t1), &t1,
+      NULL);
+  ProfEntry *p = g_hash_table_lookup (e->prof, kernel);
+  if (p == NULL) {
+    p = g_new0 (ProfEntry, 1);
+    g_hash_table_insert (e->prof, g_strdup (kernel), p);
+  }
+  p->ms += (t1 - t0) / 1e6;
+  p->calls++;
+}
+
+static gint
+cmp_prof (gconstpointer a, gconstpointer b, gpointer table)
+{
+  ProfEntry *x = g_hash_table_lookup (table, *(const gchar **) a);
+  ProfEntry *y = g_hash_table_lookup (table, *(const gchar **) b);
+  return x->ms < y->ms ? 1 : x->ms > y->ms ? -1 : 0;
+}
+
+gchar *
+mm_engine_profile_report (MmEngine * e, gboolean reset)
+{
+  GString *s = g_string_new (NULL);
+  mm_engine_lock (e);
+  guint n = 0;
+  gpointer *keys = g_hash_table_get_keys_as_array (e->prof, &n);
+  g_qsort_with_data (keys, n, sizeof (gpointer), cmp_prof, e->prof);
+  for (guint i = 0; i < n; i++) {
+    ProfEntry *p = g_hash_table_lookup (e->prof, keys[i]);
+    g_string_append_printf (s, "%10.2f ms %8" G_GUINT64_FORMAT " calls %8.1f "
+        "us/call  %s\n", p->ms, p->calls, p->ms * 1000 / p->calls,
+        (gchar *) keys[i]);
+  }
+  g_free (keys);
+  if (reset)
+    g_hash_table_remove_all (e->prof);
+  mm_engine_unlock (e);
+  return g_string_free (s, FALSE);
 }

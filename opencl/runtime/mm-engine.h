@@ -78,6 +78,13 @@ const gchar *mm_cl_strerror (cl_int code);
  * @code is an error. */
 gboolean mm_cl_check (cl_int code, const gchar * what, GError ** error);
 
+/* Profiling (MM_PROFILE set in the environment): device time per kernel,
+ * for bench/ programs. */
+gboolean mm_engine_profiling (MmEngine * engine);
+void mm_engine_profile_add (MmEngine * engine, const gchar * kernel,
+    cl_event ev);
+gchar *mm_engine_profile_report (MmEngine * engine, gboolean reset);
+
 /* Where compiled program binaries are cached ($XDG_CACHE_HOME/mm/kernels,
  * or $MM_KERNEL_CACHE_DIR when set). */
 gchar *mm_engine_cache_dir (void);

@@ -45,7 +45,7 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     return FALSE;
   }
   gboolean quant = mm_dtype_block_elems (b->dtype) > 1;
-  if (quant && (s->K % 32 || s->ldb % 32 || s->stride_b % 32)) {
+  if (quant && (s->K % 32 || s->ldb != s->K)) {
     mm_graph_failf (g, "gemm: %s weights need K (%d) a multiple of 32",
         mm_dtype_name (b->dtype), s->K);
     return FALSE;
@@ -80,24 +80,49 @@ gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
  * few enough that PoCL's per-work-group cost stays small. */
 #define MM_GEMV_WORK_ITEMS 256
 
+/* From this many rows of A on, quantised GEMMs unpack the weight to F32
+ * first: fused unpacking costs more than one pass over the weight. */
+#define MM_QUANT_DEQUANT_MIN_M 16
+
 /* Quantised weights (gemm_quant.cl): rows and batch strides in bytes. */
 static void
 gemm_quant (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     MmTensor * c, const MmGemmShape * s)
 {
   gboolean gemv = s->M < 4;
-  gchar k[32];
+  if (!b->planar || (s->batch > 1 && s->b_div < s->batch)) {
+    mm_graph_failf (g, "gemm: %s weights must be uploaded planar "
+        "(mm_tensor_upload_planar) and shared by the whole batch",
+        mm_dtype_name (b->dtype));
+    return;
+  }
+  gint64 qrow = b->dtype == MM_DTYPE_Q8_0 ? s->K : s->K / 2;
+  gint64 rows = mm_tensor_rows (b);
   gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
+  gchar k[48];
+  if (s->M >= MM_QUANT_DEQUANT_MIN_M) {
+    /* prefill: unpack the weight once, then the F32 GEMM */
+    g_snprintf (k, sizeof (k), "kernel_dequant_planar_%s", t);
+    g_free (t);
+    MmTensor *w = mm_graph_tensor_2d (g, rows, s->K);
+    gsize dws[2] = { s->K / 32, rows };
+    MM_LAUNCH (g, k, 2, dws, FALSE, MM_TENSOR (b), MM_UINT (qrow),
+        MM_UINT (rows * qrow), MM_UINT (rows * qrow + rows * (s->K / 32) * 2),
+        MM_UINT (s->K), MM_TENSOR (w));
+    if (mm_graph_ok (g))
+      gemm_own (g, a, w, bias, c, s);
+    return;
+  }
   g_snprintf (k, sizeof (k), "kernel_%s_%s", gemv ? "gemv" : "gemm", t);
   g_free (t);
-  gint bb = mm_dtype_block_bytes (b->dtype);
   gsize tiles = (s->N + 3) / 4;
   gsize gws[3] = { gemv ? MIN (tiles, MM_GEMV_WORK_ITEMS) : tiles,
     gemv ? s->M : (s->M + 3) / 4, s->batch
   };
   MM_LAUNCH (g, k, 3, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
-      MM_UINT (s->stride_a), MM_TENSOR (b), MM_UINT (s->ldb / 32 * bb),
-      MM_UINT (s->stride_b / 32 * bb), MM_UINT (s->b_div), MM_TENSOR (c),
+      MM_UINT (s->stride_a), MM_TENSOR (b), MM_UINT (qrow),
+      MM_UINT (rows * qrow), MM_UINT (rows * qrow + rows * (s->K / 32) * 2),
+      MM_TENSOR (c),
       MM_UINT (s->ldc), MM_UINT (s->stride_c), MM_TENSOR (bias ? bias : c),
       MM_INT (bias != NULL), MM_UINT (s->M), MM_UINT (s->N), MM_UINT (s->K),
       MM_FLOAT (s->alpha));

@@ -2,6 +2,7 @@
 #include "mm-ops.h"
 #include "mm-launch.h"
 
+#include <math.h>
 #include <string.h>
 
 guint
@@ -43,9 +44,17 @@ mm_launch (MmGraph * g, const gchar * kernel, guint dims, const gsize * global,
     }
   }
   const gsize ones[3] = { 1, 1, 1 };
+  gboolean prof = mm_engine_profiling (e);
+  cl_event ev = NULL;
   if (k && rc == CL_SUCCESS)
     rc = clEnqueueNDRangeKernel (mm_engine_queue (e), k, dims, NULL, global,
-        local_one ? ones : NULL, 0, NULL, NULL);
+        local_one ? ones : NULL, 0, NULL, prof ? &ev : NULL);
+  if (ev) {
+    /* profiling serialises: fine for bench/, never on by default */
+    clWaitForEvents (1, &ev);
+    mm_engine_profile_add (e, kernel, ev);
+    clReleaseEvent (ev);
+  }
   mm_engine_unlock (e);
   if (k == NULL)
     mm_graph_fail (g, err);
@@ -238,6 +247,35 @@ mm_softmax (MmGraph * g, MmTensor * x, MmTensor * mask, float scale,
   return y;
 }
 
+/* cos/sin of theta for positions [pos0, pos0 + n): [n, n_rot] with the
+ * cosines first.  Computed as transformers does: inv_freq and theta in
+ * float32, the cosine of that float. */
+static MmTensor *
+rope_table (MmGraph * g, gint64 n, gint pos0, gint n_rot, float base,
+    float freq_scale)
+{
+  gchar key[96];
+  g_snprintf (key, sizeof (key), "rope %" G_GINT64_FORMAT " %d %d %a %a", n,
+      pos0, n_rot, base, freq_scale);
+  MmTensor *t = mm_graph_memo (g, key, NULL);
+  if (t)
+    return t;
+  gint half = n_rot / 2;
+  float *cs = g_new (float, n * n_rot);
+  for (gint i = 0; i < half; i++) {
+    float inv_freq = 1.0f / powf (base, (float) (2 * i) / (float) n_rot);
+    for (gint64 p = 0; p < n; p++) {
+      float theta = (float) (pos0 + p) * freq_scale * inv_freq;
+      cs[p * n_rot + i] = (float) cos ((double) theta);
+      cs[p * n_rot + half + i] = (float) sin ((double) theta);
+    }
+  }
+  gint64 shape[2] = { n, n_rot };
+  t = mm_graph_input_f32 (g, 2, shape, cs);
+  g_free (cs);
+  return mm_graph_memo (g, key, t);
+}
+
 MmTensor *
 mm_rope (MmGraph * g, MmTensor * x, gint pos0, gint n_rot, float base,
     float freq_scale, MmRopeMode mode)
@@ -249,12 +287,12 @@ mm_rope (MmGraph * g, MmTensor * x, gint pos0, gint n_rot, float base,
         "an even n_rot (%d) <= head_dim", mm_tensor_shape_str (x), n_rot);
     return mm_graph_dead (g);
   }
+  MmTensor *cs = rope_table (g, x->shape[0], pos0, n_rot, base, freq_scale);
   MmTensor *y = like (g, x);
-  gsize gws = mm_tensor_numel (x);
-  MM_LAUNCH (g, "kernel_rope", 1, &gws, FALSE, MM_TENSOR (x), MM_TENSOR (y),
-      MM_UINT (x->shape[1]), MM_UINT (x->shape[2]), MM_UINT (n_rot),
-      MM_INT (pos0), MM_FLOAT (base), MM_FLOAT (freq_scale),
-      MM_INT (mode == MM_ROPE_NEOX));
+  gsize gws = x->shape[0] * x->shape[1];
+  MM_LAUNCH (g, "kernel_rope", 1, &gws, TRUE, MM_TENSOR (x), MM_TENSOR (y),
+      MM_TENSOR (cs), MM_UINT (x->shape[1]), MM_UINT (x->shape[2]),
+      MM_UINT (n_rot), MM_INT (mode == MM_ROPE_NEOX));
   return y;
 }
 

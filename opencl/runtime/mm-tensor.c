@@ -20,6 +20,7 @@ struct _MmGraph
   guint cur_chunk;
   gsize cur_off;
   GPtrArray *tensors;           /* MmTensor descriptors of this forward */
+  GHashTable *memo;             /* key -> MmTensor of this forward */
   MmTensor dead;
 };
 
@@ -169,6 +170,45 @@ mm_tensor_upload (MmEngine * e, MmDType dtype, gint n_dims,
   return t;
 }
 
+MmTensor *
+mm_tensor_upload_planar (MmEngine * e, MmDType dtype, gint64 rows,
+    gint64 cols, const void *data, const gchar * what, GError ** error)
+{
+  gint bb = mm_dtype_block_bytes (dtype);
+  gint64 shape[2] = { rows, cols };
+  if (mm_dtype_block_elems (dtype) != 32) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: %s is not a block-quantised type", what, mm_dtype_name (dtype));
+    return NULL;
+  }
+  if (!check_shape (dtype, 2, shape, what, error))
+    return NULL;
+  /* Q8_0: 2-byte scale + 32 codes; Q4_0: scale + 16; Q4_1: scale, min + 16 */
+  gint hdr = dtype == MM_DTYPE_Q4_1 ? 4 : 2, qb = bb - hdr;
+  gint64 nblk = rows * (cols / 32);
+  gsize size = (gsize) nblk * bb;
+  guint8 *out = g_try_malloc (size);
+  if (out == NULL) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_OUT_OF_MEMORY,
+        "%s: out of host memory packing %" G_GSIZE_FORMAT " bytes", what,
+        size);
+    return NULL;
+  }
+  const guint8 *in = data;
+  guint8 *codes = out, *scales = out + nblk * qb, *mins = scales + nblk * 2;
+  for (gint64 b = 0; b < nblk; b++) {
+    memcpy (codes + b * qb, in + b * bb + hdr, qb);
+    memcpy (scales + b * 2, in + b * bb, 2);
+    if (hdr == 4)
+      memcpy (mins + b * 2, in + b * bb + 2, 2);
+  }
+  MmTensor *t = mm_tensor_upload (e, dtype, 2, shape, out, what, error);
+  g_free (out);
+  if (t)
+    t->planar = TRUE;
+  return t;
+}
+
 void
 mm_tensor_free (MmTensor * t)
 {
@@ -229,6 +269,7 @@ mm_graph_new (MmEngine * engine)
   g->engine = mm_engine_ref (engine);
   g->chunks = g_array_new (FALSE, TRUE, sizeof (Chunk));
   g->tensors = g_ptr_array_new_with_free_func (g_free);
+  g->memo = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g->dead.n_dims = 1;
   g->dead.shape[0] = 1;
   return g;
@@ -243,6 +284,7 @@ mm_graph_free (MmGraph * g)
     clReleaseMemObject (g_array_index (g->chunks, Chunk, i).buf);
   g_array_unref (g->chunks);
   g_ptr_array_unref (g->tensors);
+  g_hash_table_destroy (g->memo);
   g_clear_error (&g->error);
   mm_engine_unref (g->engine);
   g_free (g);
@@ -260,7 +302,16 @@ mm_graph_reset (MmGraph * g)
   g->cur_chunk = 0;
   g->cur_off = 0;
   g_ptr_array_set_size (g->tensors, 0);
+  g_hash_table_remove_all (g->memo);
   g_clear_error (&g->error);
+}
+
+MmTensor *
+mm_graph_memo (MmGraph * g, const gchar * key, MmTensor * t)
+{
+  if (t && t->buf)
+    g_hash_table_replace (g->memo, g_strdup (key), t);
+  return t ? t : g_hash_table_lookup (g->memo, key);
 }
 
 gboolean

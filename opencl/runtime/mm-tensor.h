@@ -39,6 +39,9 @@ typedef struct
   gint n_dims;
   gint64 shape[MM_MAX_DIMS];    /* outermost first */
   gboolean owns_buf;
+  /* Quantised matrices for GEMM are stored planar: all rows' codes, then
+   * all scales (then all mins): aligned vector loads on the device. */
+  gboolean planar;
 } MmTensor;
 
 const gchar *mm_dtype_name (MmDType dtype);
@@ -62,6 +65,10 @@ MmTensor *mm_tensor_new (MmEngine * e, MmDType dtype, gint n_dims,
 MmTensor *mm_tensor_upload (MmEngine * e, MmDType dtype, gint n_dims,
     const gint64 * shape, const void *data, const gchar * what,
     GError ** error);
+/* A quantised 2-D matrix from ggml's interleaved blocks (@data, as in a
+ * GGUF file) into the planar layout our GEMM kernels read. */
+MmTensor *mm_tensor_upload_planar (MmEngine * e, MmDType dtype, gint64 rows,
+    gint64 cols, const void *data, const gchar * what, GError ** error);
 void mm_tensor_free (MmTensor * t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmTensor, mm_tensor_free)
 
@@ -108,6 +115,11 @@ MmTensor *mm_reshape_3d (MmGraph * g, MmTensor * t, gint64 d0, gint64 d1,
 /* Uploads host floats into an arena tensor. */
 MmTensor *mm_graph_input_f32 (MmGraph * g, gint n_dims, const gint64 * shape,
     const float *data);
+
+/* A per-forward memo: returns the tensor stored under @key in this forward
+ * (NULL if none); with @t non-NULL stores it and returns @t.  Cleared by
+ * mm_graph_reset(). */
+MmTensor *mm_graph_memo (MmGraph * g, const gchar * key, MmTensor * t);
 
 /* The graph's dead tensor, returned by ops after a failure. */
 MmTensor *mm_graph_dead (MmGraph * g);

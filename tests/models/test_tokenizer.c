@@ -11,6 +11,7 @@
  */
 #include "mm-tokenizer-private.h"
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -386,6 +387,252 @@ test_regex_fallback (void)
   }
 }
 
+/* lstrip/rstrip added tokens (HF only) */
+static void
+test_strip (void)
+{
+  g_autoptr (JsonNode) refn = load_json ("bpe_strip.ref.json");
+  JsonObject *ref = json_node_get_object (refn);
+  JsonArray *lines = json_object_get_array_member (ref, "lines");
+  g_autoptr (MmTokenizer) t = tokenizer_from_hf ("bpe_strip");
+  guint i;
+
+  for (i = 0; i < json_array_get_length (lines); i++)
+    check_encode ("bpe_strip", t, json_array_get_string_element (lines, i),
+        MM_ENCODE_PARSE_SPECIAL, ref_lines (ref, "ids", i), i);
+}
+
+/* Bytes that are not UTF-8 are encoded as bytes and decoded back. */
+static void
+check_invalid_utf8 (const gchar * what, const MmTokenizer * t)
+{
+  static const struct
+  {
+    const gchar *s;
+    gsize len;
+  } cases[] = {
+    {"abc\xff\xfe def", 9}, {"\xc3\x28 x", 4}, {"\xe2\x82 end", 6},
+    {"end\xf0\x9f\x98", 6}, {"\xed\xa0\x80 surrogate", 13},
+    {"\xc0\xaf overlong", 11}, {"\x80\x80\x80", 3},
+    {"ok\xf4\x90\x80\x80 big", 10}, {"a\0b nul", 8},
+    {"<|im_start|>\xff<|im_end|>", 25}, {"x \xa0 \xe3\x80", 6},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GBytes) bytes = NULL;
+    g_autofree gchar *text = NULL, *valid = NULL;
+    gboolean ok = mm_tokenizer_encode (t, cases[i].s, cases[i].len,
+        MM_ENCODE_PARSE_SPECIAL, ids, &error);
+
+    CHECK (ok, "%s: invalid UTF-8 case %u: %s", what, i,
+        error ? error->message : "");
+    if (!ok)
+      continue;
+    bytes = mm_tokenizer_decode_bytes (t, (gint32 *) ids->data, ids->len,
+        MM_DECODE_SPECIAL, NULL);
+    CHECK (g_bytes_get_size (bytes) == cases[i].len
+        && memcmp (g_bytes_get_data (bytes, NULL), cases[i].s,
+            cases[i].len) == 0, "%s: invalid UTF-8 case %u: no round trip",
+        what, i);
+    text = mm_tokenizer_decode (t, (gint32 *) ids->data, ids->len,
+        MM_DECODE_SPECIAL, NULL);
+    valid = g_utf8_make_valid (cases[i].s, cases[i].len);
+    CHECK (g_strcmp0 (text, valid) == 0, "%s: invalid UTF-8 case %u: "
+        "decoded text differs from g_utf8_make_valid", what, i);
+    check_stream (what, t, ids, MM_DECODE_SPECIAL, text);
+  }
+}
+
+/* Large inputs finish (one 1 MB word, random bytes); not timed. */
+static void
+check_large (const gchar * what, const MmTokenizer * t)
+{
+  gsize n = 1 << 20, i;
+  g_autofree gchar *word = g_malloc (n);
+  g_autofree gchar *noise = g_malloc (n / 4);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autoptr (GBytes) back = NULL;
+
+  for (i = 0; i < n; i++)
+    word[i] = "ab"[i % 2];
+  for (i = 0; i < n / 4; i++)
+    noise[i] = (gchar) g_rand_int_range (rand, 0, 256);
+  CHECK (mm_tokenizer_encode (t, word, n, MM_ENCODE_NONE, ids, NULL)
+      && ids->len > 0 && ids->len < n, "%s: 1 MB word", what);
+  g_array_set_size (ids, 0);
+  CHECK (mm_tokenizer_encode (t, noise, n / 4, MM_ENCODE_PARSE_SPECIAL, ids,
+          NULL), "%s: random bytes", what);
+  back = mm_tokenizer_decode_bytes (t, (gint32 *) ids->data, ids->len,
+      MM_DECODE_SPECIAL, NULL);
+  CHECK (back && g_bytes_get_size (back) == n / 4
+      && memcmp (g_bytes_get_data (back, NULL), noise, n / 4) == 0,
+      "%s: random bytes do not round-trip", what);
+}
+
+static void
+test_robustness (void)
+{
+  const gchar *hf[] = { "bpe_gpt2", "bpe_llama3", "bpe_qwen2", "bpe_smollm",
+    "spm_legacy", "spm_meta"
+  };
+  const gchar *plain[] = { "bpe_gpt2", "bpe_llama3", "bpe_qwen2",
+    "bpe_smollm", "spm"
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (hf); i++) {
+    g_autoptr (MmTokenizer) t = tokenizer_from_hf (hf[i]);
+
+    check_invalid_utf8 (hf[i], t);
+  }
+  for (i = 0; i < G_N_ELEMENTS (plain); i++) {
+    g_autoptr (MmTokenizer) t = tokenizer_from_plain (plain[i]);
+
+    check_invalid_utf8 (plain[i], t);
+    check_large (plain[i], t);
+  }
+}
+
+static void
+expect_error (const gchar * what, gpointer obj, GError * error, gint code)
+{
+  CHECK (obj == NULL && error != NULL && error->domain == MM_TOKENIZER_ERROR
+      && error->code == code, "%s: expected error %d, got %s", what, code,
+      error ? error->message : "none");
+  if (error)
+    g_print ("  expected error: %s\n", error->message);
+}
+
+static void
+test_errors (void)
+{
+  const gchar *tokens[] = { "a", "b", "ab", "\xe2\x96\x81" };
+  const gchar *merges[] = { "a b" };
+  const gchar *wp =
+      "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}";
+  const gchar *lower =
+      "{\"normalizer\": {\"type\": \"Lowercase\"}, "
+      "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}";
+  g_autoptr (MmTokenizer) spm = NULL, bpe = NULL;
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gint32 bad = 99999;
+  GError *error = NULL;
+  gpointer obj;
+  GString *out = g_string_new (NULL);
+
+  obj = mm_tokenizer_new_from_hf_json ("/nonexistent/tokenizer.json", &error);
+  CHECK (obj == NULL && error != NULL, "missing file");
+  g_clear_error (&error);
+  obj = mm_tokenizer_new_from_hf_json_data ("{ not json", -1, &error);
+  CHECK (obj == NULL && error != NULL, "bad JSON");
+  g_clear_error (&error);
+  obj = mm_tokenizer_new_from_hf_json_data (wp, -1, &error);
+  expect_error ("WordPiece", obj, error, MM_TOKENIZER_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  obj = mm_tokenizer_new_from_hf_json_data (lower, -1, &error);
+  expect_error ("Lowercase", obj, error, MM_TOKENIZER_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  obj = mm_tokenizer_new_bpe (tokens, 3, merges, 1, NULL, "no-such-pre",
+      &error);
+  expect_error ("unknown pre", obj, error, MM_TOKENIZER_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  obj = mm_tokenizer_new_bpe (tokens, 0, merges, 1, NULL, "gpt2", &error);
+  expect_error ("no tokens", obj, error, MM_TOKENIZER_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* SentencePiece without byte tokens or <unk>: 'c' cannot be encoded */
+  spm = mm_tokenizer_new_spm (tokens, NULL, NULL, 4, &error);
+  CHECK (spm != NULL, "tiny spm");
+  CHECK (!mm_tokenizer_encode (spm, "abc", -1, MM_ENCODE_NONE, ids, &error)
+      && ids->len == 0, "spm: unencodable text must fail, leave ids alone");
+  expect_error ("spm unencodable", NULL, error, MM_TOKENIZER_ERROR_ENCODE);
+  g_clear_error (&error);
+
+  bpe = tokenizer_from_plain ("bpe_gpt2");
+  CHECK (mm_tokenizer_decode (bpe, &bad, 1, MM_DECODE_NONE, &error) == NULL,
+      "decode of a bad id");
+  g_clear_error (&error);
+  bad = -5;
+  CHECK (!mm_tokenizer_token_to_piece (bpe, bad, 0, out, &error), "piece");
+  expect_error ("bad id", NULL, error, MM_TOKENIZER_ERROR_TOKEN);
+  g_clear_error (&error);
+  CHECK (mm_tokenizer_token_text (bpe, 1 << 30) == NULL, "token_text range");
+  CHECK (mm_tokenizer_token_id (bpe, "no such token") == -1, "token_id");
+  g_string_free (out, TRUE);
+}
+
+/* Special ids, flags and end-of-generation. */
+static void
+test_specials (void)
+{
+  g_autoptr (MmTokenizer) t = tokenizer_from_plain ("bpe_llama3");
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gint32 bot = mm_tokenizer_token_id (t, "<|begin_of_text|>");
+  gint32 eot = mm_tokenizer_token_id (t, "<|endoftext|>");
+
+  CHECK (mm_tokenizer_get_special (t, MM_SPECIAL_BOS) == bot && bot >= 0,
+      "BOS");
+  CHECK (mm_tokenizer_get_add_bos (t), "add_bos");
+  CHECK (mm_tokenizer_set_special_by_text (t, MM_SPECIAL_EOS, "<|im_end|>"),
+      "EOS by text");
+  CHECK (!mm_tokenizer_set_special_by_text (t, MM_SPECIAL_EOT, "<|nope|>"),
+      "EOT by missing text");
+  CHECK (mm_tokenizer_is_eog (t, eot), "<|endoftext|> ends generation");
+  CHECK (!mm_tokenizer_is_eog (t, bot), "BOS does not end generation");
+  mm_tokenizer_set_add_eos (t, TRUE);
+  mm_tokenizer_encode (t, "hi", -1, MM_ENCODE_ADD_SPECIAL, ids, NULL);
+  CHECK (ids->len >= 3 && g_array_index (ids, gint32, 0) == bot
+      && g_array_index (ids, gint32, ids->len - 1) ==
+      mm_tokenizer_token_id (t, "<|im_end|>"), "BOS ... EOS");
+  mm_tokenizer_add_eog (t, 5);
+  CHECK (mm_tokenizer_is_eog (t, 5), "added EOG");
+}
+
+/* tokenizer_config.json: token strings or AddedToken objects, flags, the
+ * chat template inline, as a named list, or in chat_template.jinja. */
+static void
+test_hf_config (void)
+{
+  g_autoptr (MmTokenizer) t = tokenizer_from_hf ("bpe_gpt2");
+  g_autofree gchar *dir = g_dir_make_tmp ("mm-tok-XXXXXX", NULL);
+  g_autofree gchar *cfg = g_build_filename (dir, "tokenizer_config.json",
+      NULL);
+  g_autofree gchar *jinja = g_build_filename (dir, "chat_template.jinja",
+      NULL);
+  gchar *tmpl = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (cfg, "{\"bos_token\": \"<|im_start|>\", "
+      "\"eos_token\": {\"__type\": \"AddedToken\", \"content\": "
+      "\"<|im_end|>\"}, \"add_bos_token\": true, \"chat_template\": "
+      "[{\"name\": \"tool_use\", \"template\": \"T\"}, "
+      "{\"name\": \"default\", \"template\": \"D\"}]}", -1, NULL);
+  CHECK (mm_tokenizer_load_hf_config (t, cfg, &tmpl, &error), "config: %s",
+      error ? error->message : "");
+  CHECK (mm_tokenizer_get_special (t, MM_SPECIAL_BOS) ==
+      mm_tokenizer_token_id (t, "<|im_start|>"), "config bos");
+  CHECK (mm_tokenizer_get_special (t, MM_SPECIAL_EOS) ==
+      mm_tokenizer_token_id (t, "<|im_end|>"), "config eos");
+  CHECK (mm_tokenizer_get_add_bos (t), "config add_bos");
+  CHECK (g_strcmp0 (tmpl, "D") == 0, "config default template: %s", tmpl);
+  g_clear_pointer (&tmpl, g_free);
+  g_file_set_contents (cfg, "{\"add_bos_token\": false}", -1, NULL);
+  g_file_set_contents (jinja, "J", -1, NULL);
+  CHECK (mm_tokenizer_load_hf_config (t, cfg, &tmpl, NULL)
+      && !mm_tokenizer_get_add_bos (t), "config 2");
+  CHECK (g_strcmp0 (tmpl, "J") == 0, "chat_template.jinja: %s", tmpl);
+  g_clear_pointer (&tmpl, g_free);
+  g_file_set_contents (cfg, "[1, 2]", -1, NULL);
+  CHECK (!mm_tokenizer_load_hf_config (t, cfg, &tmpl, NULL), "not object");
+  g_unlink (cfg);
+  g_unlink (jinja);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -399,6 +646,11 @@ main (int argc, char **argv)
   test_spm (lines);
   test_pre_tokenizers ();
   test_regex_fallback ();
+  test_strip ();
+  test_robustness ();
+  test_errors ();
+  test_specials ();
+  test_hf_config ();
   if (failures) {
     g_printerr ("%d check(s) failed\n", failures);
     return 1;

@@ -115,8 +115,8 @@ check_quant (MmEngine * e, MmGraph * g, MmDType dt, gint M, gint N, gint K)
   float *b = mm_test_rand (N, 3, -1, 1);
   float *want = g_new (float, (gsize) M * N);
   ref_gemm (x, w, b, want, M, N, K, 1.0f);
-  gint64 ws[2] = { N, K }, xs[2] = { M, K }, bs = N;
-  MmTensor *tw = mm_tensor_upload (e, dt, 2, ws, q, "qw", NULL);
+  gint64 xs[2] = { M, K }, bs = N;
+  MmTensor *tw = mm_tensor_upload_planar (e, dt, N, K, q, "qw", NULL);
   MmTensor *tb = mm_test_weight (e, 1, &bs, b);
   mm_graph_reset (g);
   MmTensor *y = mm_linear (g, mm_graph_input_f32 (g, 2, xs, x), tw, tb);
@@ -173,7 +173,7 @@ main (void)
   ok &= check_batched (e, g, 4, 2, 33, 33, 17);
   const MmDType qt[] = { MM_DTYPE_Q8_0, MM_DTYPE_Q4_0, MM_DTYPE_Q4_1 };
   const gint qs[][3] = { {1, 1, 32}, {1, 13, 96}, {3, 7, 64}, {7, 13, 160},
-  {129, 33, 576}, {5, 1001, 32}
+  {129, 33, 576}, {5, 1001, 32}, {16, 37, 64}, {40, 96, 160}
   };
   for (guint t = 0; t < G_N_ELEMENTS (qt); t++)
     for (guint i = 0; i < G_N_ELEMENTS (qs); i++)
