@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static int
 cmp_double (const void *a, const void *b)
@@ -34,6 +35,17 @@ static double
 now_ms (void)
 {
   return g_get_monotonic_time () / 1000.0;
+}
+
+/* Process CPU time (all threads, PoCL's workers included): on a shared
+ * machine wall time depends on the other processes, CPU time much less. */
+static double
+cpu_ms (void)
+{
+  struct rusage r;
+  getrusage (RUSAGE_SELF, &r);
+  return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e3
+      + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e3;
 }
 
 static gboolean
@@ -66,7 +78,7 @@ bench_decoder (MmWhisper * w, MmTensor * enc, gint tokens, gint reps)
   for (gint i = 0; i < 4; i++)
     prompt[i] = MIN (MAX (prompt[i], 0), vocab - 1);
   double *cross = g_new (double, reps), *step = g_new (double, reps);
-  double *first = g_new (double, reps);
+  double *first = g_new (double, reps), *step_cpu = g_new (double, reps);
   for (gint r = 0; r < reps; r++) {
     double t0 = now_ms ();
     if (!mm_whisper_decoder_set_audio (d, enc, &err))
@@ -76,6 +88,7 @@ bench_decoder (MmWhisper * w, MmTensor * enc, gint tokens, gint reps)
     float *logits = mm_whisper_decoder_forward (d, prompt, 4, 0, &err);
     first[r] = now_ms () - t0;
     t0 = now_ms ();
+    double c0 = cpu_ms ();
     for (gint i = 0; i < tokens && logits; i++) {
       gint32 id = argmax (logits, vocab);
       g_free (logits);
@@ -85,11 +98,14 @@ bench_decoder (MmWhisper * w, MmTensor * enc, gint tokens, gint reps)
       return fail (err);
     g_free (logits);
     step[r] = (now_ms () - t0) / tokens;
+    step_cpu[r] = (cpu_ms () - c0) / tokens;
   }
   double ms = median (step, reps);
   g_print ("decoder: cross K/V %.1f ms, prompt (4 tokens) %.1f ms, "
-      "%.2f ms/token = %.1f tokens/s (%d steps)\n", median (cross, reps),
-      median (first, reps), ms, 1000.0 / ms, tokens);
+      "%.2f ms/token = %.1f tokens/s (%d steps; CPU %.2f ms/token)\n",
+      median (cross, reps), median (first, reps), ms, 1000.0 / ms, tokens,
+      median (step_cpu, reps));
+  g_free (step_cpu);
   g_free (cross);
   g_free (step);
   g_free (first);
@@ -133,8 +149,9 @@ main (int argc, char **argv)
   MmGraph *g = mm_graph_new (e);
   gint64 shape = n;
   double *mel = g_new (double, reps), *enc = g_new (double, reps);
+  double *enc_cpu = g_new (double, reps);
   MmTensor *y = NULL;
-  for (gint r = -1; r < reps; r++) {     /* r = -1: warm-up */
+  for (gint r = -1; r < reps; r++) {    /* r = -1: warm-up */
     mm_graph_reset (g);
     t0 = now_ms ();
     mm_mel_compute (mm_whisper_mel (w), g, mm_graph_input_f32 (g, 1, &shape,
@@ -145,22 +162,36 @@ main (int argc, char **argv)
       mel[r] = now_ms () - t0;
     mm_graph_reset (g);
     t0 = now_ms ();
+    double c0 = cpu_ms ();
     y = mm_whisper_encode (w, g, mm_graph_input_f32 (g, 1, &shape, audio));
     if (!mm_graph_finish (g, &err))
       return !fail (err);
-    if (r >= 0)
+    if (r >= 0) {
       enc[r] = now_ms () - t0;
+      enc_cpu[r] = cpu_ms () - c0;
+    }
   }
   g_print ("features: %.1f ms per window\n", median (mel, reps));
   g_print ("encoder (features included): %.1f ms per window (median of %d; "
-      "scratch arena %.0f MB)\n", median (enc, reps), reps,
-      mm_graph_arena_size (g) / 1048576.0);
+      "CPU %.0f ms; scratch arena %.0f MB)\n", median (enc, reps), reps,
+      median (enc_cpu, reps), mm_graph_arena_size (g) / 1048576.0);
+  if (mm_engine_profiling (e)) {
+    gchar *rep = mm_engine_profile_report (e, TRUE);
+    g_print ("device time per kernel (features + encoder, all runs):\n%s", rep);
+    g_free (rep);
+  }
   gboolean ok = bench_decoder (w, y, tokens, reps);
+  if (mm_engine_profiling (e)) {
+    gchar *rep = mm_engine_profile_report (e, TRUE);
+    g_print ("device time per kernel (decoder):\n%s", rep);
+    g_free (rep);
+  }
   mm_graph_free (g);
   mm_whisper_free (w);
   g_free (audio);
   g_free (mel);
   g_free (enc);
+  g_free (enc_cpu);
   mm_engine_unref (e);
   return ok ? 0 : 1;
 }

@@ -66,8 +66,10 @@ struct _MmWhisperDecoder
 {
   MmWhisper *w;
   MmGraph *graph;
-  MmTensor **k_cache, **v_cache;        /* per layer [n_text_ctx, d] */
-  MmTensor **cross_k, **cross_v;        /* per layer [n_audio_ctx, d] */
+  MmTensor **k_cache;           /* per layer [n_text_ctx, d] */
+  MmTensor **vt_cache;          /* per layer [d, n_text_ctx]: V transposed */
+  MmTensor **cross_k;           /* per layer [n_audio_ctx, d] */
+  MmTensor **cross_vt;          /* per layer [d, n_audio_ctx] */
   gboolean have_audio;
 };
 

@@ -20,17 +20,60 @@
 
 /* ---- graphs ---- */
 
-/* q [nq, d] against k, v [nk, d] (heads of d / n_head), output projected. */
+/* Multi-head attention without permutes.  Heads are interleaved in rows:
+ * q [nq, H hd] and k (rows 0..nk-1 of a [*, H hd] tensor) are read with
+ * strides; @vt holds V transposed, [H hd, ld_vt] (row h hd + i: dim i of
+ * head h for every key), so P.V is a plain batched GEMM whose output lands
+ * in [nq, H hd].  The value bias is left out: softmax rows sum to one, so
+ * it is added to the output instead. */
 static MmTensor *
-attend (MmGraph * g, const MmWhisperAttn * a, MmTensor * q, MmTensor * k,
-    MmTensor * v, gint n_head, gint causal_offset)
+attention (MmGraph * g, MmTensor * q, MmTensor * k, MmTensor * vt, gint64 nk,
+    gint64 ld_vt, gint n_head, gint causal_offset)
 {
-  gint64 nq = mm_tensor_rows (q), nk = mm_tensor_rows (k);
-  gint64 hd = mm_tensor_cols (q) / n_head;
-  MmTensor *o = mm_attention (g, mm_reshape_3d (g, q, nq, n_head, hd),
-      mm_reshape_3d (g, k, nk, n_head, hd), mm_reshape_3d (g, v, nk, n_head,
-          hd), NULL, 1.0f / sqrtf (hd), causal_offset);
-  return mm_linear (g, o, a->o_w, a->o_b);
+  gint64 nq = mm_tensor_rows (q), dm = mm_tensor_cols (q), hd = dm / n_head;
+  gint64 s_sc[3] = { n_head, nq, nk };
+  MmTensor *sc = mm_graph_tensor (g, MM_DTYPE_F32, 3, s_sc);
+  MmGemmShape qk = {.M = nq,.N = nk,.K = hd,.batch = n_head,.b_div = 1,
+    .lda = dm,.ldb = dm,.ldc = nk,.stride_a = hd,.stride_b = hd,
+    .stride_c = nq * nk,.alpha = 1.0f / sqrtf (hd)
+  };
+  mm_gemm (g, q, k, NULL, sc, &qk);
+  MmTensor *p = mm_softmax (g, sc, NULL, 1.0f, causal_offset);
+  MmTensor *o = mm_graph_tensor_2d (g, nq, dm);
+  MmGemmShape pv = {.M = nq,.N = hd,.K = nk,.batch = n_head,.b_div = 1,
+    .lda = nk,.ldb = ld_vt,.ldc = dm,.stride_a = nq * nk,
+    .stride_b = hd * ld_vt,.stride_c = hd,.alpha = 1.0f
+  };
+  mm_gemm (g, p, vt, NULL, o, &pv);
+  return o;
+}
+
+/* V transposed, [d, n] = Wv . h^T (no bias), written into @vt at column
+ * @col0 of rows of @ld elements (a new graph tensor when @vt is NULL). */
+static MmTensor *
+values_t (MmGraph * g, const MmWhisperAttn * a, MmTensor * h, MmTensor * vt,
+    gint64 col0, gint64 ld)
+{
+  gint64 n = mm_tensor_rows (h), dm = mm_tensor_cols (h);
+  if (vt == NULL)
+    vt = mm_graph_tensor_2d (g, dm, n);
+  MmTensor at = *vt;
+  at.offset += col0 * sizeof (float);
+  MmGemmShape s = {.M = dm,.N = n,.K = dm,.batch = 1,.b_div = 1,.lda = dm,
+    .ldb = dm,.ldc = ld,.alpha = 1.0f
+  };
+  if (mm_graph_ok (g) && col0 + n > ld)
+    mm_graph_failf (g, "whisper: %" G_GINT64_FORMAT " values at column %"
+        G_GINT64_FORMAT " exceed rows of %" G_GINT64_FORMAT, n, col0, ld);
+  mm_gemm (g, a->v_w, h, NULL, mm_graph_keep (g, at), &s);
+  return vt;
+}
+
+/* Output projection of attention output @o (value bias added first). */
+static MmTensor *
+attn_out (MmGraph * g, const MmWhisperAttn * a, MmTensor * o)
+{
+  return mm_linear (g, mm_add (g, o, a->v_b), a->o_w, a->o_b);
 }
 
 static MmTensor *
@@ -46,9 +89,11 @@ enc_block (MmGraph * g, const MmWhisperLayer * l, MmTensor * x, gint n_head)
   const MmWhisperAttn *a = &l->attn;
   MmTensor *h = mm_layer_norm (g, x, l->attn_ln_w, l->attn_ln_b,
       MM_WHISPER_LN_EPS);
-  x = mm_add (g, x, attend (g, a, mm_linear (g, h, a->q_w, a->q_b),
-          mm_linear (g, h, a->k_w, NULL), mm_linear (g, h, a->v_w, a->v_b),
-          n_head, -1));
+  gint64 n = mm_tensor_rows (h);
+  MmTensor *o = attention (g, mm_linear (g, h, a->q_w, a->q_b),
+      mm_linear (g, h, a->k_w, NULL), values_t (g, a, h, NULL, 0, n), n, n,
+      n_head, -1);
+  x = mm_add (g, x, attn_out (g, a, o));
   h = mm_layer_norm (g, x, l->ffn_ln_w, l->ffn_ln_b, MM_WHISPER_LN_EPS);
   return mm_add (g, x, mlp (g, l, h));
 }
@@ -88,20 +133,19 @@ mm_whisper_encode (MmWhisper * w, MmGraph * g, MmTensor * audio)
 }
 
 /* Causal self-attention of @h (positions [pos0, pos0 + n)) through the
- * layer's KV cache. */
+ * layer's caches: keys as rows, values transposed. */
 static MmTensor *
 dec_self_attention (MmWhisperDecoder * d, MmGraph * g, gint il, MmTensor * h,
     gint pos0)
 {
   const MmWhisperAttn *a = &d->w->dec[il].attn;
-  gint64 n = mm_tensor_rows (h), dm = d->w->hp.d;
+  gint64 n = mm_tensor_rows (h), ctx = d->w->hp.n_text_ctx;
   mm_copy_rows_into (g, d->k_cache[il], pos0, mm_linear (g, h, a->k_w, NULL));
-  mm_copy_rows_into (g, d->v_cache[il], pos0, mm_linear (g, h, a->v_w, a->v_b));
-  gint64 s[2] = { pos0 + n, dm };
-  MmTensor *k = mm_graph_keep (g, mm_tensor_view (d->k_cache[il], 2, s));
-  MmTensor *v = mm_graph_keep (g, mm_tensor_view (d->v_cache[il], 2, s));
-  return attend (g, a, mm_linear (g, h, a->q_w, a->q_b), k, v,
-      d->w->hp.n_dec_head, pos0);
+  values_t (g, a, h, d->vt_cache[il], pos0, ctx);
+  MmTensor *o = attention (g, mm_linear (g, h, a->q_w, a->q_b),
+      d->k_cache[il], d->vt_cache[il], pos0 + n, ctx, d->w->hp.n_dec_head,
+      pos0);
+  return attn_out (g, a, o);
 }
 
 static MmTensor *
@@ -112,9 +156,10 @@ dec_block (MmWhisperDecoder * d, MmGraph * g, gint il, MmTensor * x, gint pos0)
       MM_WHISPER_LN_EPS);
   x = mm_add (g, x, dec_self_attention (d, g, il, h, pos0));
   h = mm_layer_norm (g, x, l->cross_ln_w, l->cross_ln_b, MM_WHISPER_LN_EPS);
-  x = mm_add (g, x, attend (g, &l->cross, mm_linear (g, h, l->cross.q_w,
-              l->cross.q_b), d->cross_k[il], d->cross_v[il],
-          d->w->hp.n_dec_head, -1));
+  gint64 na = d->w->hp.n_audio_ctx;
+  MmTensor *o = attention (g, mm_linear (g, h, l->cross.q_w, l->cross.q_b),
+      d->cross_k[il], d->cross_vt[il], na, na, d->w->hp.n_dec_head, -1);
+  x = mm_add (g, x, attn_out (g, &l->cross, o));
   h = mm_layer_norm (g, x, l->ffn_ln_w, l->ffn_ln_b, MM_WHISPER_LN_EPS);
   return mm_add (g, x, mlp (g, l, h));
 }
@@ -166,8 +211,7 @@ mm_whisper_decoder_set_audio (MmWhisperDecoder * d, MmTensor * encoded,
     const MmWhisperAttn *a = &w->dec[il].cross;
     mm_copy_rows_into (g, d->cross_k[il], 0, mm_linear (g, encoded, a->k_w,
             NULL));
-    mm_copy_rows_into (g, d->cross_v[il], 0, mm_linear (g, encoded, a->v_w,
-            a->v_b));
+    values_t (g, a, encoded, d->cross_vt[il], 0, w->hp.n_audio_ctx);
   }
   d->have_audio = mm_graph_finish (g, error);
   return d->have_audio;
@@ -218,7 +262,7 @@ load_attn (Loader * ld, MmWhisperAttn * a, const gchar * pre, gint64 d)
   LOAD (q_w, "q_proj.weight", 2, s_w, TRUE, FALSE);
   LOAD (q_b, "q_proj.bias", 1, &d, FALSE, FALSE);
   LOAD (k_w, "k_proj.weight", 2, s_w, TRUE, FALSE);
-  LOAD (v_w, "v_proj.weight", 2, s_w, TRUE, FALSE);
+  LOAD (v_w, "v_proj.weight", 2, s_w, FALSE, FALSE);    /* F32: GEMM A side */
   LOAD (v_b, "v_proj.bias", 1, &d, FALSE, FALSE);
   LOAD (o_w, "out_proj.weight", 2, s_w, TRUE, FALSE);
   LOAD (o_b, "out_proj.bias", 1, &d, FALSE, FALSE);
@@ -566,22 +610,24 @@ mm_whisper_decoder_new (MmWhisper * w, GError ** error)
   d->w = w;
   d->graph = mm_graph_new (w->engine);
   d->k_cache = g_new0 (MmTensor *, hp->n_dec_layer);
-  d->v_cache = g_new0 (MmTensor *, hp->n_dec_layer);
+  d->vt_cache = g_new0 (MmTensor *, hp->n_dec_layer);
   d->cross_k = g_new0 (MmTensor *, hp->n_dec_layer);
-  d->cross_v = g_new0 (MmTensor *, hp->n_dec_layer);
+  d->cross_vt = g_new0 (MmTensor *, hp->n_dec_layer);
   gint64 s_self[2] = { hp->n_text_ctx, hp->d };
+  gint64 s_self_t[2] = { hp->d, hp->n_text_ctx };
   gint64 s_cross[2] = { hp->n_audio_ctx, hp->d };
+  gint64 s_cross_t[2] = { hp->d, hp->n_audio_ctx };
   gboolean ok = TRUE;
   for (gint i = 0; ok && i < hp->n_dec_layer; i++) {
     d->k_cache[i] = mm_tensor_new (w->engine, MM_DTYPE_F32, 2, s_self,
         "whisper KV cache", error);
-    d->v_cache[i] = d->k_cache[i] ? mm_tensor_new (w->engine, MM_DTYPE_F32,
-        2, s_self, "whisper KV cache", error) : NULL;
-    d->cross_k[i] = d->v_cache[i] ? mm_tensor_new (w->engine, MM_DTYPE_F32,
+    d->vt_cache[i] = d->k_cache[i] ? mm_tensor_new (w->engine, MM_DTYPE_F32,
+        2, s_self_t, "whisper KV cache", error) : NULL;
+    d->cross_k[i] = d->vt_cache[i] ? mm_tensor_new (w->engine, MM_DTYPE_F32,
         2, s_cross, "whisper cross-attention keys", error) : NULL;
-    d->cross_v[i] = d->cross_k[i] ? mm_tensor_new (w->engine, MM_DTYPE_F32,
-        2, s_cross, "whisper cross-attention values", error) : NULL;
-    ok = d->cross_v[i] != NULL;
+    d->cross_vt[i] = d->cross_k[i] ? mm_tensor_new (w->engine, MM_DTYPE_F32,
+        2, s_cross_t, "whisper cross-attention values", error) : NULL;
+    ok = d->cross_vt[i] != NULL;
   }
   if (!ok) {
     mm_whisper_decoder_free (d);
@@ -597,14 +643,14 @@ mm_whisper_decoder_free (MmWhisperDecoder * d)
     return;
   for (gint i = 0; i < d->w->hp.n_dec_layer; i++) {
     mm_tensor_free (d->k_cache[i]);
-    mm_tensor_free (d->v_cache[i]);
+    mm_tensor_free (d->vt_cache[i]);
     mm_tensor_free (d->cross_k[i]);
-    mm_tensor_free (d->cross_v[i]);
+    mm_tensor_free (d->cross_vt[i]);
   }
   g_free (d->k_cache);
-  g_free (d->v_cache);
+  g_free (d->vt_cache);
   g_free (d->cross_k);
-  g_free (d->cross_v);
+  g_free (d->cross_vt);
   mm_graph_free (d->graph);
   g_free (d);
 }
