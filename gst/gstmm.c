@@ -11,6 +11,7 @@
 #include <gst/gst.h>
 
 #include "elements/gstmmframesample.h"
+#include "elements/gstmmvisionenc.h"
 
 /* GST_PLUGIN_DEFINE needs PACKAGE; there is no config.h yet */
 #ifndef PACKAGE
@@ -23,10 +24,11 @@ plugin_init (GstPlugin * plugin)
   gboolean ok = FALSE;
 
   ok |= GST_ELEMENT_REGISTER (mmframesample, plugin);
+  ok |= GST_ELEMENT_REGISTER (mmvisionenc, plugin);
 
   return ok;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, mm,
     "Streaming video and audio understanding on OpenCL",
-    plugin_init, "0.1.0", "LGPL", "mm", "https://example.invalid/mm")
+    plugin_init, "0.1.0", "LGPL", "mm", "Unknown package origin")

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Element-wise ops; b broadcasts by index modulo nb. */
 
+/* The modulo only when b really broadcasts: a vector integer division per
+ * element costs more than the add itself. */
+#define BCAST(i, nb) ((nb) == get_global_size (0) ? (i) : (i) % (nb))
+
 __kernel void
 kernel_add (__global const float *a, uint ao, __global const float *b, uint bo,
     uint nb, __global float *y, uint yo)
 {
   uint i = GID0;
-  y[yo + i] = a[ao + i] + b[bo + i % nb];
+  y[yo + i] = a[ao + i] + b[bo + BCAST (i, nb)];
 }
 
 __kernel void
@@ -14,7 +18,7 @@ kernel_mul (__global const float *a, uint ao, __global const float *b, uint bo,
     uint nb, __global float *y, uint yo)
 {
   uint i = GID0;
-  y[yo + i] = a[ao + i] * b[bo + i % nb];
+  y[yo + i] = a[ao + i] * b[bo + BCAST (i, nb)];
 }
 
 __kernel void
@@ -50,7 +54,8 @@ kernel_gelu_tanh (__global const float *x, uint xo, __global float *y, uint yo)
 {
   float v = x[xo + GID0];
   float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-  y[yo + GID0] = 0.5f * v * (1.0f + tanh (u));
+  /* 0.5 (1 + tanh u) = 1 / (1 + exp (-2u)): exp vectorises, tanh does not */
+  y[yo + GID0] = v / (1.0f + exp (-2.0f * u));
 }
 
 __kernel void

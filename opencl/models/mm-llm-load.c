@@ -13,7 +13,37 @@ struct _MmLlmSource
   MmHfModel *hf;
   gchar *arch;                  /* GGUF general.architecture / HF model_type */
   gboolean neox;
+  /* HF multimodal folders (Idefics3, LLaVA) nest the text model: the
+   * prefix of its tensors, of lm_head, and of its config keys */
+  gchar *hf_prefix, *hf_head, *cfg;
 };
+
+/* Finds where an HF folder keeps the decoder (plain CausalLM or the text
+ * model of a VLM). */
+static gboolean
+hf_locate (MmLlmSource * src, GError ** error)
+{
+  static const gchar *prefixes[] = { "model.", "model.text_model.",
+    "model.language_model.", "language_model.model."
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++) {
+    gchar *n = g_strconcat (prefixes[i], "embed_tokens.weight", NULL);
+    gboolean found = mm_hf_model_find_tensor (src->hf, n) != NULL;
+    g_free (n);
+    if (found) {
+      src->hf_prefix = g_strdup (prefixes[i]);
+      src->hf_head = g_strdup (g_str_has_prefix (prefixes[i], "language_model")
+          ? "language_model.lm_head.weight" : "lm_head.weight");
+      src->cfg = g_strdup (mm_json_has (mm_hf_model_config (src->hf),
+              "text_config") ? "text_config." : "");
+      return TRUE;
+    }
+  }
+  g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+      "%s: no decoder embedding (embed_tokens.weight) found: not a "
+      "Llama-family model folder", src->path);
+  return FALSE;
+}
 
 MmLlmSource *
 mm_llm_source_open (const gchar * path, GError ** error)
@@ -22,10 +52,12 @@ mm_llm_source_open (const gchar * path, GError ** error)
   src->path = g_strdup (path);
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
     src->hf = mm_hf_model_open (path, error);
-    if (src->hf == NULL)
+    if (src->hf == NULL || !hf_locate (src, error))
       goto fail;
-    src->arch = g_strdup (mm_json_get_str (mm_hf_model_config (src->hf),
-            "model_type", "llama", NULL));
+    gchar *key = g_strconcat (src->cfg, "model_type", NULL);
+    src->arch = g_strdup (mm_json_get_str (mm_hf_model_config (src->hf), key,
+            "llama", NULL));
+    g_free (key);
     src->neox = TRUE;           /* HF checkpoints use rotate_half */
   } else {
     src->gguf = mm_gguf_open (path, error);
@@ -82,6 +114,9 @@ mm_llm_source_free (MmLlmSource * src)
   g_clear_pointer (&src->gguf, mm_gguf_free);
   g_clear_pointer (&src->hf, mm_hf_model_free);
   g_free (src->arch);
+  g_free (src->hf_prefix);
+  g_free (src->hf_head);
+  g_free (src->cfg);
   g_free (src->path);
   g_free (src);
 }
@@ -156,29 +191,35 @@ static gboolean
 hparams_hf (MmLlmSource * src, MmLlmHp * hp, GError ** error)
 {
   MmJson *c = mm_hf_model_config (src->hf);
-  hp->n_layer = mm_json_get_int (c, "num_hidden_layers", 0, NULL);
-  hp->d = mm_json_get_int (c, "hidden_size", 0, NULL);
-  hp->ffn = mm_json_get_int (c, "intermediate_size", 0, NULL);
-  hp->n_head = mm_json_get_int (c, "num_attention_heads", 0, NULL);
-  hp->n_kv_head = mm_json_get_int (c, "num_key_value_heads", hp->n_head, NULL);
-  hp->eps = mm_json_get_float (c, "rms_norm_eps", 1e-6, NULL);
-  hp->vocab = mm_json_get_int (c, "vocab_size", 0, NULL);
-  hp->n_ctx_train = mm_json_get_int (c, "max_position_embeddings", 2048, NULL);
-  hp->head_dim = mm_json_get_int (c, "head_dim",
+  gchar k[128];
+#define C(name) (g_snprintf (k, sizeof (k), "%s%s", src->cfg, name), k)
+  hp->n_layer = mm_json_get_int (c, C ("num_hidden_layers"), 0, NULL);
+  hp->d = mm_json_get_int (c, C ("hidden_size"), 0, NULL);
+  hp->ffn = mm_json_get_int (c, C ("intermediate_size"), 0, NULL);
+  hp->n_head = mm_json_get_int (c, C ("num_attention_heads"), 0, NULL);
+  hp->n_kv_head = mm_json_get_int (c, C ("num_key_value_heads"), hp->n_head,
+      NULL);
+  hp->eps = mm_json_get_float (c, C ("rms_norm_eps"), 1e-6, NULL);
+  hp->vocab = mm_json_get_int (c, C ("vocab_size"), 0, NULL);
+  hp->n_ctx_train = mm_json_get_int (c, C ("max_position_embeddings"), 2048,
+      NULL);
+  hp->head_dim = mm_json_get_int (c, C ("head_dim"),
       hp->n_head > 0 ? hp->d / hp->n_head : 0, NULL);
   hp->n_rot = hp->head_dim;
   /* transformers < 4.5x: rope_theta; newer: rope_parameters.rope_theta */
-  hp->rope_base = mm_json_get_float (c, "rope_theta",
-      mm_json_get_float (c, "rope_parameters.rope_theta", 10000.0, NULL),
-      NULL);
+  gdouble theta = mm_json_get_float (c, C ("rope_parameters.rope_theta"),
+      10000.0, NULL);
+  hp->rope_base = mm_json_get_float (c, C ("rope_theta"), theta, NULL);
   hp->rope_freq_scale = 1.0f;
-  const gchar *rtype = mm_json_get_str (c, "rope_scaling.type",
-      mm_json_get_str (c, "rope_scaling.rope_type", NULL, NULL), NULL);
+  const gchar *rtype = mm_json_get_str (c, C ("rope_scaling.rope_type"), NULL,
+      NULL);
+  rtype = mm_json_get_str (c, C ("rope_scaling.type"), rtype, NULL);
   if (g_strcmp0 (rtype, "linear") == 0) {
-    gdouble f = mm_json_get_float (c, "rope_scaling.factor", 1.0, NULL);
+    gdouble f = mm_json_get_float (c, C ("rope_scaling.factor"), 1.0, NULL);
     if (f > 0)
       hp->rope_freq_scale = 1.0 / f;
   }
+#undef C
   return TRUE;
 }
 
@@ -210,11 +251,16 @@ tensor_name (MmLlmSource * src, MmLlmTensorKind kind, gint layer)
     "self_attn.v_proj.bias", "post_attention_layernorm.weight",
     "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"
   };
-  const gchar *n = src->gguf ? gguf[kind] : hf[kind];
-  if (layer < 0)
-    return g_strdup (n);
-  return src->gguf ? g_strdup_printf ("blk.%d.%s", layer, n) :
-      g_strdup_printf ("model.layers.%d.%s", layer, n);
+  if (src->gguf)
+    return layer < 0 ? g_strdup (gguf[kind]) :
+        g_strdup_printf ("blk.%d.%s", layer, gguf[kind]);
+  if (kind == MM_LLM_T_OUTPUT)
+    return g_strdup (src->hf_head);
+  /* hf[] names carry the plain "model." prefix */
+  const gchar *n = g_str_has_prefix (hf[kind], "model.") ? hf[kind] + 6 :
+      hf[kind];
+  return layer < 0 ? g_strconcat (src->hf_prefix, n, NULL) :
+      g_strdup_printf ("%slayers.%d.%s", src->hf_prefix, layer, n);
 }
 
 MmTensor *

@@ -32,20 +32,50 @@ typedef enum
   MM_PIXEL_GRAY8,
 } MmPixelFormat;
 
-/* A host image; planes/strides as in GstVideoFrame. */
+/* Y'CbCr to RGB matrix of I420 / NV12 images. */
+typedef enum
+{
+  MM_COLOR_MATRIX_BT601,        /* GStreamer's default for SD video */
+  MM_COLOR_MATRIX_BT709,
+} MmColorMatrix;
+
+/* A host image; planes/strides as in GstVideoFrame.  @matrix and
+ * @full_range apply to I420 / NV12 only; zero-initialised means BT.601,
+ * limited range. */
 typedef struct
 {
   MmPixelFormat format;
   gint width, height;
   const guint8 *planes[3];
   gint strides[3];
+  MmColorMatrix matrix;
+  gboolean full_range;
 } MmImage;
 
 typedef struct _MmVisionModel MmVisionModel;
 
-/* @path: a GGUF mmproj file or a Hugging Face model folder. */
+/* Settings that override what the file says.  Zero-initialise, then set
+ * what you need. */
+typedef struct
+{
+  /* Input resolution (square); 0: the model's own.  Position embeddings
+   * follow (interpolated for SigLIP / CLIP, bucketed for Idefics). */
+  gint image_size;
+  /* Tower output as an index into HF's hidden_states (0: embeddings,
+   * n_layer: last block; negative counts from the end like
+   * vision_feature_layer); 0 with @set_feature_layer FALSE: the file's. */
+  gint feature_layer;
+  gboolean set_feature_layer;
+} MmVisionOptions;
+
+/* @path: a GGUF mmproj file or a Hugging Face model folder.  Hparams,
+ * preprocessing and every tensor's name and shape are checked before
+ * anything runs; errors name the file and the tensor or key. */
 MmVisionModel *mm_vision_model_load (MmEngine * engine, const gchar * path,
     GError ** error);
+/* Same, with @opts (nullable). */
+MmVisionModel *mm_vision_model_load_with_options (MmEngine * engine,
+    const gchar * path, const MmVisionOptions * opts, GError ** error);
 void mm_vision_model_free (MmVisionModel * m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmVisionModel, mm_vision_model_free)
 
@@ -66,5 +96,36 @@ gdouble mm_vision_model_last_ms (MmVisionModel * m);
  * the result is ready. */
 MmTensor *mm_vision_model_encode (MmVisionModel * m, const MmImage * img,
     GError ** error);
+
+/* Output tensors come from a small per-model pool: free them with
+ * mm_tensor_free() as usual; a pooled buffer is handed out again once only
+ * the pool holds it (steady-state encoding allocates nothing). */
+
+/* ---- lower levels, for tests and tools ---- */
+
+/* The preprocessed pixels of @img, [3, S, S] floats (host, g_free). */
+float *mm_vision_model_preprocess (MmVisionModel * m, const MmImage * img,
+    GError ** error);
+/* Tower + connector on preprocessed pixels [3, S, S] (host). */
+MmTensor *mm_vision_model_encode_pixels (MmVisionModel * m,
+    const float *pixels, GError ** error);
+/* Connector alone on tower features [n, d_tower] (host).  n must be what
+ * the connector takes (Idefics2 takes any n). */
+MmTensor *mm_vision_model_encode_features (MmVisionModel * m,
+    const float *features, gint n, GError ** error);
+
+/* With tracing on, the next forwards keep intermediate tensors under the
+ * names of the reference files ("hidden_states.N", "connector.layer_out.N",
+ * ...) until the following forward; tracing costs memory, not time. */
+void mm_vision_model_set_trace (MmVisionModel * m, gboolean trace);
+/* A traced tensor of the last forward as host floats [rows, cols]
+ * (g_free); NULL with an error when the name was not traced. */
+float *mm_vision_model_trace_get (MmVisionModel * m, const gchar * name,
+    gint64 * rows, gint64 * cols, GError ** error);
+/* Floating-point operations of one forward's GEMMs (tower + connector),
+ * for benchmarks. */
+gdouble mm_vision_model_flops (MmVisionModel * m);
+/* Device bytes of the model's scratch arena (high-water mark). */
+gsize mm_vision_model_scratch_bytes (MmVisionModel * m);
 
 G_END_DECLS

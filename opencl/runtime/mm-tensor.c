@@ -398,6 +398,34 @@ arena_alloc (MmGraph * g, gsize size, cl_mem * buf, gsize * off)
   return TRUE;
 }
 
+MmGraphMark
+mm_graph_mark (MmGraph * g)
+{
+  MmGraphMark m = { g->cur_chunk, g->cur_off, g->tensors->len };
+  return m;
+}
+
+void
+mm_graph_rewind (MmGraph * g, MmGraphMark mark)
+{
+  if (mark.chunk > g->cur_chunk || mark.n_tensors > g->tensors->len
+      || (mark.chunk == g->cur_chunk && mark.offset > g->cur_off))
+    return;                     /* not a mark of this forward */
+  g->cur_chunk = mark.chunk;
+  g->cur_off = mark.offset;
+  /* memo entries taken since the mark go with their tensors */
+  GHashTableIter it;
+  gpointer key, value;
+  g_hash_table_iter_init (&it, g->memo);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    for (guint i = mark.n_tensors; i < g->tensors->len; i++)
+      if (g_ptr_array_index (g->tensors, i) == value) {
+        g_hash_table_iter_remove (&it);
+        break;
+      }
+  g_ptr_array_set_size (g->tensors, mark.n_tensors);
+}
+
 MmTensor *
 mm_graph_dead (MmGraph * g)
 {

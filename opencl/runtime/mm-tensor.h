@@ -116,6 +116,22 @@ MmTensor *mm_reshape_3d (MmGraph * g, MmTensor * t, gint64 d0, gint64 d1,
 MmTensor *mm_graph_input_f32 (MmGraph * g, gint n_dims, const gint64 * shape,
     const float *data);
 
+/* A point of the arena to go back to. */
+typedef struct
+{
+  guint chunk;
+  gsize offset;
+  guint n_tensors;
+} MmGraphMark;
+
+MmGraphMark mm_graph_mark (MmGraph * g);
+/* Gives the arena memory taken since @mark back to later ops of the same
+ * forward: tensors taken since then must not be used any more.  Kernels
+ * already enqueued that still read or write them are safe, the queue being
+ * in order.  Bounds a deep model's arena by one layer's worth of
+ * temporaries (copy what must survive into a tensor taken before @mark). */
+void mm_graph_rewind (MmGraph * g, MmGraphMark mark);
+
 /* A per-forward memo: returns the tensor stored under @key in this forward
  * (NULL if none); with @t non-NULL stores it and returns @t.  Cleared by
  * mm_graph_reset(). */

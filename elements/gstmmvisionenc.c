@@ -1,0 +1,1285 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-mmvisionenc
+ * @title: mmvisionenc
+ * @short_description: encode video frames into LLM-ready tokens
+ * @see_also: #GstMmTokensMeta, #GstMmSampleMeta, mmframesample
+ *
+ * mmvisionenc runs a vision encoder — a SigLIP or CLIP tower and its
+ * connector, loaded from a GGUF mmproj file or a Hugging Face model folder
+ * (#GstMmVisionEnc:model) — on video frames, on an OpenCL device
+ * (#GstMmVisionEnc:device), and attaches the tokens to each encoded frame
+ * as a #GstMmTokensMeta (modality video, the frame's PTS and duration, the
+ * model's id). The tokens stay on the device; consumers on the same device
+ * use them without a copy. Frames themselves are never modified, dropped or
+ * reordered.
+ *
+ * ## Which frames are encoded
+ *
+ * Once a frame carrying a #GstMmSampleMeta (put there by mmframesample) has
+ * been seen in the stream, only frames carrying that meta are encoded.
+ * Until then, that is in a stream without a sampler, every frame is. A new
+ * stream (STREAM_START) or a restart of the element forgets what was seen.
+ * Buffers flagged GAP are never encoded.
+ *
+ * ## Order, threads and latency
+ *
+ * Encoding runs on a worker thread, so the streaming thread does not wait
+ * for the encoder. A frame chosen for encoding stays inside the element
+ * until its tokens are attached; frames and serialized events that arrive
+ * after it wait behind it, so the output order is exactly the input order
+ * and every token meta sits on the frame it describes. Data with nothing
+ * waiting in front of it goes straight through. Frames that were waiting
+ * are pushed by an output thread as soon as the frames in front of them are
+ * done, so the encoder never waits for downstream.
+ *
+ * The LATENCY query adds (#GstMmVisionEnc:max-pending + 1) times the
+ * slowest of the last 16 encodes to upstream's minimum and maximum latency:
+ * the longest a frame can be held. When encoding gets slower than what was
+ * last reported, the element posts a LATENCY message.
+ *
+ * ## When the encoder falls behind
+ *
+ * At most #GstMmVisionEnc:max-pending frames wait for the encoder (the one
+ * being encoded not counted). When a frame to encode finds that many
+ * waiting, #GstMmVisionEnc:leaky decides:
+ *
+ * * leaky (`leaky=yes`, or `auto` with a live upstream, the default for
+ *   cameras and network streams): the oldest waiting frame is released
+ *   without tokens and counted as dropped; it still goes downstream, in
+ *   order. The streaming thread never waits for the encoder.
+ * * blocking (`leaky=no`, or `auto` with a non-live upstream such as a
+ *   file): the streaming thread waits until the encoder takes a frame, so
+ *   every chosen frame gets its tokens.
+ *
+ * Whether upstream is live is asked (LATENCY query) at the first frame of
+ * each stream.
+ *
+ * ## Events and queries
+ *
+ * EOS waits behind the frames inside the element: they are all encoded
+ * (never dropped), then EOS goes on. FLUSH_START drops the frames inside
+ * the element and unblocks every wait; sticky events it drops (caps, tags)
+ * are sent again after FLUSH_STOP. Caps may change at any time: each frame
+ * is encoded with the caps it arrived with. Serialized queries (allocation,
+ * drain) wait until every frame inside has been encoded and pushed.
+ *
+ * ## Statistics
+ *
+ * Every #GstMmVisionEnc:stats-interval seconds, and after EOS, the element
+ * posts an element message `mm-encoder-stats` with the fields `frames-in`,
+ * `sampled` (chosen for encoding), `encoded`, `dropped` (#guint64),
+ * `pending` (#guint, waiting or being encoded), `ms-per-frame-avg`,
+ * `ms-per-frame-last` (#gdouble, wall time of an encode) and `model-id`
+ * (#gchararray). Counters run from the start of the element.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 videotestsrc num-buffers=300 ! mmframesample fps=1 ! mmvisionenc model=mmproj-siglip.gguf ! fakesink
+ * ]| Encodes one frame per second of video, every one of them (file-like
+ * source, blocking).
+ * |[
+ * gst-launch-1.0 -m v4l2src ! videoconvert ! mmframesample mode=mark fps=0.5 ! mmvisionenc model=mmproj.gguf stats-interval=1 ! queue ! autovideosink
+ * ]| A camera: the display keeps its frame rate, a frame every 2 s gets
+ * tokens, and the bus shows `mm-encoder-stats` every second.
+ *
+ * Since: 0.1
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/video/video.h>
+
+#include "gstmmvisionenc.h"
+#include "gst/gstmmsamplemeta.h"
+#include "gst/gstmmtokensmeta.h"
+#include "mm-vision.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_mm_vision_enc_debug);
+#define GST_CAT_DEFAULT gst_mm_vision_enc_debug
+
+enum
+{
+  PROP_0,
+  PROP_MODEL,
+  PROP_DEVICE,
+  PROP_MAX_PENDING,
+  PROP_STATS_INTERVAL,
+  PROP_LEAKY,
+};
+
+#define DEFAULT_MODEL NULL
+#define DEFAULT_DEVICE "auto"
+#define DEFAULT_MAX_PENDING 2
+#define DEFAULT_STATS_INTERVAL 5.0
+#define DEFAULT_LEAKY GST_MM_VISION_ENC_LEAKY_AUTO
+
+#define MAX_MAX_PENDING 1000
+#define MAX_STATS_INTERVAL 86400.0
+/* encodes looked at for the latency estimate */
+#define LATENCY_WINDOW 16
+
+#define VIDEO_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, " \
+    "ARGB, ABGR, I420, NV12, GRAY8 }"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
+
+typedef enum
+{
+  ITEM_READY,                   /* may be pushed */
+  ITEM_WAITING,                 /* a frame waiting for the encoder */
+  ITEM_ENCODING,                /* the frame the encoder works on */
+} GstMmVisionEncItemState;
+
+/* One entry of the output queue: a frame or a serialized event. */
+typedef struct
+{
+  GstMiniObject *obj;           /* GstBuffer or GstEvent, owned */
+  GstMmVisionEncItemState state;
+  GstVideoInfo info;            /* frames: the caps they arrived with */
+  gboolean orphaned;            /* flushed while encoding: the encoder frees it */
+} GstMmVisionEncItem;
+
+/* Why GstBaseTransform: it brings caps and accept-caps handling, allocation
+ * and latency forwarding, QoS and segment tracking for a passthrough
+ * element. The element replaces submit_input_buffer() and
+ * generate_output(): buffers go into the output queue instead of being
+ * pushed by the base class, and leave from whichever thread finds them ready
+ * (see push_ready()). Serialized events take the same queue and reach the
+ * base class's sink_event() when they leave it, so caps and segments follow
+ * the frames they belong to.
+ *
+ * Threads and locks: the streaming thread queues; the encode thread encodes
+ * WAITING frames; the push thread pushes items that became READY while the
+ * streaming thread was away. push_lock serialises pushing downstream and is
+ * taken before lock; lock guards the queue and the counters and is taken
+ * before the object lock. */
+struct _GstMmVisionEnc
+{
+  GstBaseTransform parent;
+
+  /* properties, under the object lock */
+  gchar *prop_model;
+  gchar *prop_device;
+  guint prop_max_pending;
+  gdouble prop_stats_interval;
+  GstMmVisionEncLeaky prop_leaky;
+
+  /* made in start(), freed in stop(); the model is used by the encode
+   * thread only */
+  MmEngine *engine;
+  MmVisionModel *model;
+  gchar *model_id;
+  GThread *encode_thread;
+  GThread *push_thread;
+
+  /* streaming thread only */
+  GstVideoInfo in_info;
+  gboolean have_info;
+  gboolean seen_sample_meta;
+  gboolean live_known;
+  gboolean upstream_live;
+
+  /* serialises pushes downstream */
+  GMutex push_lock;
+
+  /* guards everything below; cond is broadcast on any change of it */
+  GMutex lock;
+  GCond cond;
+  GQueue items;                 /* GstMmVisionEncItem, oldest first */
+  guint n_waiting;
+  gboolean encoding;
+  gboolean running;             /* the threads keep going */
+  gboolean flushing;
+  GstFlowReturn last_flow;      /* of the last push */
+  gboolean failed;              /* an encode failed: GST_FLOW_ERROR upstream */
+  GList *flushed_sticky;        /* sticky events a flush dropped */
+  guint64 frames_in, sampled, encoded, dropped;
+  gdouble ms_total, ms_last;
+  gdouble ms_recent[LATENCY_WINDOW];
+  guint n_recent;
+  GstClockTime reported_latency;
+  gint64 next_stats;            /* monotonic µs; 0 = not scheduled */
+};
+
+static void gst_mm_vision_enc_finalize (GObject * object);
+static void gst_mm_vision_enc_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_mm_vision_enc_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static GstStateChangeReturn gst_mm_vision_enc_change_state (GstElement *
+    element, GstStateChange transition);
+static gboolean gst_mm_vision_enc_start (GstBaseTransform * trans);
+static gboolean gst_mm_vision_enc_stop (GstBaseTransform * trans);
+static gboolean gst_mm_vision_enc_sink_event (GstBaseTransform * trans,
+    GstEvent * event);
+static gboolean gst_mm_vision_enc_query (GstBaseTransform * trans,
+    GstPadDirection direction, GstQuery * query);
+static GstFlowReturn gst_mm_vision_enc_submit_input_buffer (GstBaseTransform
+    * trans, gboolean is_discont, GstBuffer * buf);
+static GstFlowReturn gst_mm_vision_enc_generate_output (GstBaseTransform *
+    trans, GstBuffer ** outbuf);
+
+static gboolean gst_mm_vision_enc_wants (GstMmVisionEnc * self,
+    GstBuffer * buf);
+static gboolean gst_mm_vision_enc_upstream_is_live (GstMmVisionEnc * self);
+static void gst_mm_vision_enc_make_room (GstMmVisionEnc * self,
+    guint max_pending, gboolean leaky);
+static gboolean gst_mm_vision_enc_queue_event (GstMmVisionEnc * self,
+    GstEvent * event);
+static gboolean gst_mm_vision_enc_flush_start (GstMmVisionEnc * self,
+    GstEvent * event);
+static gboolean gst_mm_vision_enc_flush_stop (GstMmVisionEnc * self,
+    GstEvent * event);
+static gboolean gst_mm_vision_enc_drain (GstMmVisionEnc * self);
+static GstFlowReturn gst_mm_vision_enc_push_ready (GstMmVisionEnc * self);
+static gboolean gst_mm_vision_enc_forward_event (GstMmVisionEnc * self,
+    GstEvent * event);
+static gpointer gst_mm_vision_enc_push_loop (gpointer data);
+static gpointer gst_mm_vision_enc_encode_loop (gpointer data);
+static void gst_mm_vision_enc_encode_item (GstMmVisionEnc * self,
+    GstMmVisionEncItem * item);
+static GstMmTokens *gst_mm_vision_enc_run_model (GstMmVisionEnc * self,
+    GstBuffer * buf, const GstVideoInfo * info, GError ** error);
+static GstMessage *gst_mm_vision_enc_stats_message (GstMmVisionEnc * self);
+static GstClockTime gst_mm_vision_enc_latency (GstMmVisionEnc * self);
+static void gst_mm_vision_enc_drop_items (GstMmVisionEnc * self,
+    gboolean keep_sticky);
+static GstMmVisionEncItem *gst_mm_vision_enc_item_new (GstMiniObject * obj,
+    GstMmVisionEncItemState state, const GstVideoInfo * info);
+static void gst_mm_vision_enc_item_free (GstMmVisionEncItem * item);
+
+GType
+gst_mm_vision_enc_leaky_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_MM_VISION_ENC_LEAKY_AUTO,
+        "Leaky when upstream is live, blocking otherwise", "auto"},
+    {GST_MM_VISION_ENC_LEAKY_YES,
+        "Release the oldest waiting frame without tokens", "yes"},
+    {GST_MM_VISION_ENC_LEAKY_NO,
+        "Wait for the encoder (every chosen frame gets tokens)", "no"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstMmVisionEncLeaky", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+#define gst_mm_vision_enc_parent_class parent_class
+G_DEFINE_TYPE (GstMmVisionEnc, gst_mm_vision_enc, GST_TYPE_BASE_TRANSFORM);
+GST_ELEMENT_REGISTER_DEFINE (mmvisionenc, "mmvisionenc", GST_RANK_NONE,
+    GST_TYPE_MM_VISION_ENC);
+
+static void
+gst_mm_vision_enc_class_init (GstMmVisionEncClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_mm_vision_enc_debug, "mmvisionenc", 0,
+      "mm vision encoder");
+
+  gobject_class->finalize = gst_mm_vision_enc_finalize;
+  gobject_class->set_property = gst_mm_vision_enc_set_property;
+  gobject_class->get_property = gst_mm_vision_enc_get_property;
+
+  /**
+   * GstMmVisionEnc:model:
+   *
+   * The vision encoder: a GGUF mmproj file as written by llama.cpp, or a
+   * Hugging Face model folder (config.json + *.safetensors). Loaded when
+   * the element starts; a missing or unreadable model is an error naming
+   * the path.
+   */
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Vision encoder to load: a GGUF mmproj file or a Hugging Face "
+          "model folder", DEFAULT_MODEL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstMmVisionEnc:device:
+   *
+   * The OpenCL device to run on. Elements naming the same device share one
+   * context, so tokens pass between them without a copy.
+   */
+  g_object_class_install_property (gobject_class, PROP_DEVICE,
+      g_param_spec_string ("device", "Device",
+          "OpenCL device: auto (MM_DEVICE, else the first GPU, else the "
+          "first device), cpu, gpu, an index into the device list, or a "
+          "case-insensitive substring of \"platform: device\"",
+          DEFAULT_DEVICE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstMmVisionEnc:max-pending:
+   *
+   * How many frames may wait for the encoder, the one being encoded not
+   * counted. What happens when a frame finds it full is decided by
+   * #GstMmVisionEnc:leaky. The element holds frames for at most
+   * (max-pending + 1) encode times.
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_PENDING,
+      g_param_spec_uint ("max-pending", "Max pending",
+          "Frames that may wait for the encoder (the one being encoded not "
+          "counted); when full, see leaky", 1, MAX_MAX_PENDING,
+          DEFAULT_MAX_PENDING,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstMmVisionEnc:stats-interval:
+   *
+   * Seconds between `mm-encoder-stats` element messages; 0 turns them off
+   * (including the one after EOS).
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_double ("stats-interval", "Stats interval",
+          "Seconds between mm-encoder-stats element messages (0 = none)",
+          0.0, MAX_STATS_INTERVAL, DEFAULT_STATS_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstMmVisionEnc:leaky:
+   *
+   * What to do when a frame to encode finds #GstMmVisionEnc:max-pending
+   * frames waiting: release the oldest without tokens (never wait for the
+   * encoder), or wait for room (every chosen frame gets tokens). `auto`
+   * is leaky with a live upstream and blocking otherwise.
+   */
+  g_object_class_install_property (gobject_class, PROP_LEAKY,
+      g_param_spec_enum ("leaky", "Leaky",
+          "When max-pending frames wait for the encoder: yes = release the "
+          "oldest without tokens (counted as dropped), no = wait for room, "
+          "auto = yes with a live upstream, no otherwise",
+          GST_TYPE_MM_VISION_ENC_LEAKY, DEFAULT_LEAKY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "Vision encoder", "Filter/Analyzer/Video",
+      "Encodes video frames into LLM-ready tokens with a SigLIP/CLIP vision "
+      "tower and connector on OpenCL, attached as GstMmTokensMeta",
+      "mm developers");
+
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_mm_vision_enc_change_state);
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_mm_vision_enc_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_mm_vision_enc_stop);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_mm_vision_enc_sink_event);
+  trans_class->query = GST_DEBUG_FUNCPTR (gst_mm_vision_enc_query);
+  trans_class->submit_input_buffer =
+      GST_DEBUG_FUNCPTR (gst_mm_vision_enc_submit_input_buffer);
+  trans_class->generate_output =
+      GST_DEBUG_FUNCPTR (gst_mm_vision_enc_generate_output);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_MM_VISION_ENC_LEAKY, 0);
+}
+
+static void
+gst_mm_vision_enc_init (GstMmVisionEnc * self)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+
+  gst_base_transform_set_passthrough (trans, TRUE);
+  gst_base_transform_set_in_place (trans, TRUE);
+
+  self->prop_model = g_strdup (DEFAULT_MODEL);
+  self->prop_device = g_strdup (DEFAULT_DEVICE);
+  self->prop_max_pending = DEFAULT_MAX_PENDING;
+  self->prop_stats_interval = DEFAULT_STATS_INTERVAL;
+  self->prop_leaky = DEFAULT_LEAKY;
+
+  g_mutex_init (&self->push_lock);
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->items);
+  self->last_flow = GST_FLOW_OK;
+}
+
+static void
+gst_mm_vision_enc_finalize (GObject * object)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (object);
+
+  g_free (self->prop_model);
+  g_free (self->prop_device);
+  g_mutex_clear (&self->push_lock);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_mm_vision_enc_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_free (self->prop_model);
+      self->prop_model = g_value_dup_string (value);
+      break;
+    case PROP_DEVICE:
+      g_free (self->prop_device);
+      self->prop_device = g_value_dup_string (value);
+      break;
+    case PROP_MAX_PENDING:
+      self->prop_max_pending = g_value_get_uint (value);
+      break;
+    case PROP_STATS_INTERVAL:
+      self->prop_stats_interval = g_value_get_double (value);
+      break;
+    case PROP_LEAKY:
+      self->prop_leaky = g_value_get_enum (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+
+  /* let the threads see the new limits and stats schedule (lock is never
+   * taken under the object lock) */
+  g_mutex_lock (&self->lock);
+  if (prop_id == PROP_STATS_INTERVAL)
+    self->next_stats = 0;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+gst_mm_vision_enc_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, self->prop_model);
+      break;
+    case PROP_DEVICE:
+      g_value_set_string (value, self->prop_device);
+      break;
+    case PROP_MAX_PENDING:
+      g_value_set_uint (value, self->prop_max_pending);
+      break;
+    case PROP_STATS_INTERVAL:
+      g_value_set_double (value, self->prop_stats_interval);
+      break;
+    case PROP_LEAKY:
+      g_value_set_enum (value, self->prop_leaky);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static GstStateChangeReturn
+gst_mm_vision_enc_change_state (GstElement * element, GstStateChange transition)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (element);
+
+  /* Unblock a streaming thread waiting for the encoder or for a drain
+   * before the base class waits for it to leave. */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    g_mutex_lock (&self->lock);
+    self->flushing = TRUE;
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+  }
+
+  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+}
+
+static gboolean
+gst_mm_vision_enc_start (GstBaseTransform * trans)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *device = NULL;
+  g_autoptr (GError) err = NULL;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->prop_model);
+  device = g_strdup (self->prop_device);
+  GST_OBJECT_UNLOCK (self);
+
+  if (path == NULL || *path == '\0') {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No vision model given: set the model property."),
+        ("model is a GGUF mmproj file or a Hugging Face model folder"));
+    return FALSE;
+  }
+  if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Could not load vision model \"%s\": no such file or folder.", path),
+        (NULL));
+    return FALSE;
+  }
+
+  self->engine = mm_engine_get (device, &err);
+  if (self->engine == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Could not load vision model \"%s\": no OpenCL device \"%s\": %s",
+            path, device ? device : "auto", err->message), (NULL));
+    return FALSE;
+  }
+
+  self->model = mm_vision_model_load (self->engine, path, &err);
+  if (self->model == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Could not load vision model \"%s\": %s", path, err->message),
+        ("device: %s", mm_engine_device_name (self->engine)));
+    g_clear_pointer (&self->engine, mm_engine_unref);
+    return FALSE;
+  }
+  self->model_id = g_strdup (mm_vision_model_id (self->model));
+  GST_INFO_OBJECT (self, "loaded %s (%d tokens × %d) on %s", self->model_id,
+      mm_vision_model_n_tokens (self->model),
+      mm_vision_model_dim (self->model), mm_engine_device_name (self->engine));
+
+  self->seen_sample_meta = FALSE;
+  self->live_known = FALSE;
+
+  g_mutex_lock (&self->lock);
+  self->running = TRUE;
+  self->flushing = FALSE;
+  self->last_flow = GST_FLOW_OK;
+  self->failed = FALSE;
+  self->frames_in = self->sampled = self->encoded = self->dropped = 0;
+  self->ms_total = self->ms_last = 0.0;
+  self->n_recent = 0;
+  self->reported_latency = 0;
+  self->next_stats = 0;
+  g_mutex_unlock (&self->lock);
+
+  self->encode_thread = g_thread_new ("mmvenc-encode",
+      gst_mm_vision_enc_encode_loop, self);
+  self->push_thread = g_thread_new ("mmvenc-push",
+      gst_mm_vision_enc_push_loop, self);
+  return TRUE;
+}
+
+static gboolean
+gst_mm_vision_enc_stop (GstBaseTransform * trans)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
+
+  g_mutex_lock (&self->lock);
+  self->running = FALSE;
+  self->flushing = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  g_clear_pointer (&self->encode_thread, g_thread_join);
+  g_clear_pointer (&self->push_thread, g_thread_join);
+
+  g_mutex_lock (&self->lock);
+  gst_mm_vision_enc_drop_items (self, FALSE);
+  g_list_free_full (self->flushed_sticky, (GDestroyNotify) gst_event_unref);
+  self->flushed_sticky = NULL;
+  g_mutex_unlock (&self->lock);
+
+  g_clear_pointer (&self->model, mm_vision_model_free);
+  g_clear_pointer (&self->engine, mm_engine_unref);
+  g_clear_pointer (&self->model_id, g_free);
+  return TRUE;
+}
+
+static gboolean
+gst_mm_vision_enc_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_START:
+      return gst_mm_vision_enc_flush_start (self, event);
+    case GST_EVENT_FLUSH_STOP:
+      return gst_mm_vision_enc_flush_stop (self, event);
+    case GST_EVENT_CAPS:{
+      GstCaps *caps;
+      GstVideoInfo info;
+
+      gst_event_parse_caps (event, &caps);
+      if (!gst_video_info_from_caps (&info, caps)) {
+        GST_WARNING_OBJECT (self, "refusing caps %" GST_PTR_FORMAT, caps);
+        gst_event_unref (event);
+        return FALSE;
+      }
+      self->in_info = info;
+      self->have_info = TRUE;
+      break;
+    }
+    case GST_EVENT_STREAM_START:
+      self->seen_sample_meta = FALSE;
+      self->live_known = FALSE;
+      break;
+    default:
+      break;
+  }
+
+  if (!GST_EVENT_IS_SERIALIZED (event))
+    return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+  return gst_mm_vision_enc_queue_event (self, event);
+}
+
+static gboolean
+gst_mm_vision_enc_query (GstBaseTransform * trans, GstPadDirection direction,
+    GstQuery * query)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
+  gboolean res;
+
+  /* a serialized query must not overtake the frames inside */
+  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED (query)
+      && !gst_mm_vision_enc_drain (self))
+    return FALSE;
+
+  res = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
+      query);
+
+  if (res && direction == GST_PAD_SRC
+      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gboolean live;
+    GstClockTime min, max, ours;
+
+    gst_query_parse_latency (query, &live, &min, &max);
+    g_mutex_lock (&self->lock);
+    ours = gst_mm_vision_enc_latency (self);
+    self->reported_latency = ours;
+    g_mutex_unlock (&self->lock);
+
+    GST_DEBUG_OBJECT (self, "adding %" GST_TIME_FORMAT " of latency",
+        GST_TIME_ARGS (ours));
+    min += ours;
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += ours;
+    gst_query_set_latency (query, live, min, max);
+  }
+  return res;
+}
+
+/* The streaming function: queue the frame (WAITING when it is to be
+ * encoded), then push whatever is ready at the head of the queue. */
+static GstFlowReturn
+gst_mm_vision_enc_submit_input_buffer (GstBaseTransform * trans,
+    gboolean is_discont, GstBuffer * buf)
+{
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
+  GstMmVisionEncItem *item;
+  GstMmVisionEncLeaky prop_leaky;
+  guint max_pending;
+  gboolean encode, leaky;
+
+  if (!self->have_info) {
+    gst_buffer_unref (buf);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
+        ("received a buffer before caps"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+
+  GST_OBJECT_LOCK (self);
+  max_pending = self->prop_max_pending;
+  prop_leaky = self->prop_leaky;
+  GST_OBJECT_UNLOCK (self);
+
+  leaky = prop_leaky == GST_MM_VISION_ENC_LEAKY_YES ||
+      (prop_leaky == GST_MM_VISION_ENC_LEAKY_AUTO &&
+      gst_mm_vision_enc_upstream_is_live (self));
+  encode = gst_mm_vision_enc_wants (self, buf);
+  item = gst_mm_vision_enc_item_new (GST_MINI_OBJECT (buf),
+      encode ? ITEM_WAITING : ITEM_READY, &self->in_info);
+
+  g_mutex_lock (&self->lock);
+  self->frames_in++;
+  if (encode && !self->flushing) {
+    self->sampled++;
+    gst_mm_vision_enc_make_room (self, max_pending, leaky);
+  }
+  if (self->flushing) {
+    g_mutex_unlock (&self->lock);
+    gst_mm_vision_enc_item_free (item);
+    return GST_FLOW_FLUSHING;
+  }
+  g_queue_push_tail (&self->items, item);
+  if (encode)
+    self->n_waiting++;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  return gst_mm_vision_enc_push_ready (self);
+}
+
+static GstFlowReturn
+gst_mm_vision_enc_generate_output (GstBaseTransform * trans,
+    GstBuffer ** outbuf)
+{
+  /* frames leave through push_ready(), never through the base class */
+  *outbuf = NULL;
+  return GST_FLOW_OK;
+}
+
+/* Encode a frame that carries the sample flag, or every frame of a stream
+ * where no flag has been seen yet; never a GAP buffer. */
+static gboolean
+gst_mm_vision_enc_wants (GstMmVisionEnc * self, GstBuffer * buf)
+{
+  if (gst_buffer_get_mm_sample_meta (buf) != NULL) {
+    if (!self->seen_sample_meta)
+      GST_INFO_OBJECT (self, "sampled frames seen: encoding only those");
+    self->seen_sample_meta = TRUE;
+  } else if (self->seen_sample_meta) {
+    return FALSE;
+  }
+  return !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP);
+}
+
+static gboolean
+gst_mm_vision_enc_upstream_is_live (GstMmVisionEnc * self)
+{
+  GstQuery *query;
+
+  if (self->live_known)
+    return self->upstream_live;
+
+  query = gst_query_new_latency ();
+  self->upstream_live = FALSE;
+  if (gst_pad_peer_query (GST_BASE_TRANSFORM_SINK_PAD (self), query))
+    gst_query_parse_latency (query, &self->upstream_live, NULL, NULL);
+  gst_query_unref (query);
+  self->live_known = TRUE;
+
+  GST_INFO_OBJECT (self, "upstream is %slive", self->upstream_live ? "" :
+      "not ");
+  return self->upstream_live;
+}
+
+/* Called with lock held, before a frame to encode is queued: make sure
+ * fewer than @max_pending frames wait for the encoder. */
+static void
+gst_mm_vision_enc_make_room (GstMmVisionEnc * self, guint max_pending,
+    gboolean leaky)
+{
+  GList *l;
+
+  while (self->n_waiting >= max_pending && !self->flushing) {
+    if (!leaky) {
+      g_cond_wait (&self->cond, &self->lock);
+      continue;
+    }
+    for (l = self->items.head; l; l = l->next) {
+      GstMmVisionEncItem *item = l->data;
+
+      if (item->state == ITEM_WAITING) {
+        GST_DEBUG_OBJECT (self, "encoder behind: releasing frame %"
+            GST_TIME_FORMAT " without tokens",
+            GST_TIME_ARGS (GST_BUFFER_PTS (GST_BUFFER (item->obj))));
+        item->state = ITEM_READY;
+        self->n_waiting--;
+        self->dropped++;
+        break;
+      }
+    }
+    g_cond_broadcast (&self->cond);
+  }
+}
+
+static gboolean
+gst_mm_vision_enc_queue_event (GstMmVisionEnc * self, GstEvent * event)
+{
+  gboolean is_caps = GST_EVENT_TYPE (event) == GST_EVENT_CAPS;
+  gboolean ret;
+
+  g_mutex_lock (&self->lock);
+  if (self->flushing) {
+    g_mutex_unlock (&self->lock);
+    gst_event_unref (event);
+    return FALSE;
+  }
+  if (!g_queue_is_empty (&self->items)) {
+    g_queue_push_tail (&self->items,
+        gst_mm_vision_enc_item_new (GST_MINI_OBJECT (event), ITEM_READY, NULL));
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+    gst_mm_vision_enc_push_ready (self);
+    return TRUE;
+  }
+  g_mutex_unlock (&self->lock);
+
+  /* Nothing inside: handle it now and return the real result. Only this
+   * thread queues, so the queue stays empty; push_lock waits for a push
+   * thread still busy with the last item it took. */
+  g_mutex_lock (&self->push_lock);
+  ret = gst_mm_vision_enc_forward_event (self, event);
+  g_mutex_unlock (&self->push_lock);
+  if (!ret && is_caps)
+    self->have_info = FALSE;
+  return ret;
+}
+
+static gboolean
+gst_mm_vision_enc_flush_start (GstMmVisionEnc * self, GstEvent * event)
+{
+  gboolean ret;
+
+  /* forward first: unblocks a push stuck downstream */
+  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
+      (GST_BASE_TRANSFORM (self), event);
+
+  g_mutex_lock (&self->lock);
+  self->flushing = TRUE;
+  gst_mm_vision_enc_drop_items (self, TRUE);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return ret;
+}
+
+static gboolean
+gst_mm_vision_enc_flush_stop (GstMmVisionEnc * self, GstEvent * event)
+{
+  GstBaseTransformClass *bclass = GST_BASE_TRANSFORM_CLASS (parent_class);
+  GList *sticky, *l;
+  gboolean ret;
+
+  /* no push from before the flush may follow FLUSH_STOP downstream */
+  g_mutex_lock (&self->push_lock);
+  g_mutex_lock (&self->lock);
+  self->flushing = FALSE;
+  self->last_flow = GST_FLOW_OK;
+  self->failed = FALSE;
+  sticky = self->flushed_sticky;
+  self->flushed_sticky = NULL;
+  g_mutex_unlock (&self->lock);
+
+  ret = bclass->sink_event (GST_BASE_TRANSFORM (self), event);
+  for (l = sticky; l; l = l->next) {
+    GstEvent *ev = l->data;
+    gboolean is_caps = GST_EVENT_TYPE (ev) == GST_EVENT_CAPS;
+
+    if (!bclass->sink_event (GST_BASE_TRANSFORM (self), ev) && is_caps)
+      self->have_info = FALSE;
+  }
+  g_list_free (sticky);
+  g_mutex_unlock (&self->push_lock);
+  return ret;
+}
+
+/* Waits until every frame inside has been encoded and pushed.  FALSE when
+ * flushing. */
+static gboolean
+gst_mm_vision_enc_drain (GstMmVisionEnc * self)
+{
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  while (!self->flushing && !g_queue_is_empty (&self->items))
+    g_cond_wait (&self->cond, &self->lock);
+  ok = !self->flushing;
+  g_mutex_unlock (&self->lock);
+
+  /* the last item may still be on its way downstream */
+  g_mutex_lock (&self->push_lock);
+  g_mutex_unlock (&self->push_lock);
+  return ok;
+}
+
+/* Pushes the READY items at the head of the queue, in order; called by the
+ * streaming thread after queueing and by the push thread.  Returns the flow
+ * to report upstream. */
+static GstFlowReturn
+gst_mm_vision_enc_push_ready (GstMmVisionEnc * self)
+{
+  GstMmVisionEncItem *item;
+  GstFlowReturn ret;
+
+  g_mutex_lock (&self->push_lock);
+  g_mutex_lock (&self->lock);
+  while (!self->flushing && (item = g_queue_peek_head (&self->items))
+      && item->state == ITEM_READY) {
+    GstMiniObject *obj = item->obj;
+
+    g_queue_pop_head (&self->items);
+    item->obj = NULL;
+    gst_mm_vision_enc_item_free (item);
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+
+    if (GST_IS_BUFFER (obj)) {
+      ret = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), GST_BUFFER (obj));
+      g_mutex_lock (&self->lock);
+      self->last_flow = ret;
+    } else {
+      gboolean is_caps = GST_EVENT_TYPE (obj) == GST_EVENT_CAPS;
+      gboolean ok = gst_mm_vision_enc_forward_event (self, GST_EVENT (obj));
+
+      g_mutex_lock (&self->lock);
+      if (!ok && is_caps)
+        self->last_flow = GST_FLOW_NOT_NEGOTIATED;
+    }
+    if (self->last_flow != GST_FLOW_OK)
+      GST_DEBUG_OBJECT (self, "push: %s", gst_flow_get_name (self->last_flow));
+  }
+  if (self->flushing)
+    ret = GST_FLOW_FLUSHING;
+  else if (self->failed)
+    ret = GST_FLOW_ERROR;
+  else
+    ret = self->last_flow;
+  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->push_lock);
+  return ret;
+}
+
+/* Hands a serialized event to the base class (caps negotiation, segment
+ * tracking, forwarding). */
+static gboolean
+gst_mm_vision_enc_forward_event (GstMmVisionEnc * self, GstEvent * event)
+{
+  gboolean is_eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
+  GstMessage *stats = NULL;
+  gboolean ret;
+
+  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
+      (GST_BASE_TRANSFORM (self), event);
+
+  if (is_eos) {
+    GST_OBJECT_LOCK (self);
+    is_eos = self->prop_stats_interval > 0;
+    GST_OBJECT_UNLOCK (self);
+  }
+  if (is_eos) {
+    g_mutex_lock (&self->lock);
+    stats = gst_mm_vision_enc_stats_message (self);
+    g_mutex_unlock (&self->lock);
+    gst_element_post_message (GST_ELEMENT (self), stats);
+  }
+  return ret;
+}
+
+static gpointer
+gst_mm_vision_enc_push_loop (gpointer data)
+{
+  GstMmVisionEnc *self = data;
+  GstMmVisionEncItem *head;
+
+  g_mutex_lock (&self->lock);
+  while (self->running) {
+    head = g_queue_peek_head (&self->items);
+    if (!self->flushing && head && head->state == ITEM_READY) {
+      g_mutex_unlock (&self->lock);
+      gst_mm_vision_enc_push_ready (self);
+      g_mutex_lock (&self->lock);
+      continue;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+static gpointer
+gst_mm_vision_enc_encode_loop (gpointer data)
+{
+  GstMmVisionEnc *self = data;
+  GstMmVisionEncItem *item;
+  GstMessage *stats;
+  gdouble interval;
+  gint64 now;
+  GList *l;
+
+  g_mutex_lock (&self->lock);
+  while (self->running) {
+    GST_OBJECT_LOCK (self);
+    interval = self->prop_stats_interval;
+    GST_OBJECT_UNLOCK (self);
+    now = g_get_monotonic_time ();
+    if (interval <= 0)
+      self->next_stats = 0;
+    else if (self->next_stats == 0)
+      self->next_stats = now + interval * G_USEC_PER_SEC;
+    if (self->next_stats != 0 && now >= self->next_stats) {
+      self->next_stats = now + interval * G_USEC_PER_SEC;
+      stats = gst_mm_vision_enc_stats_message (self);
+      g_mutex_unlock (&self->lock);
+      gst_element_post_message (GST_ELEMENT (self), stats);
+      g_mutex_lock (&self->lock);
+      continue;
+    }
+
+    item = NULL;
+    for (l = self->items.head; l && !self->flushing; l = l->next) {
+      if (((GstMmVisionEncItem *) l->data)->state == ITEM_WAITING) {
+        item = l->data;
+        break;
+      }
+    }
+    if (item == NULL) {
+      if (self->next_stats != 0)
+        g_cond_wait_until (&self->cond, &self->lock, self->next_stats);
+      else
+        g_cond_wait (&self->cond, &self->lock);
+      continue;
+    }
+
+    item->state = ITEM_ENCODING;
+    self->n_waiting--;
+    self->encoding = TRUE;
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+    gst_mm_vision_enc_encode_item (self, item);
+    g_mutex_lock (&self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* Runs the model on an ENCODING item, attaches the tokens, and marks it
+ * READY (or frees it if a flush orphaned it meanwhile). Called without
+ * lock: nobody else touches an ENCODING item. */
+static void
+gst_mm_vision_enc_encode_item (GstMmVisionEnc * self, GstMmVisionEncItem * item)
+{
+  g_autoptr (GError) err = NULL;
+  GstBuffer *buf = GST_BUFFER (item->obj);
+  GstMmTokens *tokens;
+  GstMessage *latency_msg = NULL;
+  GstClockTime pts = GST_BUFFER_PTS (buf), latency;
+  gint64 t0 = g_get_monotonic_time ();
+  gdouble ms;
+
+  tokens = gst_mm_vision_enc_run_model (self, buf, &item->info, &err);
+  ms = (g_get_monotonic_time () - t0) / 1000.0;
+
+  if (tokens) {
+    buf = gst_buffer_make_writable (buf);
+    item->obj = GST_MINI_OBJECT (buf);
+    gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_VIDEO, tokens, pts,
+        GST_BUFFER_DURATION (buf), self->model_id);
+    gst_mm_tokens_unref (tokens);
+    GST_LOG_OBJECT (self, "encoded %" GST_TIME_FORMAT " in %.1f ms",
+        GST_TIME_ARGS (pts), ms);
+  } else {
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+        ("Vision encoder failed on the frame at %" GST_TIME_FORMAT ": %s",
+            GST_TIME_ARGS (pts), err->message), (NULL));
+  }
+
+  g_mutex_lock (&self->lock);
+  self->encoding = FALSE;
+  if (tokens) {
+    self->encoded++;
+    self->ms_last = ms;
+    self->ms_total += ms;
+    self->ms_recent[(self->encoded - 1) % LATENCY_WINDOW] = ms;
+    self->n_recent = MIN (self->n_recent + 1, LATENCY_WINDOW);
+    latency = gst_mm_vision_enc_latency (self);
+    if (latency > self->reported_latency + self->reported_latency / 10) {
+      self->reported_latency = latency;
+      latency_msg = gst_message_new_latency (GST_OBJECT (self));
+    }
+  } else {
+    self->failed = TRUE;
+  }
+  if (item->orphaned)
+    gst_mm_vision_enc_item_free (item);
+  else
+    item->state = ITEM_READY;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  if (latency_msg)
+    gst_element_post_message (GST_ELEMENT (self), latency_msg);
+}
+
+static MmPixelFormat
+gst_mm_vision_enc_pixel_format (GstVideoFormat format)
+{
+  switch (format) {
+    case GST_VIDEO_FORMAT_RGB:
+      return MM_PIXEL_RGB;
+    case GST_VIDEO_FORMAT_BGR:
+      return MM_PIXEL_BGR;
+    case GST_VIDEO_FORMAT_RGBA:
+      return MM_PIXEL_RGBA;
+    case GST_VIDEO_FORMAT_BGRA:
+      return MM_PIXEL_BGRA;
+    case GST_VIDEO_FORMAT_RGBx:
+      return MM_PIXEL_RGBX;
+    case GST_VIDEO_FORMAT_BGRx:
+      return MM_PIXEL_BGRX;
+    case GST_VIDEO_FORMAT_xRGB:
+      return MM_PIXEL_XRGB;
+    case GST_VIDEO_FORMAT_xBGR:
+      return MM_PIXEL_XBGR;
+    case GST_VIDEO_FORMAT_ARGB:
+      return MM_PIXEL_ARGB;
+    case GST_VIDEO_FORMAT_ABGR:
+      return MM_PIXEL_ABGR;
+    case GST_VIDEO_FORMAT_I420:
+      return MM_PIXEL_I420;
+    case GST_VIDEO_FORMAT_NV12:
+      return MM_PIXEL_NV12;
+    case GST_VIDEO_FORMAT_GRAY8:
+    default:                   /* the pad templates allow nothing else */
+      return MM_PIXEL_GRAY8;
+  }
+}
+
+/* Maps the frame read-only, encodes it and wraps the device tensor. */
+static GstMmTokens *
+gst_mm_vision_enc_run_model (GstMmVisionEnc * self, GstBuffer * buf,
+    const GstVideoInfo * info, GError ** error)
+{
+  GstVideoFrame frame;
+  MmImage img = { 0, };
+  MmTensor *t;
+  GstMmTokens *tokens;
+  guint i;
+
+  if (!gst_video_frame_map (&frame, info, buf, GST_MAP_READ)) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+        "could not map the frame (%" G_GSIZE_FORMAT " bytes) as %s %dx%d",
+        gst_buffer_get_size (buf),
+        gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)),
+        GST_VIDEO_INFO_WIDTH (info), GST_VIDEO_INFO_HEIGHT (info));
+    return NULL;
+  }
+  img.format = gst_mm_vision_enc_pixel_format (GST_VIDEO_FRAME_FORMAT (&frame));
+  img.width = GST_VIDEO_FRAME_WIDTH (&frame);
+  img.height = GST_VIDEO_FRAME_HEIGHT (&frame);
+  for (i = 0; i < GST_VIDEO_FRAME_N_PLANES (&frame) && i < 3; i++) {
+    img.planes[i] = GST_VIDEO_FRAME_PLANE_DATA (&frame, i);
+    img.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, i);
+  }
+
+  t = mm_vision_model_encode (self->model, &img, error);
+  gst_video_frame_unmap (&frame);
+  if (t == NULL)
+    return NULL;
+
+  if (t->dtype != MM_DTYPE_F32 || t->n_dims != 2 || t->shape[0] <= 0
+      || t->shape[1] <= 0) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+        "encoder returned a %s tensor %s, expected F32 [n_tokens, dim]",
+        mm_dtype_name (t->dtype), mm_tensor_shape_str (t));
+    mm_tensor_free (t);
+    return NULL;
+  }
+  /* the payload retains the buffer; freeing the tensor drops ours */
+  tokens = gst_mm_tokens_new_device (t->buf, t->offset,
+      mm_engine_queue (self->engine), (guint) t->shape[0],
+      (guint) t->shape[1], GST_MM_TOKENS_DTYPE_F32, NULL, NULL);
+  mm_tensor_free (t);
+  return tokens;
+}
+
+/* Called with lock held. */
+static GstMessage *
+gst_mm_vision_enc_stats_message (GstMmVisionEnc * self)
+{
+  GstStructure *s;
+
+  s = gst_structure_new ("mm-encoder-stats",
+      "frames-in", G_TYPE_UINT64, self->frames_in,
+      "sampled", G_TYPE_UINT64, self->sampled,
+      "encoded", G_TYPE_UINT64, self->encoded,
+      "dropped", G_TYPE_UINT64, self->dropped,
+      "pending", G_TYPE_UINT, self->n_waiting + (self->encoding ? 1 : 0),
+      "ms-per-frame-avg", G_TYPE_DOUBLE,
+      self->encoded ? self->ms_total / self->encoded : 0.0,
+      "ms-per-frame-last", G_TYPE_DOUBLE, self->ms_last,
+      "model-id", G_TYPE_STRING, self->model_id, NULL);
+  return gst_message_new_element (GST_OBJECT (self), s);
+}
+
+/* Called with lock held: the longest a frame can be held, (max-pending + 1)
+ * times the slowest recent encode. */
+static GstClockTime
+gst_mm_vision_enc_latency (GstMmVisionEnc * self)
+{
+  gdouble ms = 0.0;
+  guint i, max_pending;
+
+  for (i = 0; i < self->n_recent; i++)
+    ms = MAX (ms, self->ms_recent[i]);
+
+  GST_OBJECT_LOCK (self);
+  max_pending = self->prop_max_pending;
+  GST_OBJECT_UNLOCK (self);
+
+  return (GstClockTime) (ms * GST_MSECOND) * (max_pending + 1);
+}
+
+/* Called with lock held: empties the queue.  An ENCODING item is left to
+ * the encode thread; sticky events other than segment and EOS are kept for
+ * after the flush when @keep_sticky. */
+static void
+gst_mm_vision_enc_drop_items (GstMmVisionEnc * self, gboolean keep_sticky)
+{
+  GstMmVisionEncItem *item;
+
+  while ((item = g_queue_pop_head (&self->items))) {
+    if (item->state == ITEM_ENCODING) {
+      item->orphaned = TRUE;
+      continue;
+    }
+    if (keep_sticky && GST_IS_EVENT (item->obj)
+        && GST_EVENT_IS_STICKY (item->obj)
+        && GST_EVENT_TYPE (item->obj) != GST_EVENT_SEGMENT
+        && GST_EVENT_TYPE (item->obj) != GST_EVENT_EOS) {
+      self->flushed_sticky = g_list_append (self->flushed_sticky, item->obj);
+      item->obj = NULL;
+    }
+    gst_mm_vision_enc_item_free (item);
+  }
+  self->n_waiting = 0;
+}
+
+static GstMmVisionEncItem *
+gst_mm_vision_enc_item_new (GstMiniObject * obj,
+    GstMmVisionEncItemState state, const GstVideoInfo * info)
+{
+  GstMmVisionEncItem *item = g_new0 (GstMmVisionEncItem, 1);
+
+  item->obj = obj;
+  item->state = state;
+  if (info)
+    item->info = *info;
+  return item;
+}
+
+static void
+gst_mm_vision_enc_item_free (GstMmVisionEncItem * item)
+{
+  if (item->obj)
+    gst_mini_object_unref (item->obj);
+  g_free (item);
+}

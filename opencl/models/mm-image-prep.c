@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Image preprocessing: the host computes Pillow's filter taps per output
+ * pixel (cheap, once per input geometry); the device converts colours and
+ * runs the passes (kernels in kernels/image.cl).
+ */
+#include "mm-image-prep.h"
+#include "mm-launch.h"
+
+#include <math.h>
+#include <string.h>
+
+/* transformers' Idefics3 processor: MAX_IMAGE_SIZE */
+#define IDEFICS3_MAX_IMAGE_SIZE 4096
+#define PRECISION_BITS 22
+
+typedef struct
+{
+  gboolean horizontal;
+  gint in_w, in_h, out_w, out_h;
+  gint ksize;
+  MmTensor *bounds, *coeffs;    /* I32 [out, 2], I32 [out, ksize] */
+} Pass;
+
+struct _MmImagePrep
+{
+  MmEngine *engine;
+  MmImagePrepSpec spec;
+  MmTensor *lut;                /* F32 [3, 256] */
+  /* plan for the cached input geometry */
+  gint plan_w, plan_h;
+  GArray *passes;               /* Pass */
+  gint crop_top, crop_left;
+};
+
+/* ---- Pillow's filters (libImaging/Resample.c) ---- */
+
+static double
+filter_box (double x)
+{
+  return x > -0.5 && x <= 0.5 ? 1.0 : 0.0;
+}
+
+static double
+filter_bilinear (double x)
+{
+  x = fabs (x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+static double
+filter_hamming (double x)
+{
+  x = fabs (x);
+  if (x == 0.0)
+    return 1.0;
+  if (x >= 1.0)
+    return 0.0;
+  x = x * G_PI;
+  return sin (x) / x * (0.54f + 0.46f * cos (x));
+}
+
+static double
+filter_bicubic (double x)
+{
+  const double a = -0.5;
+  x = fabs (x);
+  if (x < 1.0)
+    return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0)
+    return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+static double
+sinc (double x)
+{
+  if (x == 0.0)
+    return 1.0;
+  x = x * G_PI;
+  return sin (x) / x;
+}
+
+static double
+filter_lanczos (double x)
+{
+  return -3.0 <= x && x < 3.0 ? sinc (x) * sinc (x / 3) : 0.0;
+}
+
+static gboolean
+get_filter (MmResample r, double (**f) (double), double *support)
+{
+  switch (r) {
+    case MM_RESAMPLE_BOX:
+      *f = filter_box, *support = 0.5;
+      return TRUE;
+    case MM_RESAMPLE_BILINEAR:
+      *f = filter_bilinear, *support = 1.0;
+      return TRUE;
+    case MM_RESAMPLE_HAMMING:
+      *f = filter_hamming, *support = 1.0;
+      return TRUE;
+    case MM_RESAMPLE_BICUBIC:
+      *f = filter_bicubic, *support = 2.0;
+      return TRUE;
+    case MM_RESAMPLE_LANCZOS:
+      *f = filter_lanczos, *support = 3.0;
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+/* Taps of one pass in 22-bit fixed point: bounds [out, 2] (first input
+ * index, count), coeffs [out, ksize].  Pillow's precompute_coeffs() and
+ * normalize_coeffs_8bpc(); NEAREST is the 1-tap affine lookup of
+ * ImagingTransformAffine (Geometry.c). */
+static gint
+compute_taps (gint in_size, gint out_size, MmResample r, gint32 ** bounds_out,
+    gint32 ** k_out)
+{
+  double scale = (double) in_size / out_size;
+  gint32 *bounds = g_new (gint32, 2 * out_size);
+  if (r == MM_RESAMPLE_NEAREST) {
+    gint32 *k = g_new (gint32, out_size);
+    double xo = scale * 0.5;
+    for (gint x = 0; x < out_size; x++, xo += scale) {
+      bounds[2 * x] = CLAMP ((gint) xo, 0, in_size - 1);
+      bounds[2 * x + 1] = 1;
+      k[x] = 1 << PRECISION_BITS;
+    }
+    *bounds_out = bounds;
+    *k_out = k;
+    return 1;
+  }
+  double (*filter) (double) = NULL;
+  double fsupport = 0;
+  get_filter (r, &filter, &fsupport);
+  double filterscale = MAX (scale, 1.0);
+  double support = fsupport * filterscale;
+  gint ksize = (gint) ceil (support) * 2 + 1;
+  double *pre = g_new (double, ksize);
+  gint32 *kk = g_new0 (gint32, (gsize) out_size * ksize);
+  double inv_filterscale = 1.0 / filterscale;
+  for (gint xx = 0; xx < out_size; xx++) {
+    double center = (xx + 0.5) * scale, ww = 0.0;
+    gint xmin = (gint) (center - support + 0.5);
+    if (xmin < 0)
+      xmin = 0;
+    gint xmax = (gint) (center + support + 0.5);
+    if (xmax > in_size)
+      xmax = in_size;
+    xmax -= xmin;
+    for (gint x = 0; x < xmax; x++) {
+      pre[x] = filter ((x + xmin - center + 0.5) * inv_filterscale);
+      ww += pre[x];
+    }
+    for (gint x = 0; x < xmax; x++) {
+      double v = ww != 0.0 ? pre[x] / ww : pre[x];
+      kk[(gsize) xx * ksize + x] = v < 0 ?
+          (gint32) (-0.5 + v * (1 << PRECISION_BITS)) :
+          (gint32) (0.5 + v * (1 << PRECISION_BITS));
+    }
+    bounds[2 * xx] = xmin;
+    bounds[2 * xx + 1] = xmax;
+  }
+  g_free (pre);
+  *bounds_out = bounds;
+  *k_out = kk;
+  return ksize;
+}
+
+/* ---- sizes (transformers' image processors) ---- */
+
+void
+mm_image_prep_step_size (const MmResizeStep * s, gint w, gint h, gint * ow,
+    gint * oh)
+{
+  switch (s->rule) {
+    case MM_SIZE_FIXED:
+      *ow = s->w, *oh = s->h;
+      return;
+    case MM_SIZE_SHORTEST_EDGE:{
+      /* get_resize_output_image_size(default_to_square=False) */
+      gint shrt = MIN (w, h), lng = MAX (w, h);
+      gint new_long = (gint) ((double) ((gint64) s->edge * lng) / shrt);
+      if (w <= h)
+        *ow = s->edge, *oh = new_long;
+      else
+        *oh = s->edge, *ow = new_long;
+      return;
+    }
+    case MM_SIZE_LONGEST_EDGE:{
+      /* _resize_output_size_rescale_to_max_len, then
+       * _resize_output_size_scale_below_upper_bound */
+      double aspect = (double) w / h;
+      if (w >= h) {
+        w = s->edge;
+        h = (gint) (w / aspect);
+        if (h % 2 != 0)
+          h++;
+      } else {
+        h = s->edge;
+        w = (gint) (h * aspect);
+        if (w % 2 != 0)
+          w++;
+      }
+      h = MAX (h, 1);
+      w = MAX (w, 1);
+      aspect = (double) w / h;
+      if (w >= h && w > IDEFICS3_MAX_IMAGE_SIZE) {
+        w = IDEFICS3_MAX_IMAGE_SIZE;
+        h = (gint) (w / aspect);
+      } else if (h > w && h > IDEFICS3_MAX_IMAGE_SIZE) {
+        h = IDEFICS3_MAX_IMAGE_SIZE;
+        w = (gint) (h * aspect);
+      }
+      *ow = MAX (w, 1);
+      *oh = MAX (h, 1);
+      return;
+    }
+  }
+}
+
+/* ---- object ---- */
+
+static void
+clear_plan (MmImagePrep * p)
+{
+  for (guint i = 0; i < p->passes->len; i++) {
+    Pass *ps = &g_array_index (p->passes, Pass, i);
+    mm_tensor_free (ps->bounds);
+    mm_tensor_free (ps->coeffs);
+  }
+  g_array_set_size (p->passes, 0);
+  p->plan_w = p->plan_h = 0;
+}
+
+void
+mm_image_prep_free (MmImagePrep * p)
+{
+  if (p == NULL)
+    return;
+  clear_plan (p);
+  g_array_unref (p->passes);
+  mm_tensor_free (p->lut);
+  mm_engine_unref (p->engine);
+  g_free (p);
+}
+
+MmImagePrep *
+mm_image_prep_new (MmEngine * engine, const MmImagePrepSpec * spec,
+    GError ** error)
+{
+  double (*f) (double);
+  double support;
+  if (spec->out_w <= 0 || spec->out_h <= 0 || spec->n_steps < 0
+      || spec->n_steps > 2 || (spec->resample != MM_RESAMPLE_NEAREST
+          && !get_filter (spec->resample, &f, &support))) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "image preprocessing: invalid settings (output %dx%d, resample %d)",
+        spec->out_w, spec->out_h, spec->resample);
+    return NULL;
+  }
+  /* numpy: rescale in float64 then cast to float32; normalise in float32 */
+  float lut[3 * 256];
+  for (gint c = 0; c < 3; c++)
+    for (gint v = 0; v < 256; v++) {
+      float x = spec->do_rescale ? (float) (v * spec->rescale_factor) : v;
+      if (spec->do_normalize)
+        x = (x - spec->mean[c]) / spec->std[c];
+      lut[c * 256 + v] = x;
+    }
+  gint64 n = 3 * 256;
+  MmTensor *t = mm_tensor_upload (engine, MM_DTYPE_F32, 1, &n, lut,
+      "image normalisation table", error);
+  if (t == NULL)
+    return NULL;
+  MmImagePrep *p = g_new0 (MmImagePrep, 1);
+  p->engine = mm_engine_ref (engine);
+  p->spec = *spec;
+  p->lut = t;
+  p->passes = g_array_new (FALSE, TRUE, sizeof (Pass));
+  return p;
+}
+
+static gboolean
+add_pass (MmImagePrep * p, gboolean horizontal, gint in_w, gint in_h,
+    gint out_w, gint out_h, GError ** error)
+{
+  Pass ps = { horizontal, in_w, in_h, out_w, out_h, 0, NULL, NULL };
+  gint in = horizontal ? in_w : in_h, out = horizontal ? out_w : out_h;
+  gint32 *bounds, *k;
+  ps.ksize = compute_taps (in, out, p->spec.resample, &bounds, &k);
+  gint64 sb[2] = { out, 2 }, sk[2] = { out, ps.ksize };
+  ps.bounds = mm_tensor_upload (p->engine, MM_DTYPE_I32, 2, sb, bounds,
+      "resample bounds", error);
+  if (ps.bounds)
+    ps.coeffs = mm_tensor_upload (p->engine, MM_DTYPE_I32, 2, sk, k,
+        "resample taps", error);
+  g_free (bounds);
+  g_free (k);
+  g_array_append_val (p->passes, ps);   /* freed by clear_plan either way */
+  return ps.coeffs != NULL;
+}
+
+/* One Image.resize: skipped when the size does not change; otherwise
+ * Pillow's pass order (vertical first when the height shrinks by more than
+ * twice what the width does). */
+static gboolean
+plan_resize (MmImagePrep * p, gint w, gint h, gint ow, gint oh,
+    GError ** error)
+{
+  gboolean need_h = ow != w, need_v = oh != h;
+  gboolean h_first = !((h - oh) > 0 && (h - oh) > (w - ow) * 2);
+  if (!need_h && !need_v)
+    return TRUE;
+  if (h_first)
+    return (!need_h || add_pass (p, TRUE, w, h, ow, h, error))
+        && (!need_v || add_pass (p, FALSE, ow, h, ow, oh, error));
+  return (!need_v || add_pass (p, FALSE, w, h, w, oh, error))
+      && (!need_h || add_pass (p, TRUE, w, oh, ow, oh, error));
+}
+
+static gboolean
+make_plan (MmImagePrep * p, gint w, gint h, GError ** error)
+{
+  const MmImagePrepSpec *s = &p->spec;
+  clear_plan (p);
+  gint cw = w, ch = h;
+  for (gint i = 0; s->do_resize && i < s->n_steps; i++) {
+    gint ow, oh;
+    mm_image_prep_step_size (&s->steps[i], cw, ch, &ow, &oh);
+    if (!plan_resize (p, cw, ch, ow, oh, error)) {
+      clear_plan (p);
+      return FALSE;
+    }
+    cw = ow, ch = oh;
+  }
+  gint want_w = s->do_center_crop ? s->crop_w : cw;
+  gint want_h = s->do_center_crop ? s->crop_h : ch;
+  if (want_w != s->out_w || want_h != s->out_h) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "image preprocessing: a %dx%d image becomes %dx%d, the model takes "
+        "%dx%d", w, h, want_w, want_h, s->out_w, s->out_h);
+    clear_plan (p);
+    return FALSE;
+  }
+  /* transformers' center_crop: top = (h - crop_h) // 2 (floor) */
+  p->crop_top = s->do_center_crop ? (gint) floor ((ch - s->crop_h) / 2.0) : 0;
+  p->crop_left = s->do_center_crop ? (gint) floor ((cw - s->crop_w) / 2.0) : 0;
+  p->plan_w = w;
+  p->plan_h = h;
+  return TRUE;
+}
+
+/* ---- running ---- */
+
+static MmTensor *
+byte_tensor (MmGraph * g, gsize nbytes)
+{
+  gint64 n = (nbytes + 3) / 4;
+  return mm_graph_tensor (g, MM_DTYPE_F32, 1, &n);
+}
+
+typedef struct
+{
+  gint n_planes;
+  gsize row_bytes[3], rows[3];
+} Layout;
+
+static gboolean
+image_layout (const MmImage * img, Layout * l)
+{
+  gint w = img->width, h = img->height, cw = (w + 1) / 2, ch = (h + 1) / 2;
+  memset (l, 0, sizeof (*l));
+  switch (img->format) {
+    case MM_PIXEL_RGB:
+    case MM_PIXEL_BGR:
+      l->n_planes = 1, l->row_bytes[0] = (gsize) w * 3, l->rows[0] = h;
+      break;
+    case MM_PIXEL_RGBA:
+    case MM_PIXEL_BGRA:
+    case MM_PIXEL_RGBX:
+    case MM_PIXEL_BGRX:
+    case MM_PIXEL_XRGB:
+    case MM_PIXEL_XBGR:
+    case MM_PIXEL_ARGB:
+    case MM_PIXEL_ABGR:
+      l->n_planes = 1, l->row_bytes[0] = (gsize) w * 4, l->rows[0] = h;
+      break;
+    case MM_PIXEL_GRAY8:
+      l->n_planes = 1, l->row_bytes[0] = w, l->rows[0] = h;
+      break;
+    case MM_PIXEL_I420:
+      l->n_planes = 3, l->row_bytes[0] = w, l->rows[0] = h;
+      l->row_bytes[1] = l->row_bytes[2] = cw, l->rows[1] = l->rows[2] = ch;
+      break;
+    case MM_PIXEL_NV12:
+      l->n_planes = 2, l->row_bytes[0] = w, l->rows[0] = h;
+      l->row_bytes[1] = (gsize) cw * 2, l->rows[1] = ch;
+      break;
+    default:
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Copies the planes into one device buffer with tight rows. */
+static MmTensor *
+upload_image (MmGraph * g, const MmImage * img, const Layout * l,
+    gsize * plane_off)
+{
+  gsize total = 0;
+  for (gint i = 0; i < l->n_planes; i++) {
+    plane_off[i] = total;
+    total += l->row_bytes[i] * l->rows[i];
+  }
+  MmTensor *raw = byte_tensor (g, total);
+  if (!mm_graph_ok (g))
+    return raw;
+  MmEngine *e = mm_graph_engine (g);
+  cl_int rc = CL_SUCCESS;
+  mm_engine_lock (e);
+  for (gint i = 0; i < l->n_planes && rc == CL_SUCCESS; i++) {
+    size_t buf_origin[3] = { raw->offset + plane_off[i], 0, 0 };
+    size_t host_origin[3] = { 0, 0, 0 };
+    size_t region[3] = { l->row_bytes[i], l->rows[i], 1 };
+    rc = clEnqueueWriteBufferRect (mm_engine_queue (e), raw->buf, CL_TRUE,
+        buf_origin, host_origin, region, l->row_bytes[i], 0,
+        img->strides[i], 0, img->planes[i], 0, NULL, NULL);
+  }
+  mm_engine_unlock (e);
+  GError *err = NULL;
+  if (!mm_cl_check (rc, "image upload", &err))
+    mm_graph_fail (g, err);
+  return raw;
+}
+
+/* Byte offsets of R, G, B and alpha (-1: none) in 3/4-byte pixels. */
+static void
+packed_offsets (MmPixelFormat f, gint * bpp, gint * r, gint * g, gint * b,
+    gint * a)
+{
+  static const gint8 tab[][5] = {
+    [MM_PIXEL_RGB] = {3, 0, 1, 2, -1},
+    [MM_PIXEL_BGR] = {3, 2, 1, 0, -1},
+    [MM_PIXEL_RGBA] = {4, 0, 1, 2, 3},
+    [MM_PIXEL_BGRA] = {4, 2, 1, 0, 3},
+    [MM_PIXEL_RGBX] = {4, 0, 1, 2, -1},
+    [MM_PIXEL_BGRX] = {4, 2, 1, 0, -1},
+    [MM_PIXEL_XRGB] = {4, 1, 2, 3, -1},
+    [MM_PIXEL_XBGR] = {4, 3, 2, 1, -1},
+    [MM_PIXEL_ARGB] = {4, 1, 2, 3, 0},
+    [MM_PIXEL_ABGR] = {4, 3, 2, 1, 0},
+  };
+  *bpp = tab[f][0], *r = tab[f][1], *g = tab[f][2], *b = tab[f][3];
+  *a = tab[f][4];
+}
+
+/* Y'CbCr -> R'G'B' matrix (rows R, G, B; columns Y, Cb, Cr) with the
+ * range expansion folded in. */
+static void
+yuv_matrix (const MmImage * img, float m[9], float *yoff)
+{
+  double kr = 0.299, kb = 0.114;        /* BT.601 */
+  if (img->matrix == MM_COLOR_MATRIX_BT709)
+    kr = 0.2126, kb = 0.0722;
+  double kg = 1.0 - kr - kb;
+  double sy = img->full_range ? 1.0 : 255.0 / 219.0;
+  double sc = img->full_range ? 1.0 : 255.0 / 224.0;
+  *yoff = img->full_range ? 0.0f : 16.0f;
+  double mm[9] = {
+    sy, 0.0, 2.0 * (1.0 - kr) * sc,
+    sy, -2.0 * kb * (1.0 - kb) / kg * sc, -2.0 * kr * (1.0 - kr) / kg * sc,
+    sy, 2.0 * (1.0 - kb) * sc, 0.0,
+  };
+  for (gint i = 0; i < 9; i++)
+    m[i] = mm[i];
+}
+
+static MmTensor *
+to_rgb (MmGraph * g, const MmImage * img, MmTensor * raw, const Layout * l,
+    const gsize * off)
+{
+  gint w = img->width, h = img->height;
+  MmTensor *rgb = byte_tensor (g, (gsize) 3 * w * h);
+  gsize gws[2] = { w, h };
+  if (img->format == MM_PIXEL_GRAY8) {
+    MM_LAUNCH (g, "kernel_image_gray_to_rgb", 2, gws, FALSE, MM_TENSOR (raw),
+        MM_UINT (l->row_bytes[0]), MM_TENSOR (rgb), MM_UINT (w), MM_UINT (h));
+  } else if (img->format == MM_PIXEL_I420 || img->format == MM_PIXEL_NV12) {
+    gboolean nv12 = img->format == MM_PIXEL_NV12;
+    float m[9], yoff;
+    yuv_matrix (img, m, &yoff);
+    MM_LAUNCH (g, "kernel_image_yuv420_to_rgb", 2, gws, FALSE,
+        MM_TENSOR (raw), MM_UINT (l->row_bytes[0]), MM_UINT (off[1]),
+        MM_UINT (nv12 ? off[1] + 1 : off[2]), MM_UINT (l->row_bytes[1]),
+        MM_UINT (nv12 ? 2 : 1), MM_TENSOR (rgb), MM_UINT (w), MM_UINT (h),
+        MM_FLOAT (yoff), MM_FLOAT (m[0]), MM_FLOAT (m[1]), MM_FLOAT (m[2]),
+        MM_FLOAT (m[3]), MM_FLOAT (m[4]), MM_FLOAT (m[5]), MM_FLOAT (m[6]),
+        MM_FLOAT (m[7]), MM_FLOAT (m[8]));
+  } else {
+    gint bpp, r, gg, b, a;
+    packed_offsets (img->format, &bpp, &r, &gg, &b, &a);
+    MM_LAUNCH (g, "kernel_image_packed_to_rgb", 2, gws, FALSE,
+        MM_TENSOR (raw), MM_UINT (l->row_bytes[0]), MM_UINT (bpp), MM_UINT (r),
+        MM_UINT (gg), MM_UINT (b), MM_INT (a), MM_TENSOR (rgb), MM_UINT (w),
+        MM_UINT (h));
+  }
+  return rgb;
+}
+
+static MmTensor *
+run_pass (MmGraph * g, const Pass * ps, MmTensor * in)
+{
+  MmTensor *out = byte_tensor (g, (gsize) 3 * ps->out_w * ps->out_h);
+  if (ps->horizontal) {
+    gsize gws[2] = { ps->out_w, (gsize) 3 * ps->in_h };
+    MM_LAUNCH (g, "kernel_resample_h_u8", 2, gws, FALSE, MM_TENSOR (in),
+        MM_TENSOR (out), MM_TENSOR (ps->bounds), MM_TENSOR (ps->coeffs),
+        MM_UINT (ps->ksize), MM_UINT (ps->in_w), MM_UINT (ps->out_w));
+  } else {
+    gsize gws[3] = { ps->in_w, ps->out_h, 3 };
+    MM_LAUNCH (g, "kernel_resample_v_u8", 3, gws, FALSE, MM_TENSOR (in),
+        MM_TENSOR (out), MM_TENSOR (ps->bounds), MM_TENSOR (ps->coeffs),
+        MM_UINT (ps->ksize), MM_UINT (ps->in_w), MM_UINT (ps->in_h),
+        MM_UINT (ps->out_h));
+  }
+  return out;
+}
+
+MmTensor *
+mm_image_prep_run (MmImagePrep * p, MmGraph * g, const MmImage * img)
+{
+  if (!mm_graph_ok (g))
+    return mm_graph_dead (g);
+  Layout l;
+  if (img == NULL || img->width <= 0 || img->height <= 0
+      || img->width > 16384 || img->height > 16384
+      || !image_layout (img, &l)) {
+    mm_graph_failf (g, "image preprocessing: unsupported image (format %d, "
+        "%dx%d)", img ? (gint) img->format : -1, img ? img->width : 0,
+        img ? img->height : 0);
+    return mm_graph_dead (g);
+  }
+  for (gint i = 0; i < l.n_planes; i++)
+    if (img->planes[i] == NULL || img->strides[i] < (gint) l.row_bytes[i]) {
+      mm_graph_failf (g, "image preprocessing: plane %d of a %dx%d image "
+          "is missing or its stride %d is below %" G_GSIZE_FORMAT, i,
+          img->width, img->height, img->strides[i], l.row_bytes[i]);
+      return mm_graph_dead (g);
+    }
+  if (p->plan_w != img->width || p->plan_h != img->height) {
+    GError *err = NULL;
+    if (!make_plan (p, img->width, img->height, &err)) {
+      mm_graph_fail (g, err);
+      return mm_graph_dead (g);
+    }
+  }
+  gsize off[3];
+  MmTensor *raw = upload_image (g, img, &l, off);
+  MmTensor *x = to_rgb (g, img, raw, &l, off);
+  gint w = img->width, h = img->height;
+  for (guint i = 0; i < p->passes->len; i++) {
+    const Pass *ps = &g_array_index (p->passes, Pass, i);
+    x = run_pass (g, ps, x);
+    w = ps->out_w, h = ps->out_h;
+  }
+  gint64 s[3] = { 3, p->spec.out_h, p->spec.out_w };
+  MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, 3, s);
+  gsize gws[3] = { p->spec.out_w, p->spec.out_h, 3 };
+  MM_LAUNCH (g, "kernel_image_normalize", 3, gws, FALSE, MM_TENSOR (x),
+      MM_UINT (w), MM_UINT (h), MM_INT (p->crop_top), MM_INT (p->crop_left),
+      MM_TENSOR (p->lut), MM_TENSOR (y), MM_UINT (p->spec.out_w),
+      MM_UINT (p->spec.out_h));
+  return y;
+}

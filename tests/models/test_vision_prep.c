@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Vision preprocessing of every pixel format, with the SigLIP and CLIP
+ * fixtures' processors (bicubic resize; shortest edge + centre crop):
+ *   - packed RGB orders, padding bytes and padded strides give exactly the
+ *     pixels of the plain RGB image;
+ *   - alpha is blended onto white as transformers' convert_to_rgb does
+ *     (exact, against the blend computed here);
+ *   - GRAY8 equals the gray image replicated to RGB (exact);
+ *   - I420 / NV12 (BT.601 and BT.709, limited and full range, odd sizes)
+ *     equal the RGB path of the image converted here in double precision
+ *     with the same chroma upsampling, within one 8-bit level before the
+ *     resize (float vs double rounding at .5): max-abs 1/255/std after
+ *     normalisation;
+ *   - the Pillow resize itself is checked against the processors'
+ *     pixel_values in test_vision.
+ */
+#include "mm-test-util.h"
+#include "mm-test-ref.h"
+#include "mm-vision.h"
+
+#include <math.h>
+#include <string.h>
+
+static float *
+prep (MmVisionModel * m, const MmImage * img)
+{
+  GError *err = NULL;
+  float *p = mm_vision_model_preprocess (m, img, &err);
+  if (p == NULL) {
+    g_printerr ("preprocess: %s\n", err->message);
+    g_error_free (err);
+  }
+  return p;
+}
+
+static gboolean
+same (const gchar * what, const float *got, const float *want, gsize n,
+    double tol)
+{
+  if (got == NULL || want == NULL) {
+    g_printerr ("FAIL %s: no output\n", what);
+    return FALSE;
+  }
+  double err = 0;
+  for (gsize i = 0; i < n; i++)
+    err = MAX (err, fabs ((double) got[i] - want[i]));
+  gboolean ok = err <= tol;
+  g_print ("%s %-40s max-abs %.3g (tol %.3g)\n", ok ? "ok  " : "FAIL", what,
+      err, tol);
+  return ok;
+}
+
+static MmImage
+rgb_image (const guint8 * rgb, gint w, gint h)
+{
+  MmImage img = { 0 };
+  img.format = MM_PIXEL_RGB;
+  img.width = w;
+  img.height = h;
+  img.planes[0] = rgb;
+  img.strides[0] = w * 3;
+  return img;
+}
+
+/* Packed 4-byte layouts: byte offsets of R, G, B, A/X. */
+static const struct
+{
+  MmPixelFormat f;
+  const gchar *name;
+  gint r, g, b, a;
+  gboolean alpha;
+} packed4[] = {
+  {MM_PIXEL_RGBA, "RGBA", 0, 1, 2, 3, TRUE},
+  {MM_PIXEL_BGRA, "BGRA", 2, 1, 0, 3, TRUE},
+  {MM_PIXEL_ARGB, "ARGB", 1, 2, 3, 0, TRUE},
+  {MM_PIXEL_ABGR, "ABGR", 3, 2, 1, 0, TRUE},
+  {MM_PIXEL_RGBX, "RGBx", 0, 1, 2, 3, FALSE},
+  {MM_PIXEL_BGRX, "BGRx", 2, 1, 0, 3, FALSE},
+  {MM_PIXEL_XRGB, "xRGB", 1, 2, 3, 0, FALSE},
+  {MM_PIXEL_XBGR, "xBGR", 3, 2, 1, 0, FALSE},
+};
+
+static gboolean
+test_packed (MmVisionModel * m, const guint8 * rgb, gint w, gint h)
+{
+  gsize n = 3 * (gsize) mm_vision_model_image_size (m)
+      * mm_vision_model_image_size (m);
+  MmImage img = rgb_image (rgb, w, h);
+  float *want = prep (m, &img);
+  gboolean ok = want != NULL;
+  /* padded stride, BGR */
+  gint stride = w * 3 + 7;
+  guint8 *buf = g_malloc0 ((gsize) stride * h);
+  for (gint y = 0; y < h; y++)
+    memcpy (buf + (gsize) y * stride, rgb + (gsize) y * w * 3, w * 3);
+  img.strides[0] = stride;
+  img.planes[0] = buf;
+  float *got = prep (m, &img);
+  ok &= same ("RGB, stride +7", got, want, n, 0);
+  g_free (got);
+  for (gint y = 0; y < h; y++)
+    for (gint x = 0; x < w; x++)
+      for (gint c = 0; c < 3; c++)
+        buf[(gsize) y * stride + x * 3 + 2 - c] = rgb[((gsize) y * w + x) * 3
+            + c];
+  img.format = MM_PIXEL_BGR;
+  got = prep (m, &img);
+  ok &= same ("BGR, stride +7", got, want, n, 0);
+  g_free (got);
+  g_free (buf);
+
+  /* 4-byte layouts: opaque alpha or junk in X, then real alpha */
+  guint8 *b4 = g_malloc ((gsize) w * h * 4);
+  guint8 *blend = g_malloc ((gsize) w * h * 3);
+  for (guint f = 0; f < G_N_ELEMENTS (packed4); f++) {
+    for (gint pass = 0; pass < (packed4[f].alpha ? 2 : 1); pass++) {
+      for (gsize i = 0; i < (gsize) w * h; i++) {
+        guint a = packed4[f].alpha ? (pass ? (i * 37) % 256 : 255) :
+            (i * 91) % 256;
+        b4[i * 4 + packed4[f].r] = rgb[i * 3];
+        b4[i * 4 + packed4[f].g] = rgb[i * 3 + 1];
+        b4[i * 4 + packed4[f].b] = rgb[i * 3 + 2];
+        b4[i * 4 + packed4[f].a] = a;
+        for (gint c = 0; c < 3; c++)    /* numpy's blend onto white */
+          blend[i * 3 + c] = packed4[f].alpha ?
+              (guint8) nearbyint (a / 255.0 * rgb[i * 3 + c]
+              + (1.0 - a / 255.0) * 255.0) : rgb[i * 3 + c];
+      }
+      MmImage im4 = { 0 };
+      im4.format = packed4[f].f;
+      im4.width = w;
+      im4.height = h;
+      im4.planes[0] = b4;
+      im4.strides[0] = w * 4;
+      MmImage ib = rgb_image (blend, w, h);
+      float *exp = prep (m, &ib);
+      got = prep (m, &im4);
+      gchar *what = g_strdup_printf ("%s%s", packed4[f].name,
+          packed4[f].alpha ? (pass ? " (alpha)" : " (opaque)") : " (junk x)");
+      ok &= same (what, got, exp, n, 0);
+      g_free (what);
+      g_free (got);
+      g_free (exp);
+    }
+  }
+  g_free (b4);
+  g_free (blend);
+
+  /* GRAY8 */
+  guint8 *gray = g_malloc ((gsize) w * h), *g3 = g_malloc ((gsize) w * h * 3);
+  for (gsize i = 0; i < (gsize) w * h; i++) {
+    gray[i] = (rgb[i * 3] * 3 + rgb[i * 3 + 1] * 5 + rgb[i * 3 + 2]) / 9;
+    g3[i * 3] = g3[i * 3 + 1] = g3[i * 3 + 2] = gray[i];
+  }
+  MmImage ig = { 0 };
+  ig.format = MM_PIXEL_GRAY8;
+  ig.width = w;
+  ig.height = h;
+  ig.planes[0] = gray;
+  ig.strides[0] = w;
+  MmImage ig3 = rgb_image (g3, w, h);
+  float *exp = prep (m, &ig3);
+  got = prep (m, &ig);
+  ok &= same ("GRAY8", got, exp, n, 0);
+  g_free (got);
+  g_free (exp);
+  g_free (gray);
+  g_free (g3);
+  g_free (want);
+  return ok;
+}
+
+/* ---- Y'CbCr ---- */
+
+typedef struct
+{
+  double kr, kb;
+  gboolean full;
+} Matrix;
+
+static guint8
+clamp8 (double v)
+{
+  return (guint8) CLAMP (nearbyint (v), 0, 255);
+}
+
+static void
+rgb_to_ycbcr (const Matrix * mx, double r, double g, double b, double *y,
+    double *cb, double *cr)
+{
+  double kg = 1 - mx->kr - mx->kb;
+  double yy = mx->kr * r + kg * g + mx->kb * b;
+  double u = (b - yy) / (2 * (1 - mx->kb)), v = (r - yy) / (2 * (1 - mx->kr));
+  if (mx->full) {
+    *y = yy, *cb = u + 128, *cr = v + 128;
+  } else {
+    *y = 16 + yy * 219 / 255, *cb = 128 + u * 224 / 255;
+    *cr = 128 + v * 224 / 255;
+  }
+}
+
+/* The converter's chroma sample at luma (x, y): horizontal co-sited,
+ * vertical between rows, linear. */
+static double
+chroma_at (const guint8 * c, gint cstride, gint cstep, gint cw, gint ch,
+    gint x, gint y)
+{
+  gint cx0 = x / 2, cx1 = (x & 1) ? MIN (cx0 + 1, cw - 1) : cx0;
+  gint cy0 = y / 2, cy1 = CLAMP ((y & 1) ? cy0 + 1 : cy0 - 1, 0, ch - 1);
+  double r0 = 0.5 * (c[cy0 * cstride + cx0 * cstep]
+      + c[cy0 * cstride + cx1 * cstep]);
+  double r1 = 0.5 * (c[cy1 * cstride + cx0 * cstep]
+      + c[cy1 * cstride + cx1 * cstep]);
+  return 0.75 * r0 + 0.25 * r1;
+}
+
+static gboolean
+test_yuv (MmVisionModel * m, const guint8 * rgb, gint w, gint h,
+    const Matrix * mx, MmColorMatrix cm, gboolean nv12, double tol)
+{
+  gsize n = 3 * (gsize) mm_vision_model_image_size (m)
+      * mm_vision_model_image_size (m);
+  gint cw = (w + 1) / 2, ch = (h + 1) / 2;
+  guint8 *Y = g_malloc ((gsize) w * h), *U = g_malloc ((gsize) cw * ch);
+  guint8 *V = g_malloc ((gsize) cw * ch), *UV = g_malloc ((gsize) cw * ch * 2);
+  /* 4:2:0 by averaging each 2x2 block */
+  for (gint y = 0; y < ch; y++)
+    for (gint x = 0; x < cw; x++) {
+      double su = 0, sv = 0;
+      gint k = 0;
+      for (gint dy = 0; dy < 2; dy++)
+        for (gint dx = 0; dx < 2; dx++) {
+          gint yy = MIN (2 * y + dy, h - 1), xx = MIN (2 * x + dx, w - 1);
+          const guint8 *p = rgb + ((gsize) yy * w + xx) * 3;
+          double l, u, v;
+          rgb_to_ycbcr (mx, p[0], p[1], p[2], &l, &u, &v);
+          su += u, sv += v, k++;
+        }
+      U[y * cw + x] = UV[y * cw * 2 + 2 * x] = clamp8 (su / k);
+      V[y * cw + x] = UV[y * cw * 2 + 2 * x + 1] = clamp8 (sv / k);
+    }
+  for (gint i = 0; i < w * h; i++) {
+    double l, u, v;
+    rgb_to_ycbcr (mx, rgb[i * 3], rgb[i * 3 + 1], rgb[i * 3 + 2], &l, &u, &v);
+    Y[i] = clamp8 (l);
+  }
+  /* the expected RGB: decoded here in double precision */
+  guint8 *dec = g_malloc ((gsize) w * h * 3);
+  double kg = 1 - mx->kr - mx->kb;
+  double sy = mx->full ? 1 : 255.0 / 219, sc = mx->full ? 1 : 255.0 / 224;
+  for (gint y = 0; y < h; y++)
+    for (gint x = 0; x < w; x++) {
+      double l = (Y[y * w + x] - (mx->full ? 0 : 16)) * sy;
+      double u = (chroma_at (U, cw, 1, cw, ch, x, y) - 128) * sc;
+      double v = (chroma_at (V, cw, 1, cw, ch, x, y) - 128) * sc;
+      guint8 *o = dec + ((gsize) y * w + x) * 3;
+      o[0] = clamp8 (l + 2 * (1 - mx->kr) * v);
+      o[1] = clamp8 (l - 2 * mx->kb * (1 - mx->kb) / kg * u
+          - 2 * mx->kr * (1 - mx->kr) / kg * v);
+      o[2] = clamp8 (l + 2 * (1 - mx->kb) * u);
+    }
+  MmImage id = rgb_image (dec, w, h);
+  float *want = prep (m, &id);
+  MmImage img = { 0 };
+  img.format = nv12 ? MM_PIXEL_NV12 : MM_PIXEL_I420;
+  img.width = w;
+  img.height = h;
+  img.matrix = cm;
+  img.full_range = mx->full;
+  img.planes[0] = Y;
+  img.strides[0] = w;
+  if (nv12) {
+    img.planes[1] = UV;
+    img.strides[1] = cw * 2;
+  } else {
+    img.planes[1] = U;
+    img.planes[2] = V;
+    img.strides[1] = img.strides[2] = cw;
+  }
+  float *got = prep (m, &img);
+  gchar *what = g_strdup_printf ("%s %dx%d %s %s range", nv12 ? "NV12" :
+      "I420", w, h, cm == MM_COLOR_MATRIX_BT709 ? "BT.709" : "BT.601",
+      mx->full ? "full" : "limited");
+  gboolean ok = same (what, got, want, n, tol);
+  g_free (what);
+  g_free (got);
+  g_free (want);
+  g_free (Y);
+  g_free (U);
+  g_free (V);
+  g_free (UV);
+  g_free (dec);
+  return ok;
+}
+
+static gboolean
+test_model (MmEngine * e, const gchar * dir)
+{
+  gchar *rel = g_build_filename (dir, "hf", NULL);
+  gchar *path = mm_test_fixture (rel);
+  MmSafetensors *ref = mm_test_ref_open (dir);
+  GError *err = NULL;
+  MmVisionModel *m = mm_vision_model_load (e, path, &err);
+  g_free (rel);
+  g_free (path);
+  if (m == NULL) {
+    g_printerr ("FAIL load %s: %s\n", dir, err->message);
+    g_error_free (err);
+    mm_safetensors_free (ref);
+    return FALSE;
+  }
+  g_print ("%s:\n", mm_vision_model_id (m));
+  gboolean ok = TRUE;
+  const gchar *names[] = { "image_rgb", "image_rgb_alt" };
+  /* one 8-bit level of the normalised pixels: 1 / 255 / min std */
+  double level = 1.0 / 255.0 / (g_str_equal (dir, "clip") ? 0.26130258 : 0.5)
+      + 1e-6;
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    const MmTensorInfo *t = mm_safetensors_find_tensor (ref, names[i]);
+    gint h = t->shape[0], w = t->shape[1];
+    const guint8 *rgb = t->data;
+    ok &= test_packed (m, rgb, w, h);
+    const Matrix bt601 = { 0.299, 0.114, FALSE }, bt709 = {
+    0.2126, 0.0722, FALSE}, bt601f = {
+    0.299, 0.114, TRUE};
+    for (gint nv12 = 0; nv12 < 2; nv12++) {
+      ok &= test_yuv (m, rgb, w, h, &bt601, MM_COLOR_MATRIX_BT601, nv12,
+          level);
+      ok &= test_yuv (m, rgb, w, h, &bt709, MM_COLOR_MATRIX_BT709, nv12,
+          level);
+      ok &= test_yuv (m, rgb, w, h, &bt601f, MM_COLOR_MATRIX_BT601, nv12,
+          level);
+    }
+  }
+  /* a bad image is an error, not a crash */
+  MmImage bad = { 0 };
+  bad.format = MM_PIXEL_RGB;
+  bad.width = 8;
+  bad.height = 8;
+  float *p = mm_vision_model_preprocess (m, &bad, &err);
+  if (p != NULL || err == NULL) {
+    g_printerr ("FAIL: an image without planes was accepted\n");
+    ok = FALSE;
+  } else {
+    g_print ("ok   missing plane: %s\n", err->message);
+  }
+  g_clear_error (&err);
+  g_free (p);
+  mm_vision_model_free (m);
+  mm_safetensors_free (ref);
+  return ok;
+}
+
+int
+main (int argc, char **argv)
+{
+  MmEngine *e = mm_test_engine ();
+  gboolean ok = test_model (e, "siglip");
+  ok &= test_model (e, "clip");
+  mm_engine_unref (e);
+  g_print ("%s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
