@@ -12,6 +12,7 @@
 
 #include "elements/gstmmframesample.h"
 #include "elements/gstmmvisionenc.h"
+#include "elements/gstmmaudioenc.h"
 
 /* GST_PLUGIN_DEFINE needs PACKAGE; there is no config.h yet */
 #ifndef PACKAGE
@@ -25,6 +26,7 @@ plugin_init (GstPlugin * plugin)
 
   ok |= GST_ELEMENT_REGISTER (mmframesample, plugin);
   ok |= GST_ELEMENT_REGISTER (mmvisionenc, plugin);
+  ok |= GST_ELEMENT_REGISTER (mmaudioenc, plugin);
 
   return ok;
 }

@@ -188,7 +188,7 @@ mm_whisper_special_load (MmWhisper * w, const gchar * dir, GError ** error)
 gboolean
 mm_whisper_can_transcribe (MmWhisper * w)
 {
-  return w->tokenizer && w->sp.sot >= 0 && w->sp.eot >= 0;
+  return w->tok_embd && w->tokenizer && w->sp.sot >= 0 && w->sp.eot >= 0;
 }
 
 gint32

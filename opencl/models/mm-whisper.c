@@ -462,7 +462,7 @@ read_preprocessor (MmWhisper * w, const gchar * dir, MmMelParams * p,
 }
 
 static gboolean
-load_weights (MmWhisper * w, MmHfModel * hf, GError ** error)
+load_weights (MmWhisper * w, MmHfModel * hf, gboolean decoder, GError ** error)
 {
   const MmWhisperHp *hp = &w->hp;
   Loader ld = { hf, w->engine, "model.", NULL };
@@ -483,6 +483,8 @@ load_weights (MmWhisper * w, MmHfModel * hf, GError ** error)
     load_layer (&ld, &w->enc[i], "encoder", i, d, hp->enc_ffn, FALSE);
   w->enc_ln_w = load (&ld, "encoder.layer_norm.weight", 1, &d, FALSE, FALSE);
   w->enc_ln_b = load (&ld, "encoder.layer_norm.bias", 1, &d, FALSE, FALSE);
+  if (!decoder)
+    goto out;
   w->tok_embd = load (&ld, "decoder.embed_tokens.weight", 2, s_emb, TRUE,
       FALSE);
   w->dec_pos = load (&ld, "decoder.embed_positions.weight", 2, s_dp, FALSE,
@@ -499,6 +501,7 @@ load_weights (MmWhisper * w, MmHfModel * hf, GError ** error)
   ld.prefix = pre;
   if (w->proj_out == NULL)
     w->proj_out = w->tok_embd;
+out:
   if (ld.error) {
     g_propagate_error (error, ld.error);
     return FALSE;
@@ -519,8 +522,9 @@ load_tokenizer (MmWhisper * w, const gchar * dir, GError ** error)
   return ok;
 }
 
-MmWhisper *
-mm_whisper_load (MmEngine * engine, const gchar * path, GError ** error)
+static MmWhisper *
+whisper_load (MmEngine * engine, const gchar * path, gboolean decoder,
+    GError ** error)
 {
   MmHfModel *hf = mm_hf_model_open (path, error);
   if (hf == NULL)
@@ -542,14 +546,30 @@ mm_whisper_load (MmEngine * engine, const gchar * path, GError ** error)
     w->mel = mm_mel_new (engine, &mp, error);
     ok = w->mel != NULL;
   }
-  ok = ok && load_weights (w, hf, error) && load_tokenizer (w, path, error)
-      && mm_whisper_special_load (w, path, error);
+  ok = ok && load_weights (w, hf, decoder, error);
+  if (decoder)
+    ok = ok && load_tokenizer (w, path, error)
+        && mm_whisper_special_load (w, path, error);
+  else
+    w->hp.n_dec_layer = 0;      /* nothing loaded, nothing to free */
   mm_hf_model_free (hf);
   if (!ok) {
     mm_whisper_free (w);
     return NULL;
   }
   return w;
+}
+
+MmWhisper *
+mm_whisper_load (MmEngine * engine, const gchar * path, GError ** error)
+{
+  return whisper_load (engine, path, TRUE, error);
+}
+
+MmWhisper *
+mm_whisper_load_encoder (MmEngine * engine, const gchar * path, GError ** error)
+{
+  return whisper_load (engine, path, FALSE, error);
 }
 
 const gchar *
@@ -606,6 +626,11 @@ MmWhisperDecoder *
 mm_whisper_decoder_new (MmWhisper * w, GError ** error)
 {
   const MmWhisperHp *hp = &w->hp;
+  if (w->tok_embd == NULL) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: loaded without its decoder", w->id);
+    return NULL;
+  }
   MmWhisperDecoder *d = g_new0 (MmWhisperDecoder, 1);
   d->w = w;
   d->graph = mm_graph_new (w->engine);

@@ -20,6 +20,10 @@ typedef struct _MmWhisperDecoder MmWhisperDecoder;
 
 MmWhisper *mm_whisper_load (MmEngine * engine, const gchar * path,
     GError ** error);
+/* Features and encoder only (no decoder weights, tokenizer or generation
+ * config): for elements that only make audio tokens. */
+MmWhisper *mm_whisper_load_encoder (MmEngine * engine, const gchar * path,
+    GError ** error);
 void mm_whisper_free (MmWhisper * w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmWhisper, mm_whisper_free)
 /* The folder's base name. */
@@ -34,7 +38,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmWhisper, mm_whisper_free)
      gint mm_whisper_n_audio_tokens (MmWhisper * w);
      gint mm_whisper_d_model (MmWhisper * w);
      MmMel *mm_whisper_mel (MmWhisper * w);
-/* TRUE when the folder has the tokenizer and the decoder can transcribe. */
+/* TRUE when the decoder is loaded, and the folder has the tokenizer and
+ * the special tokens to transcribe. */
      gboolean mm_whisper_can_transcribe (MmWhisper * w);
 
 /* Encoder graph: features [n_mels, n_frames] (n_frames = n_samples / hop)

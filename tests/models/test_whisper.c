@@ -264,6 +264,28 @@ check_detect (MmEngine * e, MmWhisper * w, MmSafetensors * ref)
   return ok;
 }
 
+/* Encoder only: same encoder output, no transcription. */
+static gboolean
+check_encoder_only (MmEngine * e, MmSafetensors * ref)
+{
+  gchar *path = mm_test_fixture ("whisper/hf");
+  GError *err = NULL;
+  MmWhisper *w = mm_whisper_load_encoder (e, path, &err);
+  gboolean ok = w != NULL && !mm_whisper_can_transcribe (w);
+  if (ok) {
+    MmWhisperDecoder *d = mm_whisper_decoder_new (w, &err);
+    ok = d == NULL && err != NULL;
+    g_clear_error (&err);
+    ok = ok && check_encoder (e, w, ref, "");
+  }
+  if (!ok)
+    g_printerr ("FAIL encoder-only load: %s\n", err ? err->message : "");
+  g_clear_error (&err);
+  mm_whisper_free (w);
+  g_free (path);
+  return ok;
+}
+
 static gboolean
 check_load_errors (MmEngine * e)
 {
@@ -311,6 +333,7 @@ main (void)
     ok &= check_transcribe (e, w, ref, "_silence", ts);
   }
   ok &= check_detect (e, w, ref);
+  ok &= check_encoder_only (e, ref);
   ok &= check_load_errors (e);
   mm_whisper_free (w);
   g_free (path);
