@@ -79,7 +79,7 @@ dequant_q8_0 (const guint8 * s, gint64 nb, float *y)
   for (gint64 b = 0; b < nb; b++, s += 34, y += 32) {
     float d = mm_f16_to_f32 (rd16 (s));
     for (gint j = 0; j < 32; j++)
-      y[j] = (float) (gint8) s[2 + j] * d;
+      y[j] = d * (float) (gint8) s[2 + j];
   }
 }
 
@@ -93,11 +93,11 @@ dequant_q4 (const guint8 * s, gint64 nb, float *y, gboolean with_min)
     for (gint j = 0; j < 16; j++) {
       gint lo = s[qo + j] & 0x0f, hi = s[qo + j] >> 4;
       if (with_min) {
-        y[j] = (float) lo * d + m;
-        y[j + 16] = (float) hi * d + m;
+        y[j] = d * (float) lo + m;
+        y[j + 16] = d * (float) hi + m;
       } else {
-        y[j] = (float) (lo - 8) * d;
-        y[j + 16] = (float) (hi - 8) * d;
+        y[j] = d * (float) (lo - 8);
+        y[j + 16] = d * (float) (hi - 8);
       }
     }
   }
@@ -154,7 +154,8 @@ mm_dequantize (MmGraph * g, MmTensor * x)
     return mm_graph_dead (g);
   }
   gint64 n = mm_tensor_numel (x);
-  if (n > G_MAXUINT32 || x->offset > G_MAXUINT32
+  /* kernels index bytes and elements with 32-bit uints */
+  if (n > G_MAXUINT32 || x->offset + mm_tensor_nbytes (x) > G_MAXUINT32
       || mm_tensor_cols (x) % mm_dtype_block_elems (x->dtype) != 0) {
     mm_graph_failf (g, "dequantize: %s %s at byte %" G_GSIZE_FORMAT
         " is out of range or not whole blocks", mm_dtype_name (x->dtype),
@@ -162,8 +163,12 @@ mm_dequantize (MmGraph * g, MmTensor * x)
     return mm_graph_dead (g);
   }
   MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, x->n_dims, x->shape);
+  if (mm_graph_ok (g) && mm_tensor_elem_offset (y) + (guint64) n > G_MAXUINT32) {
+    mm_graph_failf (g, "dequantize: output of %" G_GINT64_FORMAT " elements "
+        "does not fit 32-bit indexing", n);
+    return mm_graph_dead (g);
+  }
   gsize gws[1] = { (gsize) n };
-  MM_LAUNCH (g, kernels[x->dtype], 1, gws, FALSE, MM_TENSOR (x),
-      MM_TENSOR (y));
+  MM_LAUNCH (g, kernels[x->dtype], 1, gws, FALSE, MM_TENSOR (x), MM_TENSOR (y));
   return y;
 }

@@ -21,8 +21,7 @@ mm_format_set_error (GError ** error, MmFormatError code, const gchar * file,
 }
 
 const gchar *
-mm_format_shape_str (gint n_dims, const gint64 * shape, gchar * buf,
-    gsize size)
+mm_format_shape_str (gint n_dims, const gint64 * shape, gchar * buf, gsize size)
 {
   gsize n = g_snprintf (buf, size, "[");
   for (gint i = 0; i < n_dims && n < size; i++)
@@ -252,7 +251,7 @@ convert_host (const MmTensorInfo * info, const gchar * file, MmDType to,
   }
   if (to == MM_DTYPE_F16) {
     for (gint64 i = 0; i < info->numel; i++) {
-      guint16 h = mm_f32_to_f16 (f[i]);       /* in place, front to back */
+      guint16 h = mm_f32_to_f16 (f[i]); /* in place, front to back */
       memcpy ((guint8 *) f + 2 * i, &h, 2);
     }
   }

@@ -239,7 +239,7 @@ decode_scalar (MmGgufType t, const guint8 * p, Kv * kv)
     memcpy (&kv->v.f, &raw, 8);
   } else if (is_signed_type (t)) {
     guint shift = 64 - 8 * size;
-    kv->v.i = (gint64) (raw << shift) >> shift;       /* sign-extend */
+    kv->v.i = (gint64) (raw << shift) >> shift; /* sign-extend */
   } else {
     kv->v.u = t == MM_GGUF_TYPE_BOOL ? raw != 0 : raw;
   }
@@ -411,8 +411,7 @@ parse_tensor_info (MmGguf * g, Reader * r, GError ** error)
     return FALSE;
   if (n_dims < 1 || n_dims > MM_MAX_DIMS) {
     mm_format_set_error (error, MM_FORMAT_ERROR_CORRUPT, g->path,
-        "tensor '%s' has %u dims (1..%d supported)", name, n_dims,
-        MM_MAX_DIMS);
+        "tensor '%s' has %u dims (1..%d supported)", name, n_dims, MM_MAX_DIMS);
     return FALSE;
   }
   for (guint32 d = 0; d < n_dims; d++)
@@ -442,6 +441,13 @@ parse_tensor_info (MmGguf * g, Reader * r, GError ** error)
 static gboolean
 place_tensors (MmGguf * g, GError ** error)
 {
+  if (g->tensors.infos->len > 0 && g->data_offset > g->size) {
+    mm_format_set_error (error, MM_FORMAT_ERROR_CORRUPT, g->path,
+        "truncated: the data section would start at byte %" G_GUINT64_FORMAT
+        ", past the end of the file (%" G_GSIZE_FORMAT " bytes)",
+        g->data_offset, g->size);
+    return FALSE;
+  }
   gsize data_size = g->size > g->data_offset ? g->size - g->data_offset : 0;
   for (guint i = 0; i < g->tensors.infos->len; i++) {
     MmTensorInfo *t = &g_array_index (g->tensors.infos, MmTensorInfo, i);
@@ -460,7 +466,7 @@ place_tensors (MmGguf * g, GError ** error)
       return FALSE;
     }
     t->offset += g->data_offset;
-    t->data = g->base + MIN (t->offset, g->size);
+    t->data = g->base + t->offset;
   }
   return mm_tensor_table_check_overlap (&g->tensors, g->path, error);
 }
@@ -552,8 +558,7 @@ mm_gguf_open_from_bytes (GBytes * bytes, const gchar * name, GError ** error)
   g->kv_by_key = g_hash_table_new (g_str_hash, g_str_equal);
   mm_tensor_table_init (&g->tensors);
   if (g->size == 0 || g->base == NULL) {
-    mm_format_set_error (error, MM_FORMAT_ERROR_CORRUPT, g->path,
-        "empty file");
+    mm_format_set_error (error, MM_FORMAT_ERROR_CORRUPT, g->path, "empty file");
     mm_gguf_free (g);
     return NULL;
   }
@@ -661,8 +666,7 @@ type_error (MmGguf * g, const Kv * kv, const gchar * want, GError ** error)
   if (kv->type == MM_GGUF_TYPE_ARRAY || kv->type == MM_GGUF_TYPE_STRING
       || kv->type == MM_GGUF_TYPE_FLOAT32 || kv->type == MM_GGUF_TYPE_FLOAT64)
     mm_format_set_error (error, MM_FORMAT_ERROR_TYPE, g->path,
-        "key '%s' is %s, not %s", kv->key, mm_gguf_type_name (kv->type),
-        want);
+        "key '%s' is %s, not %s", kv->key, mm_gguf_type_name (kv->type), want);
   else if (is_signed_type (kv->type))
     mm_format_set_error (error, MM_FORMAT_ERROR_TYPE, g->path,
         "key '%s' is %s %" G_GINT64_FORMAT ", not %s", kv->key,
@@ -756,8 +760,7 @@ mm_gguf_get_f32 (MmGguf * g, const gchar * key, gfloat def, GError ** error)
 }
 
 gboolean
-mm_gguf_get_bool (MmGguf * g, const gchar * key, gboolean def,
-    GError ** error)
+mm_gguf_get_bool (MmGguf * g, const gchar * key, gboolean def, GError ** error)
 {
   Kv *kv = g_hash_table_lookup (g->kv_by_key, key);
   if (kv == NULL)

@@ -99,7 +99,7 @@ mm_json_new_from_data (const gchar * data, gsize len, const gchar * file,
   }
   MmJson *j = g_new0 (MmJson, 1);
   j->file = g_strdup (file);
-  j->root = json_node_copy (json_parser_get_root (parser));
+  j->root = json_parser_steal_root (parser);
   return j;
 }
 
@@ -213,7 +213,7 @@ mm_json_get_int (MmJson * j, const gchar * path, gint64 def, GError ** error)
     return def;
   if (json_node_get_value_type (n) == G_TYPE_INT64)
     return json_node_get_int (n);
-  gdouble d = json_node_get_double (n);  /* 1e3 style integers */
+  gdouble d = json_node_get_double (n); /* 1e3 style integers */
   if (d >= -9.0e18 && d <= 9.0e18 && d == (gdouble) (gint64) d)
     return (gint64) d;
   mm_format_set_error (error, MM_FORMAT_ERROR_TYPE, j->file,
@@ -222,16 +222,14 @@ mm_json_get_int (MmJson * j, const gchar * path, gint64 def, GError ** error)
 }
 
 gdouble
-mm_json_get_float (MmJson * j, const gchar * path, gdouble def,
-    GError ** error)
+mm_json_get_float (MmJson * j, const gchar * path, gdouble def, GError ** error)
 {
   JsonNode *n = typed (j, path, G_TYPE_DOUBLE, "a number", error);
   return n ? json_node_get_double (n) : def;
 }
 
 gboolean
-mm_json_get_bool (MmJson * j, const gchar * path, gboolean def,
-    GError ** error)
+mm_json_get_bool (MmJson * j, const gchar * path, gboolean def, GError ** error)
 {
   JsonNode *n = typed (j, path, G_TYPE_BOOLEAN, "a boolean", error);
   return n ? json_node_get_boolean (n) : def;

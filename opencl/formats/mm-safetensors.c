@@ -76,8 +76,7 @@ parse_shape (MmSafetensors * st, const gchar * name, JsonNode * n,
     guint64 d;
     if (!json_uint (json_array_get_element (a, i), &d) || d > G_MAXINT64) {
       mm_format_set_error (error, MM_FORMAT_ERROR_CORRUPT, st->path,
-          "tensor '%s': shape entry %u is not a non-negative integer", name,
-          i);
+          "tensor '%s': shape entry %u is not a non-negative integer", name, i);
       return FALSE;
     }
     info->shape[i] = (gint64) d;
@@ -569,8 +568,7 @@ const MmTensorInfo *
 mm_hf_model_get_tensor (MmHfModel * m, const gchar * name, GError ** error)
 {
   const gchar *file = mm_hf_model_tensor_file (m, name);
-  return mm_tensor_table_get (&m->tensors, name, file ? file : m->path,
-      error);
+  return mm_tensor_table_get (&m->tensors, name, file ? file : m->path, error);
 }
 
 MmTensor *

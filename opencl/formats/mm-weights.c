@@ -89,8 +89,7 @@ mm_weights_hf (MmWeights * w)
 guint
 mm_weights_n_tensors (MmWeights * w)
 {
-  return w->gguf ? mm_gguf_n_tensors (w->gguf) :
-      mm_hf_model_n_tensors (w->hf);
+  return w->gguf ? mm_gguf_n_tensors (w->gguf) : mm_hf_model_n_tensors (w->hf);
 }
 
 const MmTensorInfo *

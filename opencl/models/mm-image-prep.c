@@ -219,6 +219,21 @@ mm_image_prep_step_size (const MmResizeStep * s, gint w, gint h, gint * ow,
       *oh = MAX (h, 1);
       return;
     }
+    case MM_SIZE_MULTIPLE_OF:{
+      double aspect = (double) w / h;
+      gint e = s->edge;
+      if (w >= h) {
+        w = (gint) ceil ((double) w / e) * e;
+        h = (gint) (w / aspect);
+        h = (gint) ceil ((double) h / e) * e;
+      } else {
+        h = (gint) ceil ((double) h / e) * e;
+        w = (gint) (h * aspect);
+        w = (gint) ceil ((double) w / e) * e;
+      }
+      *ow = w, *oh = h;
+      return;
+    }
   }
 }
 
@@ -255,7 +270,7 @@ mm_image_prep_new (MmEngine * engine, const MmImagePrepSpec * spec,
   double (*f) (double);
   double support;
   if (spec->out_w <= 0 || spec->out_h <= 0 || spec->n_steps < 0
-      || spec->n_steps > 2 || (spec->resample != MM_RESAMPLE_NEAREST
+      || spec->n_steps > 3 || (spec->resample != MM_RESAMPLE_NEAREST
           && !get_filter (spec->resample, &f, &support))) {
     g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
         "image preprocessing: invalid settings (output %dx%d, resample %d)",

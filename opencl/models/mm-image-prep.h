@@ -42,6 +42,8 @@ typedef enum
                                  * (transformers' default_to_square=False) */
   MM_SIZE_LONGEST_EDGE,         /* Idefics3: longest edge to @edge, other
                                  * edge rounded up to even, at most 4096 */
+  MM_SIZE_MULTIPLE_OF,          /* Idefics3's resize_for_vision_encoder: both
+                                 * edges up to multiples of @edge */
 } MmSizeRule;
 
 typedef struct
@@ -53,7 +55,7 @@ typedef struct
 typedef struct
 {
   gboolean do_resize;
-  MmResizeStep steps[2];
+  MmResizeStep steps[3];
   gint n_steps;
   MmResample resample;
   gboolean do_center_crop;

@@ -300,6 +300,11 @@ mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
   } else {
     t = mm_tensor_info_upload (info, file, engine, MM_DTYPES_FLOAT |
         MM_DTYPES_QUANT, conv, n_dims, shape, error);
+    /* matrices only the GEMM reads go to its panel layout once, here (the
+     * embedding table is also gathered by row, so it stays as it is) */
+    if (t && n_dims == 2 && kind != MM_LLM_T_TOK_EMBD
+        && !mm_gemm_pack_weight (engine, t, error))
+      g_clear_pointer (&t, mm_tensor_free);
   }
   g_free (name);
   return t;

@@ -18,8 +18,9 @@
 
 typedef enum
 {
-  W_MATRIX,                     /* GEMM weight: F32 / F16 kept, others -> F32 */
-  W_VECTOR,                     /* biases, norms, embeddings: F32 */
+  W_MATRIX,                     /* GEMM weight: F32 / F16 kept, BF16 and
+                                 * quantised types -> F32 */
+  W_VECTOR,                     /* biases, norms, embeddings: -> F32 */
   W_HOST,                       /* read to host floats (position tables) */
 } WantKind;
 
@@ -155,8 +156,7 @@ check_all (Loader * L)
 {
   for (guint i = 0; i < L->want->len && !L->error; i++) {
     Want *wt = &g_array_index (L->want, Want, i);
-    guint accept = wt->kind == W_MATRIX ? MM_DTYPES_FLOAT | MM_DTYPES_QUANT
-        : MM_DTYPES_FLOAT;
+    guint accept = MM_DTYPES_FLOAT | MM_DTYPES_QUANT;       /* -> F32 */
     for (gint p = 0; p < wt->n_parts && !L->error; p++) {
       GError *err = NULL;
       wt->infos[p] = mm_weights_get_tensor (L->w, wt->names[p], &err);
@@ -491,6 +491,19 @@ jint (Loader * L, MmJson * j, const gchar * root, const gchar * key,
   return v;
 }
 
+/* @key's value when it is a plain number, else 0. */
+static gint
+json_number (MmJson * j, const gchar * root, const gchar * key)
+{
+  gchar *k = g_strconcat (root, key, NULL);
+  JsonNode *n = j ? mm_json_lookup (j, k) : NULL;
+  g_free (k);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n)
+      || json_node_get_value_type (n) != G_TYPE_INT64)
+    return 0;
+  return json_node_get_int (n);
+}
+
 static gboolean
 jbool (Loader * L, MmJson * j, const gchar * root, const gchar * key,
     gboolean def)
@@ -548,16 +561,26 @@ hf_prep (Loader * L, const MmVisionHp * hp, const gchar * model_type,
   gint width = jint (L, j, root, "size.width", 0);
   gint shortest = jint (L, j, root, "size.shortest_edge", 0);
   gint longest = jint (L, j, root, "size.longest_edge", 0);
+  /* older processors save "size": 224 and "crop_size": 224 */
+  gint size_int = json_number (j, root, "size");
+  if (size_int > 0)
+    shortest = size_int;
   if (idefics3) {
-    /* do_image_splitting=False path: longest edge to size.longest_edge,
-     * then to max_image_size square; with splitting on, this is the
-     * global image the splitter also makes */
+    /* longest edge to size.longest_edge, then max_image_size square.  With
+     * do_image_splitting the processor first goes up to multiples of
+     * max_image_size, cuts tiles and resizes that to the square "global
+     * image": we encode that global image (one frame, no tiles) */
     gint max = jint (L, j, root, "max_image_size.longest_edge", S);
-    prep->n_steps = 2;
-    prep->steps[0] = (MmResizeStep) {
+    gboolean split = jbool (L, j, root, "do_image_splitting", TRUE);
+    gint i = 0;
+    prep->steps[i++] = (MmResizeStep) {
     MM_SIZE_LONGEST_EDGE, 0, 0, longest > 0 ? longest : max};
-    prep->steps[1] = (MmResizeStep) {
+    if (split)
+      prep->steps[i++] = (MmResizeStep) {
+      MM_SIZE_MULTIPLE_OF, 0, 0, max};
+    prep->steps[i++] = (MmResizeStep) {
     MM_SIZE_FIXED, max, max, 0};
+    prep->n_steps = i;
   } else if (height > 0 && width > 0) {
     prep->n_steps = 1;
     prep->steps[0] = (MmResizeStep) {
@@ -567,8 +590,11 @@ hf_prep (Loader * L, const MmVisionHp * hp, const gchar * model_type,
     prep->steps[0] = (MmResizeStep) {
     MM_SIZE_SHORTEST_EDGE, 0, 0, shortest};
     prep->do_center_crop = jbool (L, j, root, "do_center_crop", TRUE);
-    prep->crop_w = jint (L, j, root, "crop_size.width", shortest);
-    prep->crop_h = jint (L, j, root, "crop_size.height", shortest);
+    gint crop_int = json_number (j, root, "crop_size");
+    prep->crop_w = jint (L, j, root, "crop_size.width",
+        crop_int > 0 ? crop_int : shortest);
+    prep->crop_h = jint (L, j, root, "crop_size.height",
+        crop_int > 0 ? crop_int : shortest);
   } else {
     /* Idefics2's aspect-keeping 378..980 resize (or no processor config):
      * a square of the tower's size */
@@ -1047,127 +1073,148 @@ rows_of (Loader * L, const gchar * prefix, const gchar * name)
   return t && t->n_dims == 2 ? t->shape[0] : 0;
 }
 
+/* LLaVA: linear_1 (mm.0), act, linear_2 (mm.2). */
+static void
+want_mlp (Loader * L, MmVisionHp * hp, MmVisionWeights * w)
+{
+  gint64 in = (gint64) hp->d * hp->n_feature_layers;
+  const gchar *n0w = L->gguf ? "mm.0.weight" : "linear_1.weight";
+  const gchar *n0b = L->gguf ? "mm.0.bias" : "linear_1.bias";
+  const gchar *n2w = L->gguf ? "mm.2.weight" : "linear_2.weight";
+  const gchar *n2b = L->gguf ? "mm.2.bias" : "linear_2.bias";
+  gint64 h = rows_of (L, L->conn, n0w);
+  hp->out_dim = rows_of (L, L->conn, n2w);
+  want_conn (L, W_MATRIX, &w->mm0_w, 0, n0w, 2, h, in);
+  want_conn (L, W_MATRIX, &w->mm2_w, 0, n2w, 2, hp->out_dim, h);
+  if (hp->mlp_bias) {
+    want_conn (L, W_VECTOR, &w->mm0_b, 0, n0b, 1, h, 0);
+    want_conn (L, W_VECTOR, &w->mm2_b, 0, n2b, 1, hp->out_dim, 0);
+  }
+}
+
+/* Idefics3: one projection of the shuffled s^2 d features. */
+static void
+want_idefics3 (Loader * L, MmVisionHp * hp, MmVisionWeights * w)
+{
+  const gchar *n = L->gguf ? "mm.model.fc.weight" :
+      "modality_projection.proj.weight";
+  hp->out_dim = rows_of (L, L->conn, n);
+  want_conn (L, W_MATRIX, &w->fc_w, 0, n, 2, hp->out_dim,
+      (gint64) hp->d * hp->scale_factor * hp->scale_factor);
+}
+
+/* Idefics2: modality projection (gated MLP) + Perceiver resampler. */
+static void
+want_perceiver (Loader * L, MmVisionHp * hp, MmVisionWeights * w)
+{
+  gint64 d = hp->d;
+  gint64 pd = rows_of (L, L->conn, "modality_projection.down_proj.weight");
+  hp->mp_ff = rows_of (L, L->conn, "modality_projection.gate_proj.weight");
+  hp->p_ff = rows_of (L, L->conn,
+      "perceiver_resampler.layers.0.mlp.gate_proj.weight");
+  hp->out_dim = pd;
+  gint64 qd = (gint64) hp->p_n_head * hp->p_head_dim;
+  gint64 kvd = (gint64) hp->p_n_kv_head * hp->p_head_dim;
+  if (hp->p_n_kv_head <= 0 || hp->p_n_head % hp->p_n_kv_head != 0)
+    fail (L, "perceiver: %d heads do not group into %d kv heads",
+        hp->p_n_head, hp->p_n_kv_head);
+  want_conn (L, W_MATRIX, &w->mp_gate_w, 0,
+      "modality_projection.gate_proj.weight", 2, hp->mp_ff, d);
+  want_conn (L, W_MATRIX, &w->mp_up_w, 0,
+      "modality_projection.up_proj.weight", 2, hp->mp_ff, d);
+  want_conn (L, W_MATRIX, &w->mp_down_w, 0,
+      "modality_projection.down_proj.weight", 2, pd, hp->mp_ff);
+  want_conn (L, W_VECTOR, &w->latents, 0, "perceiver_resampler.latents", 2,
+      hp->p_latents, pd);
+  want_conn (L, W_VECTOR, &w->p_norm, 0, "perceiver_resampler.norm.weight",
+      1, pd, 0);
+  w->p_layers = g_new0 (MmPerceiverLayer, MAX (hp->p_depth, 1));
+  for (gint i = 0; i < hp->p_depth; i++) {
+    MmPerceiverLayer *l = &w->p_layers[i];
+    struct
+    {
+      MmTensor **t;
+      const gchar *name;
+      WantKind kind;
+      gint n_dims;
+      gint64 d0, d1;
+    } t[] = {
+      {&l->latents_norm, "input_latents_norm.weight", W_VECTOR, 1, pd, 0},
+      {&l->context_norm, "input_context_norm.weight", W_VECTOR, 1, pd, 0},
+      {&l->q_w, "self_attn.q_proj.weight", W_MATRIX, 2, qd, pd},
+      {&l->k_w, "self_attn.k_proj.weight", W_MATRIX, 2, kvd, pd},
+      {&l->v_w, "self_attn.v_proj.weight", W_MATRIX, 2, kvd, pd},
+      {&l->o_w, "self_attn.o_proj.weight", W_MATRIX, 2, pd, qd},
+      {&l->post_norm, "post_attention_layernorm.weight", W_VECTOR, 1, pd, 0},
+      {&l->gate_w, "mlp.gate_proj.weight", W_MATRIX, 2, hp->p_ff, pd},
+      {&l->up_w, "mlp.up_proj.weight", W_MATRIX, 2, hp->p_ff, pd},
+      {&l->down_w, "mlp.down_proj.weight", W_MATRIX, 2, pd, hp->p_ff},
+    };
+    for (guint j = 0; j < G_N_ELEMENTS (t); j++) {
+      gchar *fmt = g_strconcat ("perceiver_resampler.layers.%d.", t[j].name,
+          NULL);
+      want_conn (L, t[j].kind, t[j].t, i, fmt, t[j].n_dims, t[j].d0, t[j].d1);
+      g_free (fmt);
+    }
+  }
+}
+
+/* MiniCPM-V resampler.py: kv_proj is an identity when kv_dim == embed_dim;
+ * heads of 128 (num_heads = embed_dim // 128, as clip.cpp). */
+static void
+want_minicpmv (Loader * L, MmVisionHp * hp, MmVisionWeights * w)
+{
+  gint64 d = hp->d, D = rows_of (L, "", "resampler.attn.q.weight");
+  hp->r_dim = D;
+  hp->r_kv_dim = d;
+  hp->r_has_kv_proj = has_tensor (L, "", "resampler.kv.weight");
+  hp->r_n_head = D >= 128 ? D / 128 : 1;
+  hp->out_dim = rows_of (L, "", "resampler.proj.weight");
+  if (!hp->r_has_kv_proj && D != d)
+    fail (L, "resampler: no resampler.kv.weight although the tower width %"
+        G_GINT64_FORMAT " differs from %" G_GINT64_FORMAT, d, D);
+  if (D % hp->r_n_head != 0)
+    fail (L, "resampler: width %" G_GINT64_FORMAT " is not a multiple of "
+        "128", D);
+  want (L, W_VECTOR, &w->r_query, 0, "resampler.query", 2, hp->r_queries, D,
+      0, 0);
+  if (hp->r_has_kv_proj)
+    WANT_M (L, &w->r_kv_w, 0, "resampler.kv.weight", D, d);
+  WANT_M (L, &w->r_q_w, 0, "resampler.attn.q.weight", D, D);
+  WANT_V (L, &w->r_q_b, 0, "resampler.attn.q.bias", D);
+  WANT_M (L, &w->r_k_w, 0, "resampler.attn.k.weight", D, D);
+  WANT_V (L, &w->r_k_b, 0, "resampler.attn.k.bias", D);
+  WANT_M (L, &w->r_v_w, 0, "resampler.attn.v.weight", D, D);
+  WANT_V (L, &w->r_v_b, 0, "resampler.attn.v.bias", D);
+  WANT_M (L, &w->r_o_w, 0, "resampler.attn.out.weight", D, D);
+  WANT_V (L, &w->r_o_b, 0, "resampler.attn.out.bias", D);
+  WANT_V (L, &w->r_ln_q_w, 0, "resampler.ln_q.weight", D);
+  WANT_V (L, &w->r_ln_q_b, 0, "resampler.ln_q.bias", D);
+  WANT_V (L, &w->r_ln_kv_w, 0, "resampler.ln_kv.weight", D);
+  WANT_V (L, &w->r_ln_kv_b, 0, "resampler.ln_kv.bias", D);
+  WANT_V (L, &w->r_ln_post_w, 0, "resampler.ln_post.weight", D);
+  WANT_V (L, &w->r_ln_post_b, 0, "resampler.ln_post.bias", D);
+  WANT_M (L, &w->r_proj_w, 0, "resampler.proj.weight", hp->out_dim, D);
+}
+
 static void
 want_connector (Loader * L, MmVisionHp * hp, MmVisionWeights * w)
 {
-  gint64 d = hp->d;
-  gint64 in_mult = hp->n_feature_layers;
   switch (hp->proj) {
     case MM_PROJ_NONE:
       break;
-    case MM_PROJ_MLP:{
-      const gchar *n0w = L->gguf ? "mm.0.weight" : "linear_1.weight";
-      const gchar *n0b = L->gguf ? "mm.0.bias" : "linear_1.bias";
-      const gchar *n2w = L->gguf ? "mm.2.weight" : "linear_2.weight";
-      const gchar *n2b = L->gguf ? "mm.2.bias" : "linear_2.bias";
-      gint64 h = rows_of (L, L->conn, n0w);
-      hp->out_dim = rows_of (L, L->conn, n2w);
-      want_conn (L, W_MATRIX, &w->mm0_w, 0, n0w, 2, h, d * in_mult);
-      want_conn (L, W_MATRIX, &w->mm2_w, 0, n2w, 2, hp->out_dim, h);
-      if (hp->mlp_bias) {
-        want_conn (L, W_VECTOR, &w->mm0_b, 0, n0b, 1, h, 0);
-        want_conn (L, W_VECTOR, &w->mm2_b, 0, n2b, 1, hp->out_dim, 0);
-      }
+    case MM_PROJ_MLP:
+      want_mlp (L, hp, w);
       break;
-    }
-    case MM_PROJ_IDEFICS3:{
-      const gchar *n = L->gguf ? "mm.model.fc.weight" :
-          "modality_projection.proj.weight";
-      hp->out_dim = rows_of (L, L->conn, n);
-      want_conn (L, W_MATRIX, &w->fc_w, 0, n, 2, hp->out_dim,
-          d * hp->scale_factor * hp->scale_factor);
+    case MM_PROJ_IDEFICS3:
+      want_idefics3 (L, hp, w);
       break;
-    }
-    case MM_PROJ_PERCEIVER:{
-      gint64 pd = rows_of (L, L->conn, "modality_projection.down_proj.weight");
-      hp->mp_ff = rows_of (L, L->conn, "modality_projection.gate_proj.weight");
-      hp->p_ff = rows_of (L, L->conn,
-          "perceiver_resampler.layers.0.mlp.gate_proj.weight");
-      hp->out_dim = pd;
-      gint64 qd = (gint64) hp->p_n_head * hp->p_head_dim;
-      gint64 kvd = (gint64) hp->p_n_kv_head * hp->p_head_dim;
-      if (hp->p_n_kv_head <= 0 || hp->p_n_head % hp->p_n_kv_head != 0)
-        fail (L, "perceiver: %d heads do not group into %d kv heads",
-            hp->p_n_head, hp->p_n_kv_head);
-      want_conn (L, W_MATRIX, &w->mp_gate_w, 0,
-          "modality_projection.gate_proj.weight", 2, hp->mp_ff, d);
-      want_conn (L, W_MATRIX, &w->mp_up_w, 0,
-          "modality_projection.up_proj.weight", 2, hp->mp_ff, d);
-      want_conn (L, W_MATRIX, &w->mp_down_w, 0,
-          "modality_projection.down_proj.weight", 2, pd, hp->mp_ff);
-      want_conn (L, W_VECTOR, &w->latents, 0,
-          "perceiver_resampler.latents", 2, hp->p_latents, pd);
-      want_conn (L, W_VECTOR, &w->p_norm, 0, "perceiver_resampler.norm.weight",
-          1, pd, 0);
-      w->p_layers = g_new0 (MmPerceiverLayer, MAX (hp->p_depth, 1));
-      for (gint i = 0; i < hp->p_depth; i++) {
-        MmPerceiverLayer *l = &w->p_layers[i];
-        const gchar *P = "perceiver_resampler.layers.%d.";
-        struct
-        {
-          MmTensor **t;
-          const gchar *name;
-          WantKind kind;
-          gint n_dims;
-          gint64 d0, d1;
-        } t[] = {
-          {&l->latents_norm, "input_latents_norm.weight", W_VECTOR, 1, pd, 0},
-          {&l->context_norm, "input_context_norm.weight", W_VECTOR, 1, pd, 0},
-          {&l->q_w, "self_attn.q_proj.weight", W_MATRIX, 2, qd, pd},
-          {&l->k_w, "self_attn.k_proj.weight", W_MATRIX, 2, kvd, pd},
-          {&l->v_w, "self_attn.v_proj.weight", W_MATRIX, 2, kvd, pd},
-          {&l->o_w, "self_attn.o_proj.weight", W_MATRIX, 2, pd, qd},
-          {&l->post_norm, "post_attention_layernorm.weight", W_VECTOR, 1, pd,
-              0},
-          {&l->gate_w, "mlp.gate_proj.weight", W_MATRIX, 2, hp->p_ff, pd},
-          {&l->up_w, "mlp.up_proj.weight", W_MATRIX, 2, hp->p_ff, pd},
-          {&l->down_w, "mlp.down_proj.weight", W_MATRIX, 2, pd, hp->p_ff},
-        };
-        for (guint j = 0; j < G_N_ELEMENTS (t); j++) {
-          gchar *fmt = g_strconcat (P, t[j].name, NULL);
-          want_conn (L, t[j].kind, t[j].t, i, fmt, t[j].n_dims, t[j].d0,
-              t[j].d1);
-          g_free (fmt);
-        }
-      }
+    case MM_PROJ_PERCEIVER:
+      want_perceiver (L, hp, w);
       break;
-    }
-    case MM_PROJ_MINICPMV:{
-      /* resampler.py: kv_proj is an identity when kv_dim == embed_dim;
-       * heads of 128 (num_heads = embed_dim // 128, as clip.cpp) */
-      gint64 D = rows_of (L, "", "resampler.attn.q.weight");
-      hp->r_dim = D;
-      hp->r_kv_dim = d;
-      hp->r_has_kv_proj = has_tensor (L, "", "resampler.kv.weight");
-      hp->r_n_head = D >= 128 ? D / 128 : 1;
-      hp->out_dim = rows_of (L, "", "resampler.proj.weight");
-      if (!hp->r_has_kv_proj && D != d)
-        fail (L, "resampler: no resampler.kv.weight although the tower "
-            "width %" G_GINT64_FORMAT " differs from %" G_GINT64_FORMAT, d, D);
-      if (D % hp->r_n_head != 0)
-        fail (L, "resampler: width %" G_GINT64_FORMAT " is not a multiple "
-            "of 128", D);
-      want (L, W_VECTOR, &w->r_query, 0, "resampler.query", 2, hp->r_queries,
-          D, 0, 0);
-      if (hp->r_has_kv_proj)
-        WANT_M (L, &w->r_kv_w, 0, "resampler.kv.weight", D, d);
-      WANT_M (L, &w->r_q_w, 0, "resampler.attn.q.weight", D, D);
-      WANT_V (L, &w->r_q_b, 0, "resampler.attn.q.bias", D);
-      WANT_M (L, &w->r_k_w, 0, "resampler.attn.k.weight", D, D);
-      WANT_V (L, &w->r_k_b, 0, "resampler.attn.k.bias", D);
-      WANT_M (L, &w->r_v_w, 0, "resampler.attn.v.weight", D, D);
-      WANT_V (L, &w->r_v_b, 0, "resampler.attn.v.bias", D);
-      WANT_M (L, &w->r_o_w, 0, "resampler.attn.out.weight", D, D);
-      WANT_V (L, &w->r_o_b, 0, "resampler.attn.out.bias", D);
-      WANT_V (L, &w->r_ln_q_w, 0, "resampler.ln_q.weight", D);
-      WANT_V (L, &w->r_ln_q_b, 0, "resampler.ln_q.bias", D);
-      WANT_V (L, &w->r_ln_kv_w, 0, "resampler.ln_kv.weight", D);
-      WANT_V (L, &w->r_ln_kv_b, 0, "resampler.ln_kv.bias", D);
-      WANT_V (L, &w->r_ln_post_w, 0, "resampler.ln_post.weight", D);
-      WANT_V (L, &w->r_ln_post_b, 0, "resampler.ln_post.bias", D);
-      WANT_M (L, &w->r_proj_w, 0, "resampler.proj.weight", hp->out_dim, D);
+    case MM_PROJ_MINICPMV:
+      want_minicpmv (L, hp, w);
       break;
-    }
   }
   if (hp->proj != MM_PROJ_NONE && hp->out_dim <= 0)
     fail (L, "cannot tell the connector's output size");

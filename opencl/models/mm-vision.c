@@ -17,7 +17,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#define OUTPUT_POOL_MAX 4
+#define OUTPUT_POOL_MAX 8
 
 struct _MmVisionModel
 {
@@ -109,33 +109,47 @@ col_view (MmGraph * g, MmTensor * x, gint64 col0)
   return mm_graph_keep (g, mm_tensor_view (&v, 1, &n));
 }
 
+/* Heads per pass of the attention: the scores of one pass stay under
+ * this many bytes (ViT-B at 1024 tokens: 4 heads, 16 MiB). */
+#ifndef ATTN_SCORES_BYTES
+#define ATTN_SCORES_BYTES ((gint64) 16 << 20)
+#endif
+
 /* Self-attention on a fused projection qkv [n, 3d] (Q, K, V column
  * blocks): the scores GEMM reads Q and K in place with the heads as a
  * strided batch, V is transposed per head once, and P . V lands directly
- * in [n, H * hd]; no other copies. */
+ * in its columns of the [n, H * hd] output; no other copies.  Heads go in
+ * groups whose scores are given back to the arena after each group. */
 static MmTensor *
 build_self_attn (MmGraph * g, MmTensor * qkv, gint n_head, gint hd)
 {
   gint64 n = mm_tensor_rows (qkv), d = (gint64) n_head * hd, ld = 3 * d;
-  gint64 ss[3] = { n_head, n, n }, vs[3] = { n_head, hd, n };
-  MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
-  MmGemmShape qk = {.M = n,.N = n,.K = hd,.batch = n_head,.b_div = 1,
-    .lda = ld,.ldb = ld,.ldc = n,.stride_a = hd,.stride_b = hd,
-    .stride_c = n * n,.alpha = 1.0f / sqrtf (hd)
-  };
-  mm_gemm (g, col_view (g, qkv, 0), col_view (g, qkv, d), NULL, s, &qk);
-  MmTensor *p = mm_softmax (g, s, NULL, 1.0f, -1);
-  MmTensor *vt = mm_graph_tensor (g, MM_DTYPE_F32, 3, vs);
-  gsize gws[3] = { hd, (n + 15) / 16, n_head };
-  MM_LAUNCH (g, "kernel_vision_heads_t", 3, gws, FALSE, MM_TENSOR (qkv),
-      MM_UINT (ld), MM_UINT (2 * d), MM_TENSOR (vt), MM_UINT (n),
-      MM_UINT (hd));
+  gint group = CLAMP (ATTN_SCORES_BYTES / (n * n * 4), 1, n_head);
   MmTensor *o = mm_graph_tensor_2d (g, n, d);
-  MmGemmShape pv = {.M = n,.N = hd,.K = n,.batch = n_head,.b_div = 1,
-    .lda = n,.ldb = n,.ldc = d,.stride_a = n * n,.stride_b = hd * n,
-    .stride_c = hd,.alpha = 1.0f
-  };
-  mm_gemm (g, p, vt, NULL, o, &pv);
+  for (gint h0 = 0; h0 < n_head; h0 += group) {
+    gint nh = MIN (group, n_head - h0);
+    MmGraphMark mark = mm_graph_mark (g);
+    gint64 ss[3] = { nh, n, n }, vs[3] = { nh, hd, n };
+    MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
+    MmGemmShape qk = {.M = n,.N = n,.K = hd,.batch = nh,.b_div = 1,
+      .lda = ld,.ldb = ld,.ldc = n,.stride_a = hd,.stride_b = hd,
+      .stride_c = n * n,.alpha = 1.0f / sqrtf (hd)
+    };
+    mm_gemm (g, col_view (g, qkv, h0 * hd), col_view (g, qkv, d + h0 * hd),
+        NULL, s, &qk);
+    MmTensor *p = mm_softmax (g, s, NULL, 1.0f, -1);
+    MmTensor *vt = mm_graph_tensor (g, MM_DTYPE_F32, 3, vs);
+    gsize gws[3] = { hd, (n + 15) / 16, nh };
+    MM_LAUNCH (g, "kernel_vision_heads_t", 3, gws, FALSE, MM_TENSOR (qkv),
+        MM_UINT (ld), MM_UINT (2 * d + h0 * hd), MM_TENSOR (vt), MM_UINT (n),
+        MM_UINT (hd));
+    MmGemmShape pv = {.M = n,.N = hd,.K = n,.batch = nh,.b_div = 1,
+      .lda = n,.ldb = n,.ldc = d,.stride_a = n * n,.stride_b = hd * n,
+      .stride_c = hd,.alpha = 1.0f
+    };
+    mm_gemm (g, p, vt, NULL, col_view (g, o, h0 * hd), &pv);
+    mm_graph_rewind (g, mark);
+  }
   return o;
 }
 
@@ -161,8 +175,15 @@ vit_embed (MmVisionModel * m, MmGraph * g, MmTensor * pixels)
 {
   const MmVisionHp *hp = &m->hp;
   const MmVisionWeights *w = &m->w;
-  MmTensor *x = mm_conv2d (g, pixels, w->patch_w, w->patch_b, hp->patch,
-      hp->patch, hp->patch, 0);         /* [n_patch, d] */
+  gint64 C = 3, p = hp->patch, side = hp->image_size / p;
+  MmTensor *cols = mm_graph_tensor_2d (g, side * side, C * p * p);
+  gsize gws[2] = { C * p, side * side };
+  MM_LAUNCH (g, "kernel_vision_patchify", 2, gws, FALSE, MM_TENSOR (pixels),
+      MM_TENSOR (cols), MM_UINT (C), MM_UINT (hp->image_size),
+      MM_UINT (hp->image_size), MM_UINT (p), MM_UINT (side));
+  /* the conv as a GEMM over patches: [n_patch, d] */
+  MmTensor *x = mm_linear (g, cols, mm_reshape_2d (g, w->patch_w, hp->d,
+          C * p * p), w->patch_b);
   if (hp->has_cls)
     x = mm_concat (g, mm_reshape_2d (g, w->cls, 1, hp->d), x, FALSE);
   x = mm_add (g, x, w->pos);

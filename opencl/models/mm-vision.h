@@ -5,6 +5,24 @@
  * MLP), loaded from a GGUF mmproj file or a Hugging Face folder.  All
  * hparams come from the file.
  *
+ *   file                                      output tokens
+ *   GGUF mmproj, no projector / HF Siglip-    HF last_hidden_state (SigLIP:
+ *     or CLIPVisionModel                      post-LN'd; CLIP: with the class
+ *                                             token, no post-LN)
+ *   GGUF "mlp" / HF LlavaForConditional...    projector(hidden_states[f])
+ *                                             without the class token; f =
+ *                                             clip.vision.feature_layer or
+ *                                             every block the file holds /
+ *                                             vision_feature_layer
+ *   GGUF "idefics3" / HF Idefics3 (SmolVLM)   pixel shuffle + linear
+ *   HF Idefics2ForConditionalGeneration       MLP + Perceiver resampler
+ *   GGUF "resampler" (MiniCPM-V 2.5/2.6)      one cross-attention layer
+ *
+ * Preprocessing follows the HF image processor of the family (PIL
+ * backend): pixel-exact for RGB input.  One image gives one set of tokens:
+ * processors that tile large images (Idefics3's splitting, LLaVA-NeXT's
+ * anyres, MiniCPM-V's slices) are reduced to their single global view.
+ *
  * Ownership: the model is owned by whoever loaded it and keeps a reference
  * on its engine.  mm_vision_model_encode() may be called from one thread at
  * a time per model (it owns one MmGraph); two models may run concurrently.

@@ -4,6 +4,7 @@
 #include "mm-launch.h"
 #include "mm-clblast.h"
 
+#include <stdio.h>
 #include <string.h>
 
 MmGemmProvider
@@ -59,21 +60,250 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   return TRUE;
 }
 
+/* Mirrors of gemm.cl's tile constants (GEMM_MR only sizes blocks here). */
+#define GEMM_MR 12
+#define GEMM_NR 32
+#define PACK_KC 64
+
+/* From this many rows of A on, packing both operands and running the tiled
+ * kernel beats the dot-form kernels (packing B costs a pass over N x K
+ * per call, which only pays off when enough rows reuse it): measured at
+ * N = K = 768, dot form vs tiled in GFLOP per CPU-second, M = 32: 42 vs
+ * 29, M = 64: 33 vs 47, M = 128: 35 vs 54.  Weights packed at load time
+ * (mm_gemm_pack_weight) take the tiled kernel from M = 4 on. */
+#define TILED_MIN_M 48
+
+#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+#define ROUND_UP(a, b) (CEIL_DIV (a, b) * (b))
+
+/* Work-items per launch we aim for: PoCL's pthread device hands
+ * work-groups (here: one work-item each) to its threads as they free up,
+ * so 24 per core keep the cores balanced while each item still owns a
+ * large block (and costs ~1 us to schedule, not more). */
+static guint
+target_items (MmGraph * g)
+{
+  cl_uint cu = 0;
+  clGetDeviceInfo (mm_engine_device (mm_graph_engine (g)),
+      CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+  return 24 * CLAMP (cu, 2, 256);
+}
+
+typedef struct
+{
+  guint MB, NB, KC;
+} Blocking;
+
+/* MB x NB block per work-item, KC K-slice.  KC x NR floats of packed B
+ * (32 KiB at KC 256) stay in L1 while the work-item walks MB rows of
+ * packed A (MB x KC, in L2). */
+static Blocking
+tiled_blocking (const MmGemmShape * s, guint target)
+{
+  Blocking bl;
+  guint kblocks = CEIL_DIV (s->K, 256);
+  bl.KC = CEIL_DIV (s->K, kblocks);
+  bl.NB = MIN (ROUND_UP (s->N, GEMM_NR), 4 * GEMM_NR);
+  bl.MB = MIN (ROUND_UP (s->M, GEMM_MR), 8 * GEMM_MR);
+  /* split rows further while there are too few work-items */
+  while (bl.MB > GEMM_MR && (guint64) CEIL_DIV (s->N, bl.NB) *
+      CEIL_DIV (s->M, bl.MB) * s->batch < target)
+    bl.MB -= GEMM_MR;
+  while (bl.NB > GEMM_NR && (guint64) CEIL_DIV (s->N, bl.NB) *
+      CEIL_DIV (s->M, bl.MB) * s->batch < target)
+    bl.NB -= GEMM_NR;
+  const gchar *env = g_getenv ("MM_GEMM_BLOCK");      /* tuning: "MB,NB,KC" */
+  guint mb, nb, kc;
+  if (env && sscanf (env, "%u,%u,%u", &mb, &nb, &kc) == 3 && mb > 0 && nb > 0
+      && kc > 0) {
+    bl.MB = ROUND_UP (mb, GEMM_MR);
+    bl.NB = ROUND_UP (nb, GEMM_NR);
+    bl.KC = kc;
+  }
+  return bl;
+}
+
+/* Packs B into the graph's arena unless @b is a packed weight, then runs
+ * kernel_gemm_tiled_* (A is read in place).  F16 B stays F16 in its
+ * panels. */
 static void
-gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, gboolean b_packed,
+    MmTensor * bias, MmTensor * c, const MmGemmShape * s)
+{
+  gboolean f16 = b->dtype == MM_DTYPE_F16;
+  gint64 Np = ROUND_UP (s->N, GEMM_NR);
+  gint64 nb = CEIL_DIV (s->batch, s->b_div), bs = nb * Np * s->K;
+  MmTensor *bp = b;
+  if (!b_packed) {
+    bp = mm_graph_tensor (g, b->dtype, 1, &bs);
+    gsize gb[3] = { CEIL_DIV (s->K, PACK_KC), Np / GEMM_NR, nb };
+    MM_LAUNCH (g, f16 ? "kernel_gemm_pack_f16" : "kernel_gemm_pack_f32", 3,
+        gb, TRUE, MM_TENSOR (b), MM_UINT (s->ldb), MM_UINT (s->stride_b),
+        MM_UINT (s->N), MM_UINT (s->K), MM_TENSOR (bp), MM_UINT (GEMM_NR));
+  }
+
+  Blocking bl = tiled_blocking (s, target_items (g));
+  gsize gt[3] = { CEIL_DIV (s->N, bl.NB), CEIL_DIV (s->M, bl.MB), s->batch };
+  MM_LAUNCH (g, f16 ? "kernel_gemm_tiled_f16" : "kernel_gemm_tiled_f32", 3,
+      gt, TRUE, MM_TENSOR (a), MM_UINT (s->lda), MM_UINT (s->stride_a),
+      MM_TENSOR (bp), MM_UINT (s->b_div),
+      MM_TENSOR (c), MM_UINT (s->ldc), MM_UINT (s->stride_c),
+      MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
+      MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (bl.MB),
+      MM_UINT (bl.NB), MM_UINT (bl.KC));
+}
+
+/* GEMV (M < 4) on a packed weight. */
+static void
+gemv_packed (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s)
+{
+  guint64 panels = CEIL_DIV (s->N, GEMM_NR);
+  guint64 split = MAX (1, CEIL_DIV (target_items (g), s->M));
+  split = MIN (panels, split);
+  guint NB = GEMM_NR * CEIL_DIV (panels, split);
+  gsize gws[2] = { CEIL_DIV (s->N, NB), s->M };
+  MM_LAUNCH (g, b->dtype == MM_DTYPE_F16 ? "kernel_gemv_packed_f16" :
+      "kernel_gemv_packed_f32", 2, gws, TRUE, MM_TENSOR (a),
+      MM_UINT (s->lda), MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
+      MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
+      MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (NB));
+}
+
+/* Dot-form kernels on B as stored: GEMV (M < 4) and small M. */
+static void
+gemm_dot (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     MmTensor * c, const MmGemmShape * s)
 {
   gboolean gemv = s->M < 4;
   const gchar *k = b->dtype == MM_DTYPE_F16 ?
       (gemv ? "kernel_gemv_f16" : "kernel_gemm_f16") :
       (gemv ? "kernel_gemv_f32" : "kernel_gemm_f32");
-  gsize gws[3] = { (s->N + 3) / 4, gemv ? s->M : (s->M + 3) / 4, s->batch };
+  guint64 row_tiles = (gemv ? s->M : CEIL_DIV (s->M, 4)) * (guint64) s->batch;
+  /* split N so that there are about target_items () work-items */
+  guint64 n_tiles = CEIL_DIV (s->N, 4);
+  guint64 split = MAX (1, CEIL_DIV (target_items (g), row_tiles));
+  split = MIN (n_tiles, split);
+  guint NB = 4 * CEIL_DIV (n_tiles, split);
+  gsize gws[3] = { CEIL_DIV (s->N, NB), row_tiles / s->batch, s->batch };
   MM_LAUNCH (g, k, 3, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
       MM_UINT (s->stride_a), MM_TENSOR (b), MM_UINT (s->ldb),
       MM_UINT (s->stride_b), MM_UINT (s->b_div), MM_TENSOR (c),
       MM_UINT (s->ldc), MM_UINT (s->stride_c), MM_TENSOR (bias ? bias : c),
       MM_INT (bias != NULL), MM_UINT (s->M), MM_UINT (s->N), MM_UINT (s->K),
-      MM_FLOAT (s->alpha));
+      MM_FLOAT (s->alpha), MM_UINT (NB));
+}
+
+/* ---- packed weights ----
+ * Buffers that hold a weight in panel layout (mm_gemm_pack_weight), with
+ * the shape they were packed for.  An entry lives exactly as long as its
+ * cl_mem: OpenCL calls packed_buffer_gone when the buffer is destroyed. */
+typedef struct
+{
+  gint64 N, K;
+} PackedInfo;
+
+static GMutex packed_lock;
+static GHashTable *packed_bufs;         /* cl_mem -> PackedInfo */
+
+static void CL_CALLBACK
+packed_buffer_gone (cl_mem buf, void *user_data)
+{
+  g_mutex_lock (&packed_lock);
+  g_hash_table_remove (packed_bufs, buf);
+  g_mutex_unlock (&packed_lock);
+}
+
+static gboolean
+lookup_packed (cl_mem buf, PackedInfo * info)
+{
+  g_mutex_lock (&packed_lock);
+  PackedInfo *p = packed_bufs ? g_hash_table_lookup (packed_bufs, buf) : NULL;
+  if (p)
+    *info = *p;
+  g_mutex_unlock (&packed_lock);
+  return p != NULL;
+}
+
+gboolean
+mm_gemm_weight_is_packed (MmTensor * w)
+{
+  PackedInfo info;
+  return w && w->buf && lookup_packed (w->buf, &info);
+}
+
+gboolean
+mm_gemm_pack_weight (MmEngine * e, MmTensor * w, GError ** error)
+{
+  if (mm_gemm_get_provider (e) != MM_GEMM_OWN || mm_gemm_weight_is_packed (w))
+    return TRUE;
+  if (w->n_dims != 2
+      || (w->dtype != MM_DTYPE_F32 && w->dtype != MM_DTYPE_F16)) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "gemm_pack_weight: weight %s %s must be a 2-D F32 or F16 [out, in]",
+        mm_dtype_name (w->dtype), mm_tensor_shape_str (w));
+    return FALSE;
+  }
+  gint64 N = w->shape[0], K = w->shape[1], Np = ROUND_UP (N, GEMM_NR);
+  gsize esize = mm_dtype_size (w->dtype, 1);
+  cl_mem buf = mm_engine_alloc (e, Np * K * esize, "packed weight", error);
+  if (buf == NULL)
+    return FALSE;
+  MmTensor packed = *w;
+  packed.buf = buf;
+  packed.offset = 0;
+  MmGraph *g = mm_graph_new (e);
+  gsize gws[3] = { CEIL_DIV (K, PACK_KC), Np / GEMM_NR, 1 };
+  MM_LAUNCH (g, w->dtype == MM_DTYPE_F16 ? "kernel_gemm_pack_f16" :
+      "kernel_gemm_pack_f32", 3, gws, TRUE, MM_TENSOR (w), MM_UINT (K),
+      MM_UINT (0), MM_UINT (N), MM_UINT (K), MM_TENSOR (&packed),
+      MM_UINT (GEMM_NR));
+  gboolean ok = mm_graph_finish (g, error);
+  mm_graph_free (g);
+  if (!ok) {
+    clReleaseMemObject (buf);
+    return FALSE;
+  }
+  g_mutex_lock (&packed_lock);
+  if (packed_bufs == NULL)
+    packed_bufs = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  PackedInfo *info = g_new (PackedInfo, 1);
+  info->N = N;
+  info->K = K;
+  g_hash_table_insert (packed_bufs, buf, info);
+  g_mutex_unlock (&packed_lock);
+  clSetMemObjectDestructorCallback (buf, packed_buffer_gone, NULL);
+  if (w->owns_buf)
+    clReleaseMemObject (w->buf);
+  w->buf = buf;
+  w->offset = 0;
+  w->owns_buf = TRUE;
+  return TRUE;
+}
+
+static void
+gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s)
+{
+  PackedInfo info;
+  if (lookup_packed (b->buf, &info)) {
+    if (info.N != s->N || info.K != s->K || s->ldb != s->K || s->batch != 1
+        || b->offset != 0) {
+      mm_graph_failf (g, "gemm: packed weight [%" G_GINT64_FORMAT ", %"
+          G_GINT64_FORMAT "] used as a strided or batched B (M=%d N=%d K=%d "
+          "batch=%d); packed weights serve mm_linear only", info.N, info.K,
+          s->M, s->N, s->K, s->batch);
+      return;
+    }
+    if (s->M < 4)
+      gemv_packed (g, a, b, bias, c, s);
+    else
+      gemm_tiled (g, a, b, TRUE, bias, c, s);
+  } else if (s->M >= TILED_MIN_M) {
+    gemm_tiled (g, a, b, FALSE, bias, c, s);
+  } else {
+    gemm_dot (g, a, b, bias, c, s);
+  }
 }
 
 /* Work-items of a GEMV launch: enough for any CPU-class device's cores,
@@ -139,7 +369,8 @@ mm_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     return;
   }
   MmEngine *e = mm_graph_engine (g);
-  if (b->dtype == MM_DTYPE_F32 && mm_gemm_get_provider (e) == MM_GEMM_CLBLAST) {
+  if (b->dtype == MM_DTYPE_F32 && mm_gemm_get_provider (e) == MM_GEMM_CLBLAST
+      && !mm_gemm_weight_is_packed (b)) {
     GError *err = NULL;
     if (mm_clblast_gemm (e, a, b, bias, c, s, &err))
       return;

@@ -111,4 +111,16 @@ void mm_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
  * when built with it, our kernels elsewhere). */
 MmGemmProvider mm_gemm_get_provider (MmEngine * e);
 
+/* Optional, once at model load: re-lays a linear weight @w [out, in] (F32
+ * or F16) in place into the panel layout our CPU-class GEMM kernels read
+ * directly, so mm_linear no longer repacks it on every call (a pass over
+ * the whole weight, ~10% of a large GEMM's time).  @w keeps its dtype and
+ * logical shape, and mm_linear / mm_gemm (batch 1, ldb = K) take it as
+ * before; any other op would read garbage, so pack only weights used by
+ * mm_linear alone (not a tied embedding table).  Memory is unchanged up to
+ * padding N to a multiple of 32.  Does nothing when the device's GEMM
+ * provider is CLBlast.  On failure @w is unchanged. */
+gboolean mm_gemm_pack_weight (MmEngine * e, MmTensor * w, GError ** error);
+gboolean mm_gemm_weight_is_packed (MmTensor * w);
+
 G_END_DECLS

@@ -469,6 +469,39 @@ test_bad_files (MmEngine * e)
   return ok;
 }
 
+/* Steady-state encoding reuses the pooled output buffer once the caller
+ * freed the previous output, and keeps distinct buffers while it holds
+ * them; the arena does not grow after the first frame. */
+static gboolean
+test_output_pool (MmEngine * e)
+{
+  MmSafetensors *ref = mm_test_ref_open ("siglip");
+  MmVisionModel *m = load (e, "siglip", "hf");
+  MmImage img;
+  gboolean ok = m && ref_image (ref, "image_rgb", &img);
+  GError *err = NULL;
+  MmTensor *a = ok ? mm_vision_model_encode (m, &img, &err) : NULL;
+  gsize arena = m ? mm_vision_model_scratch_bytes (m) : 0;
+  MmTensor *b = a ? mm_vision_model_encode (m, &img, &err) : NULL;
+  ok = a && b && a->buf != b->buf;
+  cl_mem first = a ? a->buf : NULL;
+  mm_tensor_free (a);
+  MmTensor *c = ok ? mm_vision_model_encode (m, &img, &err) : NULL;
+  ok = ok && c && c->buf == first
+      && mm_vision_model_scratch_bytes (m) == arena;
+  g_print ("%s output pool: held outputs get distinct buffers, a freed one "
+      "is reused, arena stays %" G_GSIZE_FORMAT " bytes\n", ok ? "ok  " :
+      "FAIL", arena);
+  if (err)
+    g_printerr ("  %s\n", err->message);
+  g_clear_error (&err);
+  mm_tensor_free (b);
+  mm_tensor_free (c);
+  mm_vision_model_free (m);
+  mm_safetensors_free (ref);
+  return ok;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -485,6 +518,7 @@ main (int argc, char **argv)
   ok &= test_idefics2 (e);
   ok &= test_minicpmv (e);
   ok &= test_bad_files (e);
+  ok &= test_output_pool (e);
   mm_engine_unref (e);
   g_print ("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
