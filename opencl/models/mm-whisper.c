@@ -461,6 +461,43 @@ read_preprocessor (MmWhisper * w, const gchar * dir, MmMelParams * p,
   return ok;
 }
 
+/* Matrices that only mm_linear reads go to the GEMM's panel layout once
+ * (V projections are the A side of a GEMM and the token embedding is also
+ * gathered by row: those stay as they are).  Conv kernels become their
+ * 2-D [out, in x k] form first. */
+static gboolean
+pack_weights (MmWhisper * w, GError ** error)
+{
+  GPtrArray *all = g_ptr_array_new ();
+  MmTensor *convs[2] = { w->conv1_w, w->conv2_w };
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < 2; i++) {
+    convs[i]->shape[1] *= convs[i]->shape[2];
+    convs[i]->n_dims = 2;
+    g_ptr_array_add (all, convs[i]);
+  }
+  for (gint s = 0; s < 2; s++) {
+    MmWhisperLayer *layers = s ? w->dec : w->enc;
+    gint n = layers == NULL ? 0 : s ? w->hp.n_dec_layer : w->hp.n_enc_layer;
+    for (gint i = 0; i < n; i++) {
+      MmWhisperLayer *l = &layers[i];
+      MmTensor *m[] = { l->attn.q_w, l->attn.k_w, l->attn.o_w, l->cross.q_w,
+        l->cross.k_w, l->cross.o_w, l->fc1_w, l->fc2_w
+      };
+      for (guint j = 0; j < G_N_ELEMENTS (m); j++)
+        if (m[j])
+          g_ptr_array_add (all, m[j]);
+    }
+  }
+  if (w->proj_out && w->proj_out != w->tok_embd)
+    g_ptr_array_add (all, w->proj_out);
+  for (guint i = 0; ok && i < all->len; i++)
+    ok = mm_gemm_pack_weight (w->engine, all->pdata[i], error);
+  g_ptr_array_unref (all);
+  return ok;
+}
+
 static gboolean
 load_weights (MmWhisper * w, MmHfModel * hf, gboolean decoder, GError ** error)
 {
@@ -506,7 +543,7 @@ out:
     g_propagate_error (error, ld.error);
     return FALSE;
   }
-  return TRUE;
+  return pack_weights (w, error);
 }
 
 static gboolean
