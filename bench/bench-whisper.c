@@ -147,10 +147,16 @@ main (int argc, char **argv)
     audio[i] = ((s >> 8) / 16777216.0f - 0.5f) * 0.2f;
   }
   MmGraph *g = mm_graph_new (e);
-  gint64 shape = n;
+  MmWhisperEncoder *encoder = mm_whisper_encoder_new (w, &err);
+  gint64 shape = n, s_out[2] = { mm_whisper_n_audio_tokens (w),
+    mm_whisper_d_model (w)
+  };
+  MmTensor *y = encoder ? mm_tensor_new (e, MM_DTYPE_F32, 2, s_out,
+      "encoder output", &err) : NULL;
+  if (y == NULL)
+    return !fail (err);
   double *mel = g_new (double, reps), *enc = g_new (double, reps);
   double *enc_cpu = g_new (double, reps);
-  MmTensor *y = NULL;
   for (gint r = -1; r < reps; r++) {    /* r = -1: warm-up */
     mm_graph_reset (g);
     t0 = now_ms ();
@@ -160,11 +166,9 @@ main (int argc, char **argv)
       return !fail (err);
     if (r >= 0)
       mel[r] = now_ms () - t0;
-    mm_graph_reset (g);
     t0 = now_ms ();
     double c0 = cpu_ms ();
-    y = mm_whisper_encode (w, g, mm_graph_input_f32 (g, 1, &shape, audio));
-    if (!mm_graph_finish (g, &err))
+    if (!mm_whisper_encoder_run (encoder, audio, n, y, &err))
       return !fail (err);
     if (r >= 0) {
       enc[r] = now_ms () - t0;
@@ -174,7 +178,8 @@ main (int argc, char **argv)
   g_print ("features: %.1f ms per window\n", median (mel, reps));
   g_print ("encoder (features included): %.1f ms per window (median of %d; "
       "CPU %.0f ms; scratch arena %.0f MB)\n", median (enc, reps), reps,
-      median (enc_cpu, reps), mm_graph_arena_size (g) / 1048576.0);
+      median (enc_cpu, reps), mm_whisper_encoder_arena_size (encoder)
+      / 1048576.0);
   if (mm_engine_profiling (e)) {
     gchar *rep = mm_engine_profile_report (e, TRUE);
     g_print ("device time per kernel (features + encoder, all runs):\n%s", rep);
@@ -186,6 +191,8 @@ main (int argc, char **argv)
     g_print ("device time per kernel (decoder):\n%s", rep);
     g_free (rep);
   }
+  mm_tensor_free (y);
+  mm_whisper_encoder_free (encoder);
   mm_graph_free (g);
   mm_whisper_free (w);
   g_free (audio);

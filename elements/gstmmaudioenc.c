@@ -184,7 +184,7 @@ struct _GstMmAudioEnc
    * encode thread only */
   MmEngine *engine;
   MmWhisper *model;
-  MmGraph *graph;
+  MmWhisperEncoder *encoder;
   gchar *model_id;
   gint rate;                    /* the model's sampling rate */
   gint64 win_n, hop_n;          /* window and hop in samples at that rate */
@@ -623,7 +623,12 @@ gst_mm_audio_enc_load (GstMmAudioEnc * self, const gchar * path,
     hop = window;
   self->win_n = MAX (1, (gint64) (window * self->rate + 0.5));
   self->hop_n = MAX (1, (gint64) (hop * self->rate + 0.5));
-  self->graph = mm_graph_new (self->engine);
+  self->encoder = mm_whisper_encoder_new (self->model, &err);
+  if (self->encoder == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Could not load audio model \"%s\": %s", path, err->message), (NULL));
+    return FALSE;
+  }
   self->model_id = g_strdup (mm_whisper_id (self->model));
   GST_INFO_OBJECT (self, "loaded %s (%d tokens x %d per %g s) on %s; "
       "windows of %g s every %g s", self->model_id,
@@ -716,7 +721,7 @@ gst_mm_audio_enc_stop (GstBaseTransform * trans)
   g_array_set_size (self->audio, 0);
   self->in_run = FALSE;
   self->have_info = FALSE;
-  g_clear_pointer (&self->graph, mm_graph_free);
+  g_clear_pointer (&self->encoder, mm_whisper_encoder_free);
   g_clear_pointer (&self->model, mm_whisper_free);
   g_clear_pointer (&self->engine, mm_engine_unref);
   g_clear_pointer (&self->model_id, g_free);
@@ -1466,30 +1471,23 @@ gst_mm_audio_enc_encode_item (GstMmAudioEnc * self, GstMmAudioEncItem * item)
     gst_element_post_message (GST_ELEMENT (self), latency_msg);
 }
 
-/* Features + encoder of one window; the tokens are copied into a device
- * buffer of their own (one allocation per window) that the payload
- * owns. */
+/* Features + encoder of one window, written into a device buffer of its
+ * own (one allocation per window) that the payload owns. */
 static GstMmTokens *
 gst_mm_audio_enc_run_model (GstMmAudioEnc * self,
     const GstMmAudioEncWindow * w, GError ** error)
 {
-  MmGraph *g = self->graph;
-  gint64 n = w->n;
   gint64 shape[2] = { mm_whisper_n_audio_tokens (self->model),
     mm_whisper_d_model (self->model)
   };
-  MmTensor *out, *y;
+  MmTensor *out;
   GstMmTokens *tokens;
 
   out = mm_tensor_new (self->engine, MM_DTYPE_F32, 2, shape, "audio tokens",
       error);
   if (out == NULL)
     return NULL;
-  mm_graph_reset (g);
-  y = mm_whisper_encode (self->model, g, mm_graph_input_f32 (g, 1, &n,
-          w->samples));
-  mm_copy_rows_into (g, out, 0, y);
-  if (!mm_graph_finish (g, error)) {
+  if (!mm_whisper_encoder_run (self->encoder, w->samples, w->n, out, error)) {
     mm_tensor_free (out);
     return NULL;
   }

@@ -98,9 +98,10 @@ enc_block (MmGraph * g, const MmWhisperLayer * l, MmTensor * x, gint n_head)
   return mm_add (g, x, mlp (g, l, h));
 }
 
-MmTensor *
-mm_whisper_encode_features (MmWhisper * w, MmGraph * g, MmTensor * features,
-    MmTensor ** hidden_states)
+/* Convolutions and positions: features [n_mels, n_frames] -> the input of
+ * block 0, [n_audio_ctx, d]. */
+static MmTensor *
+enc_stem (MmWhisper * w, MmGraph * g, MmTensor * features)
 {
   const MmWhisperHp *hp = &w->hp;
   if (!mm_graph_ok (g))
@@ -114,7 +115,15 @@ mm_whisper_encode_features (MmWhisper * w, MmGraph * g, MmTensor * features,
   MmTensor *x = mm_gelu (g, mm_conv1d (g, features, w->conv1_w, w->conv1_b,
           3, 1, 1));            /* [n_frames, d] */
   x = mm_gelu (g, mm_conv1d (g, mm_transpose (g, x), w->conv2_w, w->conv2_b, 3, 2, 1)); /* [n_audio_ctx, d] */
-  x = mm_add (g, x, w->enc_pos);
+  return mm_add (g, x, w->enc_pos);
+}
+
+MmTensor *
+mm_whisper_encode_features (MmWhisper * w, MmGraph * g, MmTensor * features,
+    MmTensor ** hidden_states)
+{
+  const MmWhisperHp *hp = &w->hp;
+  MmTensor *x = enc_stem (w, g, features);
   for (gint il = 0; il < hp->n_enc_layer; il++) {
     if (hidden_states)
       hidden_states[il] = x;
@@ -130,6 +139,91 @@ mm_whisper_encode (MmWhisper * w, MmGraph * g, MmTensor * audio)
 {
   return mm_whisper_encode_features (w, g, mm_mel_compute (w->mel, g, audio),
       NULL);
+}
+
+/* ---- encoder state: one block's scratch at a time ---- */
+
+struct _MmWhisperEncoder
+{
+  MmWhisper *w;
+  MmGraph *graph;
+  MmTensor *resid;              /* [n_audio_ctx, d]: between blocks */
+};
+
+MmWhisperEncoder *
+mm_whisper_encoder_new (MmWhisper * w, GError ** error)
+{
+  gint64 s[2] = { w->hp.n_audio_ctx, w->hp.d };
+  MmTensor *resid = mm_tensor_new (w->engine, MM_DTYPE_F32, 2, s,
+      "whisper residual stream", error);
+  if (resid == NULL)
+    return NULL;
+  MmWhisperEncoder *e = g_new0 (MmWhisperEncoder, 1);
+  e->w = w;
+  e->graph = mm_graph_new (w->engine);
+  e->resid = resid;
+  return e;
+}
+
+void
+mm_whisper_encoder_free (MmWhisperEncoder * e)
+{
+  if (e == NULL)
+    return;
+  mm_tensor_free (e->resid);
+  mm_graph_free (e->graph);
+  g_free (e);
+}
+
+gsize
+mm_whisper_encoder_arena_size (MmWhisperEncoder * e)
+{
+  return mm_graph_arena_size (e->graph);
+}
+
+/* Ends one stage: its output goes to the residual stream (or @out), and
+ * the arena is recycled (the queue is in order: later stages' kernels run
+ * after this stage's, whatever memory they share). */
+static gboolean
+stage_end (MmWhisperEncoder * e, MmTensor * y, MmTensor * dst, GError ** error)
+{
+  MmGraph *g = e->graph;
+  mm_copy_rows_into (g, dst, 0, y);
+  if (!mm_graph_ok (g))
+    return mm_graph_finish (g, error);
+  mm_graph_reset (g);
+  return TRUE;
+}
+
+gboolean
+mm_whisper_encoder_run (MmWhisperEncoder * e, const float *audio, gsize n,
+    MmTensor * out, GError ** error)
+{
+  MmWhisper *w = e->w;
+  MmGraph *g = e->graph;
+  if (out->dtype != MM_DTYPE_F32 || mm_tensor_rows (out) != w->hp.n_audio_ctx
+      || mm_tensor_cols (out) != w->hp.d || n == 0) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: output %s is not F32 [%d, %d], or no audio", w->id,
+        mm_tensor_shape_str (out), w->hp.n_audio_ctx, w->hp.d);
+    return FALSE;
+  }
+  gint64 s = MIN (n, (gsize) mm_mel_params (w->mel)->n_samples);
+  mm_graph_reset (g);
+  MmTensor *x = mm_graph_input_f32 (g, 1, &s, audio);
+  if (!stage_end (e, enc_stem (w, g, mm_mel_compute (w->mel, g, x)),
+          e->resid, error))
+    return FALSE;
+  for (gint il = 0; il < w->hp.n_enc_layer; il++) {
+    x = mm_graph_keep (g, *e->resid);
+    if (!stage_end (e, enc_block (g, &w->enc[il], x, w->hp.n_enc_head),
+            e->resid, error))
+      return FALSE;
+  }
+  x = mm_graph_keep (g, *e->resid);
+  x = mm_layer_norm (g, x, w->enc_ln_w, w->enc_ln_b, MM_WHISPER_LN_EPS);
+  mm_copy_rows_into (g, out, 0, x);
+  return mm_graph_finish (g, error);
 }
 
 /* Causal self-attention of @h (positions [pos0, pos0 + n)) through the

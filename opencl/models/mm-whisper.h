@@ -53,6 +53,25 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmWhisper, mm_whisper_free)
  * model's rate; shorter is zero-padded) -> [n_audio_tokens, d_model]. */
      MmTensor *mm_whisper_encode (MmWhisper * w, MmGraph * g, MmTensor * audio);
 
+/* Encoder state for one thread: the same computation as
+ * mm_whisper_encode(), with a scratch arena that holds one block at a time
+ * (the residual stream waits in a buffer of its own between blocks), so a
+ * 30 s window takes ~130 MB of scratch for whisper-tiny instead of ~1 GB.
+ * The model must outlive it. */
+     typedef struct _MmWhisperEncoder MmWhisperEncoder;
+
+     MmWhisperEncoder *mm_whisper_encoder_new (MmWhisper * w, GError ** error);
+     void mm_whisper_encoder_free (MmWhisperEncoder * e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmWhisperEncoder, mm_whisper_encoder_free)
+/* Features and encoder of @n samples of @audio (host, mono at the model's
+ * rate; more than a window are ignored, fewer zero-padded) into @out, an
+ * F32 [n_audio_tokens, d_model] device tensor of the caller.  Blocks until
+ * the result is in @out. */
+     gboolean mm_whisper_encoder_run (MmWhisperEncoder * e, const float *audio,
+    gsize n, MmTensor * out, GError ** error);
+/* Device bytes of its scratch arena (high-water mark). */
+     gsize mm_whisper_encoder_arena_size (MmWhisperEncoder * e);
+
 /* ---- transcription ---- */
 
      typedef enum

@@ -125,6 +125,22 @@ check_audio_to_encoder (MmEngine * e, MmWhisper * w, MmSafetensors * ref)
   gboolean ok = graph_ok (g, "audio -> encoder")
       && check_tensor (e, "audio -> encoder_last_hidden_state", y, want, n_out,
       5 * ENC_ATOL);
+  /* the same through MmWhisperEncoder (block by block), twice */
+  GError *err = NULL;
+  MmWhisperEncoder *enc = mm_whisper_encoder_new (w, &err);
+  gint64 so[2] = { 50, 36 };
+  MmTensor *out = mm_tensor_new (e, MM_DTYPE_F32, 2, so, "test", &err);
+  for (gint i = 0; ok && i < 2; i++)
+    ok = enc && out && mm_whisper_encoder_run (enc, audio, n_audio, out, &err)
+        && check_tensor (e, "MmWhisperEncoder -> encoder_last_hidden_state",
+        out, want, n_out, 5 * ENC_ATOL);
+  if (err) {
+    g_printerr ("FAIL MmWhisperEncoder: %s\n", err->message);
+    g_clear_error (&err);
+    ok = FALSE;
+  }
+  mm_tensor_free (out);
+  mm_whisper_encoder_free (enc);
   mm_graph_free (g);
   g_free (audio);
   g_free (want);
