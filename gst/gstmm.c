@@ -12,6 +12,7 @@
 
 #include "elements/gstmmframesample.h"
 #include "elements/gstmmvisionenc.h"
+#include "elements/gstmmaudioenc.h"
 #include "elements/gstmmllmsink.h"
 
 /* GST_PLUGIN_DEFINE needs PACKAGE; there is no config.h yet */
@@ -26,6 +27,7 @@ plugin_init (GstPlugin * plugin)
 
   ok |= GST_ELEMENT_REGISTER (mmframesample, plugin);
   ok |= GST_ELEMENT_REGISTER (mmvisionenc, plugin);
+  ok |= GST_ELEMENT_REGISTER (mmaudioenc, plugin);
   ok |= GST_ELEMENT_REGISTER (mmllmsink, plugin);
 
   return ok;

@@ -29,11 +29,24 @@ kernel_scale (__global const float *a, uint ao, float s, __global float *y,
   y[yo + i] = a[ao + i] * s;
 }
 
+/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, float32 rounding
+ * size): PoCL does not vectorise its erf over work-items, and the scalar
+ * one cost ~20x this (45 vs 2.2 ns per element on a Xeon core). */
+inline float
+erf_as (float x)
+{
+  float ax = fabs (x);
+  float t = 1.0f / (1.0f + 0.3275911f * ax);
+  float p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t
+          - 0.284496736f) * t + 0.254829592f) * t;
+  return copysign (1.0f - p * exp (-ax * ax), x);
+}
+
 __kernel void
 kernel_gelu (__global const float *x, uint xo, __global float *y, uint yo)
 {
   float v = x[xo + GID0];
-  y[yo + GID0] = 0.5f * v * (1.0f + erf (v * 0.70710678118654752f));
+  y[yo + GID0] = 0.5f * v * (1.0f + erf_as (v * 0.70710678118654752f));
 }
 
 __kernel void
