@@ -203,6 +203,21 @@ upload_stacked (Loader * L, const Want * wt, GError ** error)
   return t;
 }
 
+/* Linear weights go to the GEMM's panel layout once here, so no frame
+ * repacks them (the patch embedding stays 4-D: mm_linear views it 2-D). */
+static gboolean
+pack_all (Loader * L)
+{
+  for (guint i = 0; i < L->want->len && !L->error; i++) {
+    Want *wt = &g_array_index (L->want, Want, i);
+    GError *err = NULL;
+    if (wt->kind == W_MATRIX && wt->n_dims == 2 && *wt->dst
+        && !mm_gemm_pack_weight (L->engine, *wt->dst, &err))
+      take_error (L, err);
+  }
+  return L->error == NULL;
+}
+
 static gboolean
 upload_all (Loader * L)
 {
@@ -1284,7 +1299,7 @@ mm_vision_load_file (MmEngine * engine, const gchar * path,
     want_tower (&L, hp, &out->w, &pos_trained);
     want_connector (&L, hp, &out->w);
   }
-  if (check_all (&L) && upload_all (&L)) {
+  if (check_all (&L) && upload_all (&L) && pack_all (&L)) {
     GError *err = NULL;
     gint g = hp->image_size / hp->patch;
     gint64 s[2] = { (gint64) g * g + (hp->has_cls ? 1 : 0), hp->d };
