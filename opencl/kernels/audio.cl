@@ -65,3 +65,13 @@ kernel_mel_norm (__global float *x, uint xo, __global const float *fm,
   uint i = GID0;
   x[xo + i] = (fmax (x[xo + i], floor_) + 4.0f) / 4.0f;
 }
+
+/* Whisper decoder: rows x [n, d] written as columns col0.. of y [d, ld]
+ * (the transposed value cache). */
+__kernel void
+kernel_whisper_put_cols (__global const float *x, uint xo, __global float *y,
+    uint yo, uint d, uint ld, uint col0)
+{
+  uint j = GID0, i = GID1;      /* dim, row */
+  y[yo + (ulong) j * ld + col0 + i] = x[xo + (ulong) i * d + j];
+}

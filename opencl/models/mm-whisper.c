@@ -14,6 +14,7 @@
  */
 #include "mm-whisper-private.h"
 #include "mm-safetensors.h"
+#include "mm-launch.h"
 
 #include <math.h>
 #include <string.h>
@@ -67,6 +68,25 @@ values_t (MmGraph * g, const MmWhisperAttn * a, MmTensor * h, MmTensor * vt,
         G_GINT64_FORMAT " exceed rows of %" G_GINT64_FORMAT, n, col0, ld);
   mm_gemm (g, a->v_w, h, NULL, mm_graph_keep (g, at), &s);
   return vt;
+}
+
+/* Rows of @x [n, d] into columns [col0, col0 + n) of @vt [d, ld]: a few
+ * new values of the decoder's transposed cache (a GEMM with N = 1 would be
+ * a poor fit). */
+static void
+put_cols (MmGraph * g, MmTensor * x, MmTensor * vt, gint64 col0)
+{
+  gint64 n = mm_tensor_rows (x), dm = mm_tensor_cols (x);
+  gint64 ld = mm_tensor_cols (vt);
+  if (mm_graph_ok (g) && (mm_tensor_rows (vt) != dm || col0 + n > ld)) {
+    mm_graph_failf (g, "whisper: %s does not fit the value cache %s at %"
+        G_GINT64_FORMAT, mm_tensor_shape_str (x), mm_tensor_shape_str (vt),
+        col0);
+    return;
+  }
+  gsize gws[2] = { dm, n };
+  MM_LAUNCH (g, "kernel_whisper_put_cols", 2, gws, FALSE, MM_TENSOR (x),
+      MM_TENSOR (vt), MM_UINT (dm), MM_UINT (ld), MM_UINT (col0));
 }
 
 /* Output projection of attention output @o (value bias added first). */
@@ -235,7 +255,7 @@ dec_self_attention (MmWhisperDecoder * d, MmGraph * g, gint il, MmTensor * h,
   const MmWhisperAttn *a = &d->w->dec[il].attn;
   gint64 n = mm_tensor_rows (h), ctx = d->w->hp.n_text_ctx;
   mm_copy_rows_into (g, d->k_cache[il], pos0, mm_linear (g, h, a->k_w, NULL));
-  values_t (g, a, h, d->vt_cache[il], pos0, ctx);
+  put_cols (g, mm_linear (g, h, a->v_w, NULL), d->vt_cache[il], pos0);
   MmTensor *o = attention (g, mm_linear (g, h, a->q_w, a->q_b),
       d->k_cache[il], d->vt_cache[il], pos0 + n, ctx, d->w->hp.n_dec_head,
       pos0);
@@ -630,6 +650,12 @@ load_weights (MmWhisper * w, MmHfModel * hf, gboolean decoder, GError ** error)
   ld.prefix = "";
   w->proj_out = load (&ld, "proj_out.weight", 2, s_emb, TRUE, TRUE);
   ld.prefix = pre;
+  /* Tied: the logits GEMV reads the whole table every token; on CPU-class
+   * devices a second copy in the GEMM's packed layout is ~2x faster than
+   * the row-gather layout the embedding lookup needs. */
+  if (w->proj_out == NULL && mm_gemm_get_provider (w->engine) == MM_GEMM_OWN)
+    w->proj_out = load (&ld, "decoder.embed_tokens.weight", 2, s_emb, TRUE,
+        FALSE);
   if (w->proj_out == NULL)
     w->proj_out = w->tok_embd;
 out:
