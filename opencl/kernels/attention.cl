@@ -82,3 +82,40 @@ kernel_attn_decode (__global const float *q, uint qo,
     yr[c] = o * inv;
   }
 }
+
+/* A fused projection qkv [n, (n_head + 2 n_kv_head) d] to attention
+ * inputs: q heads roped into q [n, n_head, d], k heads roped into the K
+ * cache, v heads copied into the V cache, at positions pos0 + t.  Rope as
+ * kernel_rope (cos/sin table cs [n, n_rot]).  One (head, token) per
+ * work-item. */
+__kernel void
+kernel_rope_qkv_store (__global const float *x, uint xo,
+    __global const float *cs, uint cso, __global float *q, uint qo,
+    __global float *kc, uint kco, __global float *vc, uint vco,
+    uint n_head, uint n_kv_head, uint d, uint n_rot, int neox, uint n_ctx,
+    uint pos0)
+{
+  uint hh = GID0, t = GID1;
+  __global const float *xr = x + xo
+      + ((ulong) t * (n_head + 2 * n_kv_head) + hh) * d;
+  if (hh >= n_head + n_kv_head) {
+    uint h = hh - n_head - n_kv_head;
+    __global float *vr = vc + vco + (ulong) h * d * n_ctx + pos0 + t;
+    for (uint c = 0; c < d; c++)
+      vr[(ulong) c * n_ctx] = xr[c];
+    return;
+  }
+  __global float *yr = hh < n_head ? q + qo + ((ulong) t * n_head + hh) * d
+      : kc + kco + ((ulong) (hh - n_head) * n_ctx + pos0 + t) * d;
+  __global const float *cr = cs + cso + (ulong) t * n_rot;
+  uint half_rot = n_rot / 2;
+  for (uint i = 0; i < half_rot; i++) {
+    float c = cr[i], s = cr[half_rot + i];
+    uint a = neox ? i : 2 * i, b = neox ? i + half_rot : 2 * i + 1;
+    float va = xr[a], vb = xr[b];
+    yr[a] = va * c - vb * s;
+    yr[b] = va * s + vb * c;
+  }
+  for (uint c = n_rot; c < d; c++)
+    yr[c] = xr[c];
+}

@@ -73,6 +73,16 @@ kernel_silu (__global const float *x, uint xo, __global float *y, uint yo)
 }
 
 __kernel void
+kernel_swiglu_split (__global const float *x, uint xo, __global float *y,
+    uint yo, uint F)
+{
+  uint j = GID0, r = GID1;
+  __global const float *xr = x + xo + (ulong) r * 2 * F;
+  float v = xr[j];
+  y[yo + (ulong) r * F + j] = v / (1.0f + exp (-v)) * xr[F + j];
+}
+
+__kernel void
 kernel_swiglu (__global const float *gate, uint go, __global const float *up,
     uint uo, __global float *y, uint yo)
 {

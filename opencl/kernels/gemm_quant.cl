@@ -74,14 +74,14 @@
   s1 += t1;
 
 inline float
-block_xsum (const __global float *x)
+block_xsum (const float *x)
 {
   return hsum16 (vload16 (0, x) + vload16 (1, x));
 }
 
 /* One block of one panel into c0 (rows 0-15) and c1 (rows 16-31).
- * rec: the record; x: the block's 32 values of A. */
-#define Q8_0_BLOCK(rec, x)                                                  \
+ * rec: the record; x: the block's 32 values of A (private). */
+#define Q8_0_BLOCK(rec, x, c0, c1)                                          \
   {                                                                         \
     __global const char *q = (__global const char *) (rec);                 \
     Q8_BLOCK_SUMS (q, x)                                                    \
@@ -90,7 +90,7 @@ block_xsum (const __global float *x)
     c1 = fma (s1, vload_half16 (1, d), c1);                                 \
   }
 
-#define Q4_0_BLOCK(rec, x)                                                  \
+#define Q4_0_BLOCK(rec, x, c0, c1)                                          \
   {                                                                         \
     __global const uchar *q = (rec);                                        \
     Q4_BLOCK_SUMS (q, x)                                                    \
@@ -100,7 +100,7 @@ block_xsum (const __global float *x)
     c1 = fma (s1 + o, vload_half16 (1, d), c1);                             \
   }
 
-#define Q4_1_BLOCK(rec, x)                                                  \
+#define Q4_1_BLOCK(rec, x, c0, c1)                                          \
   {                                                                         \
     __global const uchar *q = (rec);                                        \
     Q4_BLOCK_SUMS (q, x)                                                    \
@@ -110,38 +110,97 @@ block_xsum (const __global float *x)
     c1 = fma (s1, vload_half16 (1, d), fma (xs, vload_half16 (3, d), c1));  \
   }
 
-/* GEMV-shaped work (small M): work-item x owns panels [x PB, x PB + PB)
- * and computes them for every row of A (a panel of K <= 1536 stays in L1
- * or L2 across the rows). */
+/* 1 / RMS of a row of A (as kernel_rms_norm computes it). */
+inline float
+row_rms_inv (__global const float *a, uint K, float eps)
+{
+  float16 acc = 0.0f;
+  for (uint k = 0; k < K; k += 16) {
+    float16 v = vload16 (0, a + k);
+    acc = fma (v, v, acc);
+  }
+  return rsqrt (hsum16 (acc) / K + eps);
+}
+
+/* A row of A against panel @p: c0, c1.  Each block of A is first copied
+ * to private memory, RMS-normalised when has_norm (x inv w, in
+ * kernel_rms_norm's order); the block kernels broadcast from there. */
+#define PANEL_DOT(BLOCK, REC, p, c0, c1)                                    \
+  {                                                                         \
+    __global const uchar *panel = B + (ulong) (p) * nblk * (REC);           \
+    for (uint b = 0; b < nblk; b++) {                                       \
+      float x[32];                                                          \
+      float16 x0 = vload16 (0, a + b * 32), x1 = vload16 (1, a + b * 32);   \
+      if (has_norm) {                                                       \
+        x0 = x0 * inv * vload16 (0, nw + b * 32);                           \
+        x1 = x1 * inv * vload16 (1, nw + b * 32);                           \
+      }                                                                     \
+      vstore16 (x0, 0, x);                                                  \
+      vstore16 (x1, 1, x);                                                  \
+      BLOCK (panel + b * (REC), x, c0, c1)                                  \
+    }                                                                       \
+  }
+
+/* 32 output values of a panel, guarded past the end, as two vectors */
+#define EPI_LOAD(v0, v1, src, cond)                                         \
+  {                                                                         \
+    float t_[QP];                                                           \
+    for (uint j = 0; j < QP; j++)                                           \
+      t_[j] = (cond) && j < nc ? (src)[j] : 0.0f;                           \
+    v0 = vload16 (0, t_);                                                   \
+    v1 = vload16 (1, t_);                                                   \
+  }
+
+/* GEMV-shaped work (small M), with the extras of mm_linear_fused:
+ *   y = res + act (alpha x' B^T + bias)
+ * x' the row of A, RMS-normalised with weight nw first when has_norm;
+ * act: none, or with swiglu (B holds [gate; up], N even, N / 2 a multiple
+ * of QP) silu (gate) * up, y [M, N / 2]; res [M, ldr] when has_res.
+ * Work-item x owns output panels [x PB, x PB + PB) for every row of A (a
+ * panel of K <= 1536 stays in L1 or L2 across the rows). */
 #define QGEMV(NAME, BLOCK, REC)                                             \
 __kernel void                                                               \
 NAME (__global const float *A, uint ao, uint lda,                           \
     __global const uchar *B, uint bo,                                       \
     __global float *C, uint co, uint ldc,                                   \
     __global const float *bias, uint biaso, int has_bias,                   \
-    uint M, uint N, uint K, float alpha, uint PB)                           \
+    __global const float *res, uint reso, uint ldr, int has_res,            \
+    __global const float *nw, uint nwo, int has_norm, float eps,            \
+    uint M, uint N, uint K, float alpha, uint PB, int swiglu)               \
 {                                                                           \
-  uint nblk = K / 32, np = (N + QP - 1) / QP;                               \
+  uint nblk = K / 32, nout = swiglu ? N / 2 : N;                            \
+  uint np = (nout + QP - 1) / QP;                                           \
   uint p_beg = GID0 * PB, p_end = min (p_beg + PB, np);                     \
   A += ao;                                                                  \
   B += bo;                                                                  \
   C += co;                                                                  \
+  bias += biaso;                                                            \
+  res += reso;                                                              \
+  nw += nwo;                                                                \
   for (uint p = p_beg; p < p_end; p++) {                                    \
-    __global const uchar *panel = B + (ulong) p * nblk * (REC);             \
-    uint n0 = p * QP, nc = min ((uint) QP, N - n0);                         \
-    float t[QP];                                                            \
+    uint n0 = p * QP, nc = min ((uint) QP, nout - n0);                      \
     for (uint m = 0; m < M; m++) {                                          \
       __global const float *a = A + (ulong) m * lda;                        \
-      float16 c0 = 0.0f, c1 = 0.0f;                                         \
-      for (uint b = 0; b < nblk; b++) {                                     \
-        __global const float *x = a + b * 32;                               \
-        BLOCK (panel + b * (REC), x)                                        \
+      float inv = has_norm ? row_rms_inv (a, K, eps) : 1.0f;                \
+      float16 c0 = 0.0f, c1 = 0.0f, b0, b1;                                 \
+      PANEL_DOT (BLOCK, REC, p, c0, c1)                                     \
+      EPI_LOAD (b0, b1, bias + n0, has_bias)                                \
+      c0 = alpha * c0 + b0;                                                 \
+      c1 = alpha * c1 + b1;                                                 \
+      if (swiglu) {                                                         \
+        float16 u0 = 0.0f, u1 = 0.0f;                                       \
+        PANEL_DOT (BLOCK, REC, p + np, u0, u1)                              \
+        EPI_LOAD (b0, b1, bias + nout + n0, has_bias)                       \
+        c0 = c0 / (1.0f + exp (-c0)) * (alpha * u0 + b0);                   \
+        c1 = c1 / (1.0f + exp (-c1)) * (alpha * u1 + b1);                   \
       }                                                                     \
-      vstore16 (c0, 0, t);                                                  \
-      vstore16 (c1, 1, t);                                                  \
+      EPI_LOAD (b0, b1, res + (ulong) m * ldr + n0, has_res)                \
+      float t[QP];                                                          \
+      vstore16 (c0 + b0, 0, t);                                             \
+      vstore16 (c1 + b1, 1, t);                                             \
       __global float *c = C + (ulong) m * ldc + n0;                         \
       for (uint j = 0; j < nc; j++)                                         \
-        c[j] = alpha * t[j] + (has_bias ? bias[biaso + n0 + j] : 0.0f);     \
+        c[j] = t[j];                                                        \
     }                                                                       \
   }                                                                         \
 }

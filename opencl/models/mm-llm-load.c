@@ -263,46 +263,142 @@ tensor_name (MmLlmSource * src, MmLlmTensorKind kind, gint layer)
       g_strdup_printf ("%slayers.%d.%s", src->hf_prefix, layer, n);
 }
 
+/* Uploads one tensor as the graph wants it: vectors in F32; matrices as
+ * stored (our GEMMs read F32, F16 and the quantised types), BF16 widened
+ * to F32.  Quantised matrices, the embedding table included (the row
+ * gather reads them), go to the GEMM's panels; F32/F16 matrices that only
+ * the GEMM reads go to its packed layout once, here (the embedding table
+ * is also gathered by row, so it stays as it is). */
+static MmTensor *
+upload (MmEngine * engine, MmLlmTensorKind kind, const MmTensorInfo * info,
+    const gchar * file, gint n_dims, const gint64 * shape, GError ** error)
+{
+  MmConvert conv = MM_CONVERT_NONE;
+  if (n_dims == 1 || info->dtype == MM_DTYPE_BF16)
+    conv = MM_CONVERT_F32;
+  if (conv == MM_CONVERT_NONE && n_dims == 2 && info->supported
+      && mm_dtype_block_elems (info->dtype) > 1) {
+    if (!mm_tensor_info_check (info, file, MM_DTYPES_QUANT, n_dims, shape,
+            error))
+      return NULL;
+    return mm_tensor_upload_planar (engine, info->dtype, shape[0], shape[1],
+        info->data, info->name, error);
+  }
+  MmTensor *t = mm_tensor_info_upload (info, file, engine, MM_DTYPES_FLOAT |
+      MM_DTYPES_QUANT, conv, n_dims, shape, error);
+  if (t && n_dims == 2 && kind != MM_LLM_T_TOK_EMBD
+      && !mm_gemm_pack_weight (engine, t, error))
+    g_clear_pointer (&t, mm_tensor_free);
+  return t;
+}
+
+static const MmTensorInfo *
+find_info (MmLlmSource * src, const gchar * name)
+{
+  return src->gguf ? mm_gguf_find_tensor (src->gguf, name) :
+      mm_hf_model_find_tensor (src->hf, name);
+}
+
+static const gchar *
+info_file (MmLlmSource * src, const gchar * name)
+{
+  return src->gguf ? src->path : mm_hf_model_tensor_file (src->hf, name);
+}
+
 MmTensor *
 mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
     MmLlmTensorKind kind, gint layer, gint n_dims, const gint64 * shape,
     gboolean optional, GError ** error)
 {
   gchar *name = tensor_name (src, kind, layer);
-  const MmTensorInfo *info = src->gguf ? mm_gguf_find_tensor (src->gguf, name)
-      : mm_hf_model_find_tensor (src->hf, name);
+  const MmTensorInfo *info = find_info (src, name);
   MmTensor *t = NULL;
-  if (info == NULL) {
-    if (!optional)
-      g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
-          "%s: tensor %s is missing", src->path, name);
-    g_free (name);
-    return NULL;
-  }
-  /* Vectors in F32; matrices as stored (our GEMMs read F32, F16 and the
-   * quantised types), BF16 widened to F32.  A quantised embedding table
-   * goes to panels like the other matrices: the row gather reads them. */
-  MmConvert conv = MM_CONVERT_NONE;
-  if (n_dims == 1 || info->dtype == MM_DTYPE_BF16)
-    conv = MM_CONVERT_F32;
-  const gchar *file = src->gguf ? src->path :
-      mm_hf_model_tensor_file (src->hf, name);
-  if (conv == MM_CONVERT_NONE && n_dims == 2 && info->supported
-      && mm_dtype_block_elems (info->dtype) > 1) {
-    /* quantised matrices go planar for the GEMM kernels */
-    if (mm_tensor_info_check (info, file, MM_DTYPES_QUANT, n_dims, shape,
-            error))
-      t = mm_tensor_upload_planar (engine, info->dtype, shape[0], shape[1],
-          info->data, name, error);
-  } else {
-    t = mm_tensor_info_upload (info, file, engine, MM_DTYPES_FLOAT |
-        MM_DTYPES_QUANT, conv, n_dims, shape, error);
-    /* matrices only the GEMM reads go to its panel layout once, here (the
-     * embedding table is also gathered by row, so it stays as it is) */
-    if (t && n_dims == 2 && kind != MM_LLM_T_TOK_EMBD
-        && !mm_gemm_pack_weight (engine, t, error))
-      g_clear_pointer (&t, mm_tensor_free);
-  }
+  if (info)
+    t = upload (engine, kind, info, info_file (src, name), n_dims, shape,
+        error);
+  else if (!optional)
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "%s: tensor %s is missing", src->path, name);
   g_free (name);
+  return t;
+}
+
+MmTensor *
+mm_llm_source_tensor_rows (MmLlmSource * src, MmEngine * engine,
+    const MmLlmTensorKind * kinds, gint n, gint layer, gint n_dims,
+    const gint64 (*shapes)[2], gboolean optional, GError ** error)
+{
+  const MmTensorInfo *info[4];
+  gchar *names[5] = { NULL }, *what = NULL;   /* NULL-terminated */
+  gboolean same = n <= (gint) G_N_ELEMENTS (info);
+  gint found = 0;
+  MmTensor *t = NULL;
+  for (gint i = 0; same && i < n; i++) {
+    names[i] = tensor_name (src, kinds[i], layer);
+    info[i] = find_info (src, names[i]);
+    found += info[i] != NULL;
+  }
+  if (!same || found == 0) {
+    if (same && !optional)
+      g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+          "%s: tensor %s is missing", src->path, names[0]);
+    goto out;
+  }
+  /* matrices of different stored types stay apart: NULL, no error */
+  for (gint i = 0; i < n && info[i]; i++)
+    if (n_dims == 2 && (!info[i]->supported
+            || info[i]->dtype != info[0]->dtype))
+      goto out;
+  gint64 rows = 0;
+  gsize bytes = 0;
+  for (gint i = 0; i < n; i++) {
+    if (info[i] == NULL) {
+      g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+          "%s: tensor %s is missing", src->path, names[i]);
+      goto out;
+    }
+    if (!mm_tensor_info_check (info[i], info_file (src, names[i]),
+            MM_DTYPES_FLOAT | MM_DTYPES_QUANT, n_dims, shapes[i], error))
+      goto out;
+    rows += shapes[i][0];
+    bytes += n_dims == 2 ? info[i]->nbytes : shapes[i][0] * sizeof (float);
+  }
+  /* one host copy of the stack, read as one tensor (vectors as F32) */
+  guint8 *data = g_try_malloc (bytes);
+  if (data == NULL) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_OUT_OF_MEMORY,
+        "%s: out of host memory stacking %s", src->path, names[0]);
+    goto out;
+  }
+  gsize at = 0;
+  gboolean ok = TRUE;
+  for (gint i = 0; ok && i < n; i++) {
+    if (n_dims == 2) {
+      memcpy (data + at, info[i]->data, info[i]->nbytes);
+      at += info[i]->nbytes;
+    } else {
+      ok = mm_tensor_info_to_f32 (info[i], info_file (src, names[i]),
+          (float *) (data + at), error);
+      at += shapes[i][0] * sizeof (float);
+    }
+  }
+  MmTensorInfo stack = *info[0];
+  what = g_strjoinv ("+", names);
+  stack.name = what;
+  stack.shape[0] = rows;
+  stack.numel = rows * (n_dims == 2 ? shapes[0][1] : 1);
+  stack.nbytes = bytes;
+  stack.data = data;
+  if (n_dims == 1)
+    stack.dtype = MM_DTYPE_F32;
+  gint64 shape[2] = { rows, n_dims == 2 ? shapes[0][1] : 0 };
+  if (ok)
+    t = upload (engine, kinds[0], &stack, info_file (src, names[0]), n_dims,
+        shape, error);
+  g_free (data);
+out:
+  for (gint i = 0; i < n && i < (gint) G_N_ELEMENTS (info); i++)
+    g_free (names[i]);
+  g_free (what);
   return t;
 }

@@ -42,6 +42,16 @@ MmTensor *mm_llm_source_tensor (MmLlmSource * src, MmEngine * engine,
     MmLlmTensorKind kind, gint layer, gint n_dims, const gint64 * shape,
     gboolean optional, GError ** error);
 
+/* Tensors @kinds[0 .. n) (n <= 4) of layer @layer stacked by rows into one
+ * tensor, as q|k|v or gate|up (vectors end to end, in F32), each checked
+ * against @shapes[i] (@n_dims dims: [rows, cols] or [len]).  Returns NULL
+ * without error when the matrices are stored in different types (the
+ * caller then loads them one by one) and, with @optional, when all are
+ * absent. */
+MmTensor *mm_llm_source_tensor_rows (MmLlmSource * src, MmEngine * engine,
+    const MmLlmTensorKind * kinds, gint n, gint layer, gint n_dims,
+    const gint64 (*shapes)[2], gboolean optional, GError ** error);
+
 /* The underlying readers (exactly one is non-NULL). */
 struct _MmGguf *mm_llm_source_gguf (MmLlmSource * src);
 struct _MmHfModel *mm_llm_source_hf (MmLlmSource * src);

@@ -15,12 +15,17 @@ typedef struct
   gint n_rot;
 } MmLlmHp;
 
+/* Q, K and V (and gate and up) are stacked by rows into one weight, so
+ * each pair of projections is one GEMM; files that store them in
+ * different types keep them apart (the stacked pointer is NULL). */
 typedef struct
 {
   MmTensor *attn_norm;
+  MmTensor *wqkv, *bqkv;        /* [(n_head + 2 n_kv_head) head_dim, d] */
   MmTensor *wq, *wk, *wv, *wo;
   MmTensor *bq, *bk, *bv;       /* Qwen2 */
   MmTensor *ffn_norm;
+  MmTensor *w_gate_up;          /* [2 ffn, d]: gate rows, then up rows */
   MmTensor *w_gate, *w_up, *w_down;
 } MmLlmLayer;
 

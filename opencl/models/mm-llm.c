@@ -28,37 +28,60 @@ struct _MmLlm
 
 /* ---- graph ---- */
 
+/* The attention input projections of RMS-normalised x, stacked:
+ * [n, (n_head + 2 n_kv_head) head_dim]. */
+static MmTensor *
+llm_qkv (MmGraph * g, const MmLlmLayer * l, MmTensor * x, float eps)
+{
+  if (l->wqkv) {
+    MmLinearFuse pre = {.norm_w = l->attn_norm,.eps = eps };
+    return mm_linear_fused (g, x, l->wqkv, l->bqkv, &pre);
+  }
+  MmTensor *h = mm_rms_norm (g, x, l->attn_norm, eps);
+  return mm_concat (g, mm_concat (g, mm_linear (g, h, l->wq, l->bq),
+          mm_linear (g, h, l->wk, l->bk), TRUE), mm_linear (g, h, l->wv,
+          l->bv), TRUE);
+}
+
+/* x + attention (rms_norm (x)), through the layer's KV cache */
 static MmTensor *
 llm_attention (MmLlm * llm, MmGraph * g, const MmLlmLayer * l, gint il,
-    MmTensor * h, gint pos0)
+    MmTensor * x, gint pos0)
 {
   const MmLlmHp *hp = &llm->hp;
-  gint64 n = mm_tensor_rows (h);
-  MmTensor *q = mm_reshape_3d (g, mm_linear (g, h, l->wq, l->bq), n,
-      hp->n_head, hp->head_dim);
-  MmTensor *k = mm_reshape_3d (g, mm_linear (g, h, l->wk, l->bk), n,
-      hp->n_kv_head, hp->head_dim);
-  MmTensor *v = mm_linear (g, h, l->wv, l->bv);
-  q = mm_rope (g, q, pos0, hp->n_rot, hp->rope_base, hp->rope_freq_scale,
-      hp->rope_mode);
-  k = mm_rope (g, k, pos0, hp->n_rot, hp->rope_base, hp->rope_freq_scale,
-      hp->rope_mode);
-  mm_kv_store (g, llm->k_cache[il], llm->v_cache[il], pos0, k, v);
+  gint n = mm_tensor_rows (x);
+  MmTensor *q = mm_rope_qkv_store (g, llm_qkv (g, l, x, hp->eps), hp->n_head,
+      pos0, hp->n_rot, hp->rope_base, hp->rope_freq_scale, hp->rope_mode,
+      llm->k_cache[il], llm->v_cache[il]);
   MmTensor *a = mm_attention_cached (g, q, llm->k_cache[il],
       llm->v_cache[il], pos0 + n, 1.0f / sqrtf (hp->head_dim), pos0);
-  return mm_linear (g, a, l->wo, NULL);
+  MmLinearFuse res = {.residual = x };
+  return mm_linear_fused (g, a, l->wo, NULL, &res);
+}
+
+/* x + ffn (rms_norm (x)), SwiGLU */
+static MmTensor *
+llm_ffn (MmGraph * g, const MmLlmLayer * l, MmTensor * x, float eps)
+{
+  MmTensor *h;
+  if (l->w_gate_up) {
+    MmLinearFuse pre = {.norm_w = l->ffn_norm,.eps = eps,.swiglu = TRUE };
+    h = mm_linear_fused (g, x, l->w_gate_up, NULL, &pre);
+  } else {
+    MmTensor *n = mm_rms_norm (g, x, l->ffn_norm, eps);
+    h = mm_swiglu (g, mm_linear (g, n, l->w_gate, NULL), mm_linear (g, n,
+            l->w_up, NULL));
+  }
+  MmLinearFuse res = {.residual = x };
+  return mm_linear_fused (g, h, l->w_down, NULL, &res);
 }
 
 static MmTensor *
 llm_block (MmLlm * llm, MmGraph * g, gint il, MmTensor * x, gint pos0)
 {
   const MmLlmLayer *l = &llm->layers[il];
-  MmTensor *h = mm_rms_norm (g, x, l->attn_norm, llm->hp.eps);
-  x = mm_add (g, x, llm_attention (llm, g, l, il, h, pos0));
-  h = mm_rms_norm (g, x, l->ffn_norm, llm->hp.eps);
-  h = mm_swiglu (g, mm_linear (g, h, l->w_gate, NULL),
-      mm_linear (g, h, l->w_up, NULL));
-  return mm_add (g, x, mm_linear (g, h, l->w_down, NULL));
+  x = llm_attention (llm, g, l, il, x, pos0);
+  return llm_ffn (g, l, x, llm->hp.eps);
 }
 
 /* Embeddings of a batch: token rows from the table, media rows copied from
@@ -125,8 +148,8 @@ mm_llm_forward (MmLlm * llm, const MmLlmBatch * batch, gint pos0,
     x = llm_block (llm, g, il, x, pos0);
   if (!all_logits)
     x = mm_slice_rows (g, x, batch->n - 1, 1);
-  x = mm_rms_norm (g, x, llm->out_norm, llm->hp.eps);
-  MmTensor *logits = mm_linear (g, x, llm->output, NULL);
+  MmLinearFuse pre = {.norm_w = llm->out_norm,.eps = llm->hp.eps };
+  MmTensor *logits = mm_linear_fused (g, x, llm->output, NULL, &pre);
   if (!mm_graph_finish (g, error))
     return NULL;
   return mm_tensor_dup_f32 (llm->engine, logits, error);
@@ -152,8 +175,9 @@ llm_free_weights (MmLlm * llm)
 {
   for (gint i = 0; llm->layers && i < llm->hp.n_layer; i++) {
     MmLlmLayer *l = &llm->layers[i];
-    MmTensor **all[] = { &l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
-      &l->bq, &l->bk, &l->bv, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down
+    MmTensor **all[] = { &l->attn_norm, &l->wqkv, &l->bqkv, &l->wq, &l->wk,
+      &l->wv, &l->wo, &l->bq, &l->bk, &l->bv, &l->ffn_norm, &l->w_gate_up,
+      &l->w_gate, &l->w_up, &l->w_down
     };
     for (guint j = 0; j < G_N_ELEMENTS (all); j++)
       g_clear_pointer (all[j], mm_tensor_free);
@@ -208,12 +232,69 @@ llm_tie_output (MmLlm * llm, MmLlmSource * src, GError ** error)
 }
 
 static gboolean
+llm_load_layer (MmLlm * llm, MmLlmSource * src, gint i, GError ** error)
+{
+  const MmLlmHp *hp = &llm->hp;
+  MmLlmLayer *l = &llm->layers[i];
+  gint64 d = hp->d, qd = (gint64) hp->n_head * hp->head_dim;
+  gint64 kvd = (gint64) hp->n_kv_head * hp->head_dim;
+  gint64 s_q[2] = { qd, d }, s_kv[2] = { kvd, d }, s_o[2] = { d, qd };
+  gint64 s_g[2] = { hp->ffn, d }, s_dn[2] = { d, hp->ffn }, s_d = d;
+  /* stacked projections first */
+  const MmLlmTensorKind k_qkv[3] = { MM_LLM_T_Q, MM_LLM_T_K, MM_LLM_T_V };
+  const MmLlmTensorKind k_b[3] = { MM_LLM_T_Q_BIAS, MM_LLM_T_K_BIAS,
+    MM_LLM_T_V_BIAS
+  };
+  const MmLlmTensorKind k_gu[2] = { MM_LLM_T_GATE, MM_LLM_T_UP };
+  const gint64 s_qkv[3][2] = { {qd, d}, {kvd, d}, {kvd, d} };
+  const gint64 s_b[3][2] = { {qd, 0}, {kvd, 0}, {kvd, 0} };
+  const gint64 s_gu[2][2] = { {hp->ffn, d}, {hp->ffn, d} };
+  GError *err = NULL;
+  l->wqkv = mm_llm_source_tensor_rows (src, llm->engine, k_qkv, 3, i, 2,
+      s_qkv, FALSE, &err);
+  if (l->wqkv)
+    l->bqkv = mm_llm_source_tensor_rows (src, llm->engine, k_b, 3, i, 1, s_b,
+        TRUE, &err);
+  if (!err)
+    l->w_gate_up = mm_llm_source_tensor_rows (src, llm->engine, k_gu, 2, i,
+        2, s_gu, FALSE, &err);
+  struct
+  {
+    MmTensor **t;
+    MmLlmTensorKind kind;
+    gint n_dims;
+    const gint64 *shape;
+    gboolean optional, stacked;
+  } want[] = {
+    {&l->attn_norm, MM_LLM_T_ATTN_NORM, 1, &s_d, FALSE, FALSE},
+    {&l->wq, MM_LLM_T_Q, 2, s_q, FALSE, l->wqkv != NULL},
+    {&l->wk, MM_LLM_T_K, 2, s_kv, FALSE, l->wqkv != NULL},
+    {&l->wv, MM_LLM_T_V, 2, s_kv, FALSE, l->wqkv != NULL},
+    {&l->wo, MM_LLM_T_O, 2, s_o, FALSE, FALSE},
+    {&l->bq, MM_LLM_T_Q_BIAS, 1, &qd, TRUE, l->wqkv != NULL},
+    {&l->bk, MM_LLM_T_K_BIAS, 1, &kvd, TRUE, l->wqkv != NULL},
+    {&l->bv, MM_LLM_T_V_BIAS, 1, &kvd, TRUE, l->wqkv != NULL},
+    {&l->ffn_norm, MM_LLM_T_FFN_NORM, 1, &s_d, FALSE, FALSE},
+    {&l->w_gate, MM_LLM_T_GATE, 2, s_g, FALSE, l->w_gate_up != NULL},
+    {&l->w_up, MM_LLM_T_UP, 2, s_g, FALSE, l->w_gate_up != NULL},
+    {&l->w_down, MM_LLM_T_DOWN, 2, s_dn, FALSE, FALSE},
+  };
+  for (guint j = 0; !err && j < G_N_ELEMENTS (want); j++)
+    if (!want[j].stacked)
+      *want[j].t = mm_llm_source_tensor (src, llm->engine, want[j].kind, i,
+          want[j].n_dims, want[j].shape, want[j].optional, &err);
+  if (err) {
+    g_propagate_error (error, err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
 llm_load_weights (MmLlm * llm, MmLlmSource * src, GError ** error)
 {
   const MmLlmHp *hp = &llm->hp;
-  gint64 d = hp->d, qd = (gint64) hp->n_head * hp->head_dim;
-  gint64 kvd = (gint64) hp->n_kv_head * hp->head_dim;
-  gint64 s_emb[2] = { hp->vocab, d }, s_d = d;
+  gint64 s_emb[2] = { hp->vocab, hp->d }, s_d = hp->d;
   llm->tok_embd = mm_llm_source_tensor (src, llm->engine, MM_LLM_T_TOK_EMBD,
       -1, 2, s_emb, FALSE, error);
   llm->out_norm = mm_llm_source_tensor (src, llm->engine, MM_LLM_T_OUT_NORM,
@@ -230,40 +311,9 @@ llm_load_weights (MmLlm * llm, MmLlmSource * src, GError ** error)
   if (llm->output == NULL && !llm_tie_output (llm, src, error))
     return FALSE;
   llm->layers = g_new0 (MmLlmLayer, hp->n_layer);
-  for (gint i = 0; i < hp->n_layer; i++) {
-    MmLlmLayer *l = &llm->layers[i];
-    gint64 s_q[2] = { qd, d }, s_kv[2] = { kvd, d }, s_o[2] = { d, qd };
-    gint64 s_g[2] = { hp->ffn, d }, s_dn[2] = { d, hp->ffn };
-    struct
-    {
-      MmTensor **t;
-      MmLlmTensorKind kind;
-      gint n_dims;
-      const gint64 *shape;
-      gboolean optional;
-    } want[] = {
-      {&l->attn_norm, MM_LLM_T_ATTN_NORM, 1, &s_d, FALSE},
-      {&l->wq, MM_LLM_T_Q, 2, s_q, FALSE},
-      {&l->wk, MM_LLM_T_K, 2, s_kv, FALSE},
-      {&l->wv, MM_LLM_T_V, 2, s_kv, FALSE},
-      {&l->wo, MM_LLM_T_O, 2, s_o, FALSE},
-      {&l->bq, MM_LLM_T_Q_BIAS, 1, &qd, TRUE},
-      {&l->bk, MM_LLM_T_K_BIAS, 1, &kvd, TRUE},
-      {&l->bv, MM_LLM_T_V_BIAS, 1, &kvd, TRUE},
-      {&l->ffn_norm, MM_LLM_T_FFN_NORM, 1, &s_d, FALSE},
-      {&l->w_gate, MM_LLM_T_GATE, 2, s_g, FALSE},
-      {&l->w_up, MM_LLM_T_UP, 2, s_g, FALSE},
-      {&l->w_down, MM_LLM_T_DOWN, 2, s_dn, FALSE},
-    };
-    for (guint j = 0; j < G_N_ELEMENTS (want); j++) {
-      *want[j].t = mm_llm_source_tensor (src, llm->engine, want[j].kind, i,
-          want[j].n_dims, want[j].shape, want[j].optional, &err);
-      if (err) {
-        g_propagate_error (error, err);
-        return FALSE;
-      }
-    }
-  }
+  for (gint i = 0; i < hp->n_layer; i++)
+    if (!llm_load_layer (llm, src, i, error))
+      return FALSE;
   return TRUE;
 }
 

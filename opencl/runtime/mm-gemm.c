@@ -316,6 +316,31 @@ gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
  * each unpacked value 12 times. */
 #define MM_QUANT_DEQUANT_MIN_M 16
 
+/* GEMV-sized work on quantised panels, with @f's extras (nullable; the
+ * caller checked them). */
+static void
+quant_gemv (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s, const MmLinearFuse * f)
+{
+  gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
+  gchar *k = g_strconcat ("kernel_gemv_", t, NULL);
+  gboolean swiglu = f && f->swiglu;
+  MmTensor *res = f ? f->residual : NULL, *nw = f ? f->norm_w : NULL;
+  guint64 panels = CEIL_DIV (swiglu ? s->N / 2 : s->N, QUANT_QP);
+  guint64 split = MIN (panels, target_items (g));
+  guint PB = CEIL_DIV (panels, split);
+  gsize gws = CEIL_DIV (panels, PB);
+  MM_LAUNCH (g, k, 1, &gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
+      MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
+      MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL),
+      MM_TENSOR (res ? res : c), MM_UINT (res ? mm_tensor_cols (res) : 0),
+      MM_INT (res != NULL), MM_TENSOR (nw ? nw : c), MM_INT (nw != NULL),
+      MM_FLOAT (f ? f->eps : 0.0f), MM_UINT (s->M), MM_UINT (s->N),
+      MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (PB), MM_INT (swiglu));
+  g_free (k);
+  g_free (t);
+}
+
 /* Quantised weights (gemm_quant.cl, panel layout of
  * mm_tensor_upload_planar). */
 static void
@@ -328,30 +353,41 @@ gemm_quant (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
         mm_dtype_name (b->dtype));
     return;
   }
-  gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
-  gchar k[48];
-  guint64 panels = CEIL_DIV (s->N, QUANT_QP);
-  if (s->M >= MM_QUANT_DEQUANT_MIN_M) {
-    /* prefill: unpack the weight once, then the tiled F32 GEMM */
-    g_snprintf (k, sizeof (k), "kernel_unpack_%s", t);
-    g_free (t);
-    MmTensor *w = mm_graph_tensor_2d (g, panels * QUANT_QP, s->K);
-    gsize dws[2] = { s->K / 32, panels };
-    MM_LAUNCH (g, k, 2, dws, TRUE, MM_TENSOR (b), MM_UINT (s->K),
-        MM_TENSOR (w));
-    if (mm_graph_ok (g))
-      gemm_tiled (g, a, w, TRUE, bias, c, s);
+  if (s->M < MM_QUANT_DEQUANT_MIN_M) {
+    quant_gemv (g, a, b, bias, c, s, NULL);
     return;
   }
-  g_snprintf (k, sizeof (k), "kernel_gemv_%s", t);
+  /* prefill: unpack the weight once, then the tiled F32 GEMM */
+  gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
+  gchar *k = g_strconcat ("kernel_unpack_", t, NULL);
+  guint64 panels = CEIL_DIV (s->N, QUANT_QP);
+  MmTensor *w = mm_graph_tensor_2d (g, panels * QUANT_QP, s->K);
+  gsize dws[2] = { s->K / 32, panels };
+  MM_LAUNCH (g, k, 2, dws, TRUE, MM_TENSOR (b), MM_UINT (s->K),
+      MM_TENSOR (w));
+  g_free (k);
   g_free (t);
-  guint64 split = MIN (panels, target_items (g));
-  guint PB = CEIL_DIV (panels, split);
-  gsize gws = CEIL_DIV (panels, PB);
-  MM_LAUNCH (g, k, 1, &gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
-      MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
-      MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
-      MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (PB));
+  if (mm_graph_ok (g))
+    gemm_tiled (g, a, w, TRUE, bias, c, s);
+}
+
+MmTensor *
+mm_gemm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
+    const MmLinearFuse * f)
+{
+  gint64 K = mm_tensor_cols (x), M = mm_tensor_rows (x), N = w->shape[0];
+  if (mm_dtype_block_elems (w->dtype) == 1 || !w->planar || K % 32
+      || M >= MM_QUANT_DEQUANT_MIN_M || (f->swiglu && (N / 2) % QUANT_QP))
+    return NULL;
+  gint64 shape[MM_MAX_DIMS];
+  memcpy (shape, x->shape, sizeof (shape));
+  shape[x->n_dims - 1] = f->swiglu ? N / 2 : N;
+  MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, x->n_dims, shape);
+  MmGemmShape s = { .M = M, .N = N, .K = K, .batch = 1, .b_div = 1,
+    .lda = K, .ldb = K, .ldc = shape[x->n_dims - 1], .alpha = 1.0f
+  };
+  quant_gemv (g, x, w, b, y, &s, f);
+  return y;
 }
 
 void

@@ -2,7 +2,7 @@
 /* Internal: kernel launch with typed arguments, for op wrappers only. */
 #pragma once
 
-#include "mm-tensor.h"
+#include "mm-ops.h"
 
 G_BEGIN_DECLS
 
@@ -39,5 +39,11 @@ void mm_launch (MmGraph * g, const gchar * kernel, guint dims,
     mm_launch ((g), (kernel), (dims), (global), (local_one),                \
         G_N_ELEMENTS (_mm_args), _mm_args);                                 \
   } G_STMT_END
+
+/* mm_linear_fused in one kernel (quantised @w, GEMV-sized @x): returns
+ * the output, or NULL when the weight or size is not one it takes (the
+ * caller composes plain ops).  Shapes are the caller's to check. */
+MmTensor *mm_gemm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w,
+    MmTensor * b, const MmLinearFuse * f);
 
 G_END_DECLS

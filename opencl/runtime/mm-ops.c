@@ -321,6 +321,59 @@ mm_linear (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b)
 }
 
 MmTensor *
+mm_swiglu_split (MmGraph * g, MmTensor * x)
+{
+  if (!ok_f32 (g, "swiglu_split", x, NULL))
+    return mm_graph_dead (g);
+  gint64 F = mm_tensor_cols (x) / 2, rows = mm_tensor_rows (x);
+  if (F * 2 != mm_tensor_cols (x)) {
+    mm_graph_failf (g, "swiglu_split: %s has an odd number of columns",
+        mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = mm_graph_tensor_2d (g, rows, F);
+  gsize gws[2] = { F, rows };
+  MM_LAUNCH (g, "kernel_swiglu_split", 2, gws, FALSE, MM_TENSOR (x),
+      MM_TENSOR (y), MM_UINT (F));
+  return y;
+}
+
+MmTensor *
+mm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
+    const MmLinearFuse * f)
+{
+  if (f == NULL)
+    return mm_linear (g, x, w, b);
+  if (!ok_f32 (g, "linear_fused", x, f->residual))
+    return mm_graph_dead (g);
+  gint64 K = mm_tensor_cols (x), M = mm_tensor_rows (x);
+  gint64 N = w->n_dims == 2 ? w->shape[0] : 0, out = f->swiglu ? N / 2 : N;
+  if (w->n_dims != 2 || w->shape[1] != K || (f->swiglu && N % 2)
+      || !check_vec (g, "linear_fused", b, N)
+      || !check_vec (g, "linear_fused", f->norm_w, K)
+      || (f->residual && (mm_tensor_cols (f->residual) != out
+              || mm_tensor_rows (f->residual) != M))) {
+    if (mm_graph_ok (g))
+      mm_graph_failf (g, "linear_fused: weight %s does not take input %s "
+          "(or the residual does not fit)", mm_tensor_shape_str (w),
+          mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  MmTensor *y = mm_gemm_linear_fused (g, x, w, b, f);
+  if (y)
+    return y;
+  MmTensor *h = f->norm_w ? mm_rms_norm (g, x, f->norm_w, f->eps) : x;
+  /* a one-row residual is a bias vector to the GEMM */
+  gboolean res_bias = f->residual && !f->swiglu && !b && M == 1;
+  y = mm_linear (g, h, w, res_bias ? mm_reshape (g, f->residual, 1, &N) : b);
+  if (f->swiglu)
+    y = mm_swiglu_split (g, y);
+  if (f->residual && !res_bias)
+    y = mm_add (g, y, f->residual);
+  return y;
+}
+
+MmTensor *
 mm_permute (MmGraph * g, MmTensor * x, const gint * perm)
 {
   if (!ok_f32 (g, "permute", x, NULL))
@@ -547,6 +600,35 @@ mm_kv_store (MmGraph * g, MmTensor * k_cache, MmTensor * v_cache, gint pos0,
   MM_LAUNCH (g, "kernel_kv_store", 3, gws, FALSE, MM_TENSOR (k), MM_TENSOR (v),
       MM_TENSOR (k_cache), MM_TENSOR (v_cache), MM_UINT (Hkv), MM_UINT (d),
       MM_UINT (n_ctx), MM_UINT (pos0));
+}
+
+MmTensor *
+mm_rope_qkv_store (MmGraph * g, MmTensor * qkv, gint n_head, gint pos0,
+    gint n_rot, float base, float freq_scale, MmRopeMode mode,
+    MmTensor * k_cache, MmTensor * v_cache)
+{
+  if (!check_kv_cache (g, "rope_qkv_store", k_cache, v_cache)
+      || !ok_f32 (g, "rope_qkv_store", qkv, NULL))
+    return mm_graph_dead (g);
+  gint64 Hkv = k_cache->shape[0], n_ctx = k_cache->shape[1];
+  gint64 d = k_cache->shape[2], n = mm_tensor_rows (qkv);
+  if (n_head <= 0 || mm_tensor_cols (qkv) != (n_head + 2 * Hkv) * d
+      || n_rot <= 0 || n_rot % 2 || n_rot > d || pos0 < 0
+      || pos0 + n > n_ctx) {
+    mm_graph_failf (g, "rope_qkv_store: qkv %s of %d heads (rope dims %d) "
+        "at position %d does not fit cache %s", mm_tensor_shape_str (qkv),
+        n_head, n_rot, pos0, mm_tensor_shape_str (k_cache));
+    return mm_graph_dead (g);
+  }
+  MmTensor *cs = rope_table (g, n, pos0, n_rot, base, freq_scale);
+  gint64 qs[3] = { n, n_head, d };
+  MmTensor *q = mm_graph_tensor (g, MM_DTYPE_F32, 3, qs);
+  gsize gws[2] = { n_head + 2 * Hkv, n };
+  MM_LAUNCH (g, "kernel_rope_qkv_store", 2, gws, TRUE, MM_TENSOR (qkv),
+      MM_TENSOR (cs), MM_TENSOR (q), MM_TENSOR (k_cache), MM_TENSOR (v_cache),
+      MM_UINT (n_head), MM_UINT (Hkv), MM_UINT (d), MM_UINT (n_rot),
+      MM_INT (mode == MM_ROPE_NEOX), MM_UINT (n_ctx), MM_UINT (pos0));
+  return q;
 }
 
 /* Up to this many queries attend in one kernel (a work-item per head and

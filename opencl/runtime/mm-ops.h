@@ -55,6 +55,24 @@ MmTensor *mm_rope (MmGraph * g, MmTensor * x, gint pos0, gint n_rot,
  * are flattened into M and restored in the output. */
 MmTensor *mm_linear (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b);
 
+/* Work a linear layer's GEMM may do in the same pass (mm_linear_fused). */
+typedef struct
+{
+  MmTensor *norm_w;             /* RMS-normalise x with this weight first */
+  float eps;
+  gboolean swiglu;              /* w is [gate; up] (2 F rows): silu (gate) * up */
+  MmTensor *residual;           /* added to the output, [rows, out] */
+} MmLinearFuse;
+
+/* y = residual + act (rms_norm (x) . w^T + b), each part as @f asks (@f
+ * nullable: mm_linear).  Quantised weights at decode sizes do it all in one
+ * kernel; otherwise the plain ops run in turn.  Output [rows, F] with
+ * swiglu, else [rows, out]. */
+MmTensor *mm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w,
+    MmTensor * b, const MmLinearFuse * f);
+/* silu (x[:, :F]) * x[:, F:] of x [rows, 2 F]. */
+MmTensor *mm_swiglu_split (MmGraph * g, MmTensor * x);
+
 /* Multi-head attention.  q: [nq, n_head, d], k and v: [nk, n_kv_head, d]
  * (n_head a multiple of n_kv_head: grouped-query attention); @mask and
  * @causal_offset as in mm_softmax. Returns [nq, n_head * d]. */
@@ -68,6 +86,12 @@ MmTensor *mm_attention (MmGraph * g, MmTensor * q, MmTensor * k,
  * at positions [pos0, pos0 + n). */
 void mm_kv_store (MmGraph * g, MmTensor * k_cache, MmTensor * v_cache,
     gint pos0, MmTensor * k, MmTensor * v);
+/* From a fused projection qkv [n, (n_head + 2 n_kv_head) d] (q, k, v
+ * heads in that order): ropes q and k as mm_rope, stores k and v as
+ * mm_kv_store, returns q [n, n_head, d]. */
+MmTensor *mm_rope_qkv_store (MmGraph * g, MmTensor * qkv, gint n_head,
+    gint pos0, gint n_rot, float base, float freq_scale, MmRopeMode mode,
+    MmTensor * k_cache, MmTensor * v_cache);
 /* mm_attention of q [nq, n_head, d] over the first @n_kv positions of a
  * cache.  Returns [nq, n_head * d]. */
 MmTensor *mm_attention_cached (MmGraph * g, MmTensor * q, MmTensor * k_cache,

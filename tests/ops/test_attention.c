@@ -4,6 +4,7 @@
 #include "mm-test-util.h"
 
 #include <math.h>
+#include <string.h>
 
 static void
 ref_attention (const float *q, const float *k, const float *v,
@@ -110,6 +111,65 @@ check_cached (MmEngine * e, MmGraph * g, gint nq, gint nk, gint n_ctx, gint H,
   return ok;
 }
 
+/* mm_rope_qkv_store against mm_rope + mm_kv_store on the split parts
+ * (both checked against C elsewhere): q and both whole caches. */
+static gboolean
+check_rope_qkv_store (MmEngine * e, MmGraph * g, gint n, gint pos0,
+    gint n_ctx, gint H, gint Hkv, gint d, gint n_rot, MmRopeMode mode)
+{
+  gint w = (H + 2 * Hkv) * d;
+  float *qkv = mm_test_rand ((gsize) n * w, n + d, -1, 1);
+  float *q = g_new (float, (gsize) n * H * d);
+  float *k = g_new (float, (gsize) n * Hkv * d);
+  float *v = g_new (float, (gsize) n * Hkv * d);
+  for (gint t = 0; t < n; t++) {
+    memcpy (q + (gsize) t * H * d, qkv + (gsize) t * w, H * d * 4);
+    memcpy (k + (gsize) t * Hkv * d, qkv + (gsize) t * w + H * d,
+        Hkv * d * 4);
+    memcpy (v + (gsize) t * Hkv * d, qkv + (gsize) t * w + (H + Hkv) * d,
+        Hkv * d * 4);
+  }
+  gint64 ks[3] = { Hkv, n_ctx, d }, vs[3] = { Hkv, d, n_ctx };
+  MmTensor *kc[2], *vc[2];
+  float zero[4096] = { 0 };
+  for (gint i = 0; i < 2; i++) {
+    kc[i] = mm_tensor_upload (e, MM_DTYPE_F32, 3, ks, zero, "k cache", NULL);
+    vc[i] = mm_tensor_upload (e, MM_DTYPE_F32, 3, vs, zero, "v cache", NULL);
+  }
+  gint64 xs[2] = { n, w }, qs[3] = { n, H, d }, kvs[3] = { n, Hkv, d };
+  mm_graph_reset (g);
+  MmTensor *qa = mm_rope (g, mm_graph_input_f32 (g, 3, qs, q), pos0, n_rot,
+      10000.0f, 1.0f, mode);
+  mm_kv_store (g, kc[0], vc[0], pos0, mm_rope (g, mm_graph_input_f32 (g, 3,
+              kvs, k), pos0, n_rot, 10000.0f, 1.0f, mode),
+      mm_graph_input_f32 (g, 3, kvs, v));
+  MmTensor *qb = mm_rope_qkv_store (g, mm_graph_input_f32 (g, 2, xs, qkv), H,
+      pos0, n_rot, 10000.0f, 1.0f, mode, kc[1], vc[1]);
+  gboolean ok = mm_graph_finish (g, NULL);
+  float *want = ok ? mm_tensor_dup_f32 (e, qa, NULL) : NULL;
+  gchar *what = g_strdup_printf ("rope_qkv_store n=%d pos0=%d H=%d Hkv=%d "
+      "d=%d n_rot=%d neox=%d", n, pos0, H, Hkv, d, n_rot, mode);
+  ok = want && mm_test_check_tensor (g, what, qb, want, (gsize) n * H * d,
+      0, 0);
+  g_free (want);
+  for (gint c = 0; ok && c < 2; c++) {
+    MmTensor *a = c ? vc[0] : kc[0], *b = c ? vc[1] : kc[1];
+    want = mm_tensor_dup_f32 (e, a, NULL);
+    ok = mm_test_check_tensor (g, what, b, want, mm_tensor_numel (a), 0, 0);
+    g_free (want);
+  }
+  g_free (what);
+  for (gint i = 0; i < 2; i++) {
+    mm_tensor_free (kc[i]);
+    mm_tensor_free (vc[i]);
+  }
+  g_free (qkv);
+  g_free (q);
+  g_free (k);
+  g_free (v);
+  return ok;
+}
+
 int
 main (void)
 {
@@ -133,6 +193,9 @@ main (void)
   ok &= check_cached (e, g, 13, 13, 29, 4, 2, 12, TRUE);
   ok &= check_cached (e, g, 6, 40, 41, 6, 2, 16, TRUE);
   ok &= check_cached (e, g, 50, 70, 75, 3, 1, 32, TRUE);
+  ok &= check_rope_qkv_store (e, g, 1, 9, 12, 9, 3, 64, 64, MM_ROPE_NEOX);
+  ok &= check_rope_qkv_store (e, g, 5, 3, 11, 4, 2, 12, 8, MM_ROPE_NORMAL);
+  ok &= check_rope_qkv_store (e, g, 7, 0, 7, 3, 3, 10, 10, MM_ROPE_NEOX);
   mm_graph_free (g);
   mm_engine_unref (e);
   g_print ("%s\n", ok ? "PASS" : "FAIL");

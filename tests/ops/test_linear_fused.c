@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* mm_linear_fused (RMS norm before, SwiGLU and a residual after, bias) and
+ * mm_swiglu_split vs a plain C reference: quantised weights (the one-kernel
+ * GEMV for few rows, unpack + tiled GEMM for many), F32 weights as stored
+ * and packed (plain ops in turn, a one-row residual riding as the bias). */
+#include "mm-test-util.h"
+#include "mm-dequant.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef enum
+{
+  W_F32,
+  W_F32_PACKED,
+  W_QUANT,
+} WeightKind;
+
+static void
+ref_fused (const float *x, const float *w, const float *b, const float *nw,
+    gboolean swiglu, const float *res, float *y, gint M, gint N, gint K,
+    float eps)
+{
+  gint out = swiglu ? N / 2 : N;
+  float *xn = g_new (float, K), *t = g_new (float, N);
+  for (gint m = 0; m < M; m++) {
+    const float *xr = x + (gsize) m * K;
+    double ss = 0;
+    for (gint k = 0; k < K; k++)
+      ss += (double) xr[k] * xr[k];
+    float inv = 1.0f / sqrtf ((float) (ss / K) + eps);
+    for (gint k = 0; k < K; k++)
+      xn[k] = nw ? xr[k] * inv * nw[k] : xr[k];
+    for (gint n = 0; n < N; n++) {
+      double s = 0;
+      for (gint k = 0; k < K; k++)
+        s += (double) xn[k] * w[(gsize) n * K + k];
+      t[n] = s + (b ? b[n] : 0);
+    }
+    for (gint n = 0; n < out; n++) {
+      float v = t[n];
+      if (swiglu)
+        v = v / (1.0f + expf (-v)) * t[out + n];
+      y[(gsize) m * out + n] = v + (res ? res[(gsize) m * out + n] : 0);
+    }
+  }
+  g_free (xn);
+  g_free (t);
+}
+
+/* Random quantised blocks (sane scales), and their dequantised values. */
+static MmTensor *
+quant_weight (MmEngine * e, MmDType dt, gint N, gint K, float *w)
+{
+  gint bb = mm_dtype_block_bytes (dt);
+  gsize nbytes = (gsize) N * (K / 32) * bb;
+  guint8 *q = g_new (guint8, nbytes);
+  float *r = mm_test_rand (nbytes, N + 7 * K, 0, 256);
+  for (gsize i = 0; i < nbytes; i++)
+    q[i] = (guint8) r[i];
+  for (gsize blk = 0; blk < nbytes / bb; blk++) {
+    guint16 d = mm_f32_to_f16 ((r[blk] / 256.0f - 0.5f) * 0.1f);
+    guint16 m = mm_f32_to_f16 (r[blk + 1] / 256.0f - 0.5f);
+    memcpy (q + blk * bb, &d, 2);
+    if (dt == MM_DTYPE_Q4_1)
+      memcpy (q + blk * bb + 2, &m, 2);
+  }
+  mm_dequantize_host (dt, q, (gint64) N * K, w);
+  MmTensor *t = mm_tensor_upload_planar (e, dt, N, K, q, "qw", NULL);
+  g_free (q);
+  g_free (r);
+  return t;
+}
+
+static gboolean
+check (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M, gint N,
+    gint K, gboolean norm, gboolean swiglu, gboolean res, gboolean bias)
+{
+  gint out = swiglu ? N / 2 : N;
+  float *x = mm_test_rand ((gsize) M * K, M + K, -2, 2);
+  float *nw = mm_test_rand (K, K + 1, 0.5, 1.5);
+  float *b = mm_test_rand (N, N + 2, -1, 1);
+  float *r = mm_test_rand ((gsize) M * out, M + 3, -1, 1);
+  float *w = g_new (float, (gsize) N * K);
+  float *want = g_new (float, (gsize) M * out);
+  gint64 ws[2] = { N, K }, xs[2] = { M, K }, rs[2] = { M, out }, bs = N;
+  gint64 ks = K;
+  MmTensor *tw;
+  if (wk == W_QUANT) {
+    tw = quant_weight (e, dt, N, K, w);
+  } else {
+    mm_test_fill (w, (gsize) N * K, N * K, -0.2, 0.2);
+    tw = mm_test_weight (e, 2, ws, w);
+    if (wk == W_F32_PACKED)
+      mm_gemm_pack_weight (e, tw, NULL);
+  }
+  ref_fused (x, w, bias ? b : NULL, norm ? nw : NULL, swiglu, res ? r : NULL,
+      want, M, N, K, 1e-5f);
+  MmTensor *tb = mm_test_weight (e, 1, &bs, b);
+  MmTensor *tn = mm_test_weight (e, 1, &ks, nw);
+  mm_graph_reset (g);
+  MmLinearFuse f = {.norm_w = norm ? tn : NULL,.eps = 1e-5f,.swiglu = swiglu,
+    .residual = res ? mm_graph_input_f32 (g, 2, rs, r) : NULL
+  };
+  MmTensor *y = mm_linear_fused (g, mm_graph_input_f32 (g, 2, xs, x), tw,
+      bias ? tb : NULL, &f);
+  gchar *what = g_strdup_printf ("linear_fused %s%s M=%d N=%d K=%d norm=%d "
+      "swiglu=%d res=%d bias=%d", wk == W_QUANT ? mm_dtype_name (dt) : "F32",
+      wk == W_F32_PACKED ? " packed" : "", M, N, K, norm, swiglu, res, bias);
+  gboolean ok = mm_test_check_tensor (g, what, y, want, (gsize) M * out,
+      2e-4f * (1 + K / 64), 1e-4f);
+  g_free (what);
+  mm_tensor_free (tw);
+  mm_tensor_free (tb);
+  mm_tensor_free (tn);
+  g_free (x);
+  g_free (nw);
+  g_free (b);
+  g_free (r);
+  g_free (w);
+  g_free (want);
+  return ok;
+}
+
+static gboolean
+check_swiglu_split (MmGraph * g, gint rows, gint F)
+{
+  float *x = mm_test_rand ((gsize) rows * 2 * F, rows + F, -4, 4);
+  float *want = g_new (float, (gsize) rows * F);
+  for (gint r = 0; r < rows; r++)
+    for (gint j = 0; j < F; j++) {
+      float v = x[(gsize) r * 2 * F + j];
+      want[(gsize) r * F + j] = v / (1.0f + expf (-v))
+          * x[(gsize) r * 2 * F + F + j];
+    }
+  gint64 xs[2] = { rows, 2 * F };
+  mm_graph_reset (g);
+  MmTensor *y = mm_swiglu_split (g, mm_graph_input_f32 (g, 2, xs, x));
+  gboolean ok = mm_test_check_tensor (g, "swiglu_split", y, want,
+      (gsize) rows * F, 1e-5f, 1e-5f);
+  g_free (x);
+  g_free (want);
+  return ok;
+}
+
+int
+main (void)
+{
+  MmEngine *e = mm_test_engine ();
+  MmGraph *g = mm_graph_new (e);
+  gboolean ok = TRUE;
+  const MmDType qt[] = { MM_DTYPE_Q8_0, MM_DTYPE_Q4_0, MM_DTYPE_Q4_1 };
+  /* M: one-kernel GEMV (1, 3), unpack + tiled (17); N: partial panels,
+   * swiglu halves a multiple of 32 (one kernel) or not (plain ops) */
+  const gint shapes[][3] = { {1, 64, 96}, {1, 70, 32}, {3, 128, 160},
+  {17, 64, 64}, {1, 1000, 64}, {2, 36, 32}
+  };
+  for (guint t = 0; t < G_N_ELEMENTS (qt); t++)
+    for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+      for (gint opt = 0; opt < 16; opt += 3)
+        ok &= check (e, g, W_QUANT, qt[t], shapes[i][0], shapes[i][1],
+            shapes[i][2], opt & 1, (opt >> 1) & 1, (opt >> 2) & 1,
+            (opt >> 3) & 1);
+  const gint fshapes[][3] = { {1, 64, 96}, {1, 70, 31}, {5, 40, 17},
+  {49, 64, 33}
+  };
+  for (gint wk = W_F32; wk <= W_F32_PACKED; wk++)
+    for (guint i = 0; i < G_N_ELEMENTS (fshapes); i++)
+      for (gint opt = 0; opt < 16; opt++)
+        ok &= check (e, g, wk, MM_DTYPE_F32, fshapes[i][0], fshapes[i][1],
+            fshapes[i][2], opt & 1, (opt >> 1) & 1, (opt >> 2) & 1,
+            (opt >> 3) & 1);
+  ok &= check_swiglu_split (g, 1, 1);
+  ok &= check_swiglu_split (g, 7, 37);
+  mm_graph_free (g);
+  mm_engine_unref (e);
+  g_print ("%s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
