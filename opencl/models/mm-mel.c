@@ -11,7 +11,8 @@ struct _MmMel
   MmMelParams p;
   gint n_bins, n_frames;
   MmTensor *dft;                /* [2 n_bins, n_fft]: w cos rows, then w sin */
-  MmTensor *filters;            /* [n_mels, n_bins]: the bank, transposed */
+  MmTensor *filters;            /* [n_mels, 2 n_bins]: the bank, transposed,
+                                 * for re^2 columns and again for im^2 */
 };
 
 void
@@ -103,16 +104,20 @@ mm_mel_new (MmEngine * engine, const MmMelParams * p, GError ** error)
       "mel DFT table", error);
   g_free (table);
   double *bank = mm_mel_filter_bank (p->n_mels, p->n_fft, p->sampling_rate);
-  float *bt = g_new (float, (gsize) p->n_mels * mel->n_bins);
-  for (gint k = 0; k < mel->n_bins; k++)
+  gint nb = mel->n_bins;
+  float *bt = g_new (float, (gsize) p->n_mels * 2 * nb);
+  for (gint k = 0; k < nb; k++)
     for (gint m = 0; m < p->n_mels; m++)
-      bt[(gsize) m * mel->n_bins + k] = bank[(gsize) k * p->n_mels + m];
-  gint64 s_f[2] = { p->n_mels, mel->n_bins };
+      bt[(gsize) m * 2 * nb + k] = bt[(gsize) m * 2 * nb + nb + k] =
+          bank[(gsize) k * p->n_mels + m];
+  gint64 s_f[2] = { p->n_mels, 2 * nb };
   mel->filters = mel->dft ? mm_tensor_upload (engine, MM_DTYPE_F32, 2, s_f, bt,
       "mel filter bank", error) : NULL;
   g_free (bank);
   g_free (bt);
-  if (mel->filters == NULL) {
+  /* both only ever go through mm_linear: GEMM panel layout once */
+  if (mel->filters == NULL || !mm_gemm_pack_weight (engine, mel->dft, error)
+      || !mm_gemm_pack_weight (engine, mel->filters, error)) {
     mm_mel_free (mel);
     return NULL;
   }
@@ -153,7 +158,7 @@ mm_mel_compute (MmMel * mel, MmGraph * g, MmTensor * audio)
     return mm_graph_dead (g);
   }
   const MmMelParams *p = &mel->p;
-  gint nf = mel->n_frames, nb = mel->n_bins;
+  gint nf = mel->n_frames;
   gint64 n_audio = MIN (mm_tensor_numel (audio), p->n_samples);
   MmTensor *frames = mm_graph_tensor_2d (g, nf, p->n_fft);
   gsize gws_f[2] = { p->n_fft, nf };
@@ -161,20 +166,18 @@ mm_mel_compute (MmMel * mel, MmGraph * g, MmTensor * audio)
       MM_UINT (n_audio), MM_UINT (p->n_samples), MM_UINT (p->n_fft),
       MM_UINT (p->hop), MM_TENSOR (frames));
   MmTensor *spec = mm_linear (g, frames, mel->dft, NULL);       /* [nf, 2 nb] */
-  MmTensor *power = mm_graph_tensor_2d (g, nf, nb);
-  gsize gws_p[2] = { nb, nf };
-  MM_LAUNCH (g, "kernel_mel_power", 2, gws_p, FALSE, MM_TENSOR (spec),
-      MM_TENSOR (power), MM_UINT (nb));
-  MmTensor *m = mm_linear (g, power, mel->filters, NULL);       /* [nf, n_mels] */
+  /* |X|^2 through the bank: [re^2, im^2] . [F; F] */
+  MmTensor *m = mm_linear (g, mm_mul (g, spec, spec), mel->filters, NULL);
   MmTensor *y = mm_graph_tensor_2d (g, p->n_mels, nf);
-  gint64 s_max = nf + 1;
-  MmTensor *fmax = mm_graph_tensor (g, MM_DTYPE_F32, 1, &s_max);
-  gsize gws_l = nf, one = 1, all = (gsize) p->n_mels * nf;
+  gint64 one_elem = 1;
+  MmTensor *gmax = mm_graph_tensor (g, MM_DTYPE_F32, 1, &one_elem);
+  gsize all = (gsize) p->n_mels * nf, one = 1;
+  gsize gws_l = (gsize) nf * ((p->n_mels + 15) / 16);
   MM_LAUNCH (g, "kernel_mel_log", 1, &gws_l, FALSE, MM_TENSOR (m),
-      MM_TENSOR (y), MM_TENSOR (fmax), MM_UINT (nf), MM_UINT (p->n_mels));
-  MM_LAUNCH (g, "kernel_mel_max", 1, &one, TRUE, MM_TENSOR (fmax),
-      MM_UINT (nf));
+      MM_TENSOR (y), MM_UINT (nf), MM_UINT (p->n_mels));
+  MM_LAUNCH (g, "kernel_mel_max", 1, &one, TRUE, MM_TENSOR (y),
+      MM_UINT (all), MM_TENSOR (gmax));
   MM_LAUNCH (g, "kernel_mel_norm", 1, &all, FALSE, MM_TENSOR (y),
-      MM_TENSOR (fmax), MM_UINT (nf));
+      MM_TENSOR (gmax));
   return y;
 }
