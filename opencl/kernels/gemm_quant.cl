@@ -110,6 +110,21 @@ block_xsum (const float *x)
     c1 = fma (s1, vload_half16 (1, d), fma (xs, vload_half16 (3, d), c1));  \
   }
 
+/* Records a GEMV prefetches ahead: the hardware prefetchers alone leave
+ * the weight stream well below DRAM speed (OpenCL's prefetch () is a
+ * no-op on PoCL; clang's builtin emits prefetcht0 on x86 CPUs). */
+#define QPF 8
+#if defined(__x86_64__) && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define QPREFETCH(p, n)                                                     \
+  for (uint l_ = 0; l_ < (n); l_ += 64)                                     \
+    __builtin_prefetch ((p) + l_);
+#endif
+#endif
+#ifndef QPREFETCH
+#define QPREFETCH(p, n)
+#endif
+
 /* 1 / RMS of a row of A (as kernel_rms_norm computes it). */
 inline float
 row_rms_inv (__global const float *a, uint K, float eps)
@@ -129,6 +144,7 @@ row_rms_inv (__global const float *a, uint K, float eps)
   {                                                                         \
     __global const uchar *panel = B + (ulong) (p) * nblk * (REC);           \
     for (uint b = 0; b < nblk; b++) {                                       \
+      QPREFETCH (panel + (b + QPF) * (REC), REC)                            \
       float x[32];                                                          \
       float16 x0 = vload16 (0, a + b * 32), x1 = vload16 (1, a + b * 32);   \
       if (has_norm) {                                                       \
