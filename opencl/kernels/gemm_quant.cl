@@ -110,6 +110,21 @@ block_xsum (const float *x)
     c1 = fma (s1, vload_half16 (1, d), fma (xs, vload_half16 (3, d), c1));  \
   }
 
+/* Records a GEMV prefetches ahead: the hardware prefetchers alone leave
+ * the weight stream well below DRAM speed (OpenCL's prefetch () is a
+ * no-op on PoCL; clang's builtin emits prefetcht0 on x86 CPUs). */
+#define QPF 8
+#if defined(__x86_64__) && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define QPREFETCH(p, n)                                                     \
+  for (uint l_ = 0; l_ < (n); l_ += 64)                                     \
+    __builtin_prefetch ((p) + l_);
+#endif
+#endif
+#ifndef QPREFETCH
+#define QPREFETCH(p, n)
+#endif
+
 /* 1 / RMS of a row of A (as kernel_rms_norm computes it). */
 inline float
 row_rms_inv (__global const float *a, uint K, float eps)
@@ -129,6 +144,7 @@ row_rms_inv (__global const float *a, uint K, float eps)
   {                                                                         \
     __global const uchar *panel = B + (ulong) (p) * nblk * (REC);           \
     for (uint b = 0; b < nblk; b++) {                                       \
+      QPREFETCH (panel + (b + QPF) * (REC), REC)                            \
       float x[32];                                                          \
       float16 x0 = vload16 (0, a + b * 32), x1 = vload16 (1, a + b * 32);   \
       if (has_norm) {                                                       \
@@ -209,16 +225,24 @@ QGEMV (kernel_gemv_q8_0, Q8_0_BLOCK, QREC_Q8_0)
 QGEMV (kernel_gemv_q4_0, Q4_0_BLOCK, QREC_Q4_0)
 QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
 
-/* ---- unpacking for prefill ----
- * Panels to F32 in the tiled GEMM's packed layout (gemm.cl,
- * kernel_gemm_pack_f32 with NR = QP): y[p][k][r] = value of row 32 p + r
- * at k, rows past N zero.  One (block, panel) per work-item: 32 x 32
- * floats, one contiguous 4 KiB store. */
-#define Q8_0_UNPACK(rec, y)                                                 \
-  {                                                                         \
-    __global const char *q = (__global const char *) (rec);                 \
-    __global const half *dp = (__global const half *) ((rec) + QP * 32);    \
+/* ---- tiled GEMM for prefill ----
+ * gemm.cl's register tiling (a QT_MR x QP tile of C in 2 x QT_MR float16
+ * accumulators; per k two vectors of B and QT_MR broadcasts of A) on
+ * panels unpacked on the fly: a work-item unpacks a KC x QP slice of a
+ * panel into private memory (L1) once, then runs every row tile of its
+ * block of C over it.  So B is read quantised (a quarter of F32's bytes
+ * for Q8_0), once per row block, and never written back unpacked. */
+#define QT_MR 12
+#define QT_KC_MAX 256
+
+/* Blocks [b0, b0 + nb) of panel record stream @panel into bt[k][QP]. */
+#define Q8_0_UNPACK(panel, b0, nb, bt)                                      \
+  for (uint b = 0; b < (nb); b++) {                                         \
+    __global const uchar *rec = (panel) + ((b0) + b) * QREC_Q8_0;           \
+    __global const char *q = (__global const char *) rec;                   \
+    __global const half *dp = (__global const half *) (rec + QP * 32);      \
     float16 d0 = vload_half16 (0, dp), d1 = vload_half16 (1, dp);           \
+    float *y = (bt) + b * 32 * QP;                                          \
     for (uint k = 0; k < 32; k++) {                                         \
       vstore16 (convert_float16 (vload16 (0, q + k * QP)) * d0, 0, y + k * QP); \
       vstore16 (convert_float16 (vload16 (0, q + k * QP + 16)) * d1, 0,     \
@@ -226,16 +250,17 @@ QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
     }                                                                       \
   }
 
-#define Q4_UNPACK(rec, y, has_min)                                          \
-  {                                                                         \
-    __global const uchar *q = (rec);                                        \
-    __global const half *dp = (__global const half *) ((rec) + QP * 16);    \
+#define Q4_UNPACK(panel, b0, nb, bt, REC, has_min)                          \
+  for (uint b = 0; b < (nb); b++) {                                         \
+    __global const uchar *q = (panel) + ((b0) + b) * (REC);                 \
+    __global const half *dp = (__global const half *) (q + QP * 16);        \
     float16 d0 = vload_half16 (0, dp), d1 = vload_half16 (1, dp);           \
     float16 m0 = has_min ? vload_half16 (2, dp) : -8.0f * d0;               \
     float16 m1 = has_min ? vload_half16 (3, dp) : -8.0f * d1;               \
+    float *y = (bt) + b * 32 * QP;                                          \
     for (uint j = 0; j < 16; j++) {                                         \
       uchar16 v0 = vload16 (0, q + j * QP), v1 = vload16 (0, q + j * QP + 16); \
-      __global float *lo = y + j * QP, *hi = y + (j + 16) * QP;             \
+      float *lo = y + j * QP, *hi = y + (j + 16) * QP;                      \
       vstore16 (fma (convert_float16 (v0 & (uchar16) 0xf), d0, m0), 0, lo); \
       vstore16 (fma (convert_float16 (v1 & (uchar16) 0xf), d1, m1), 0, lo + 16); \
       vstore16 (fma (convert_float16 (v0 >> (uchar16) 4), d0, m0), 0, hi); \
@@ -243,22 +268,114 @@ QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
     }                                                                       \
   }
 
-#define Q4_0_UNPACK(rec, y) Q4_UNPACK (rec, y, 0)
-#define Q4_1_UNPACK(rec, y) Q4_UNPACK (rec, y, 1)
+#define Q4_0_UNPACK(panel, b0, nb, bt) Q4_UNPACK (panel, b0, nb, bt, QREC_Q4_0, 0)
+#define Q4_1_UNPACK(panel, b0, nb, bt) Q4_UNPACK (panel, b0, nb, bt, QREC_Q4_1, 1)
 
-#define QUNPACK(NAME, UNPACK, REC)                                          \
+#define QT_ROWS(X) X (0) X (1) X (2) X (3) X (4) X (5) X (6) X (7) X (8)    \
+  X (9) X (10) X (11)
+#define QT_DECL(i) float16 c##i##_0 = 0.0f, c##i##_1 = 0.0f;
+#define QT_LOAD(i)                                                          \
+  c##i##_0 = vload16 (0, cl + (i) * ldl);                                   \
+  c##i##_1 = vload16 (1, cl + (i) * ldl);
+#define QT_STORE(i)                                                         \
+  vstore16 (c##i##_0, 0, cl + (i) * ldl);                                   \
+  vstore16 (c##i##_1, 1, cl + (i) * ldl);
+#define QT_FIN(i)                                                           \
+  c##i##_0 = alpha * c##i##_0 + bv0;                                        \
+  c##i##_1 = alpha * c##i##_1 + bv1;
+#define QT_ROFF(i) uint ro##i = min ((uint) (i), mc - 1) * lda;
+#define QT_FMA(i)                                                           \
+  {                                                                         \
+    float16 a = (float16) (ap[ro##i]);                                      \
+    c##i##_0 = fma (a, b0, c##i##_0);                                       \
+    c##i##_1 = fma (a, b1, c##i##_1);                                       \
+  }
+#define QT_COPY(dst, ldd, src, lds, rows, cols)                             \
+  for (uint r_ = 0; r_ < (rows); r_++)                                      \
+    for (uint c_ = 0; c_ < (cols); c_++)                                    \
+      (dst)[r_ * (ldd) + c_] = (src)[r_ * (lds) + c_];
+
+/* Work-item (x, y) computes rows [y MB, y MB + MB) (MB a multiple of
+ * QT_MR) and panels [x NBP, x NBP + NBP) of C; KC a multiple of 32, at
+ * most QT_KC_MAX. */
+#define QGEMM_TILED(NAME, UNPACK, REC)                                      \
 __kernel void                                                               \
-NAME (__global const uchar *B, uint bo, uint K, __global float *y, uint yo) \
+NAME (__global const float *A, uint ao, uint lda,                           \
+    __global const uchar *B, uint bo,                                       \
+    __global float *C, uint co, uint ldc,                                   \
+    __global const float *bias, uint biaso, int has_bias,                   \
+    uint M, uint N, uint K, float alpha, uint MB, uint NBP, uint KC)        \
 {                                                                           \
-  uint b = GID0, p = GID1, nblk = K / 32;                                   \
-  __global const uchar *rec = B + bo + ((ulong) p * nblk + b) * (REC);      \
-  __global float *yp = y + yo + ((ulong) p * K + b * 32) * QP;              \
-  UNPACK (rec, yp)                                                          \
+  uint np = (N + QP - 1) / QP, nblk = K / 32;                               \
+  uint p_beg = GID0 * NBP, m_beg = GID1 * MB;                               \
+  if (p_beg >= np || m_beg >= M)                                            \
+    return;                                                                 \
+  uint p_end = min (p_beg + NBP, np), m_end = min (m_beg + MB, M);          \
+  A += ao;                                                                  \
+  B += bo;                                                                  \
+  C += co;                                                                  \
+  float bt[QT_KC_MAX * QP];     /* unpacked slice of a panel */             \
+  float t[QT_MR * QP];          /* edge tiles and bias */                   \
+  for (uint k0 = 0; k0 < K; k0 += KC) {                                     \
+    uint kn = min (KC, K - k0);                                             \
+    bool last = k0 + kn == K;                                               \
+    for (uint p = p_beg; p < p_end; p++) {                                  \
+      UNPACK (B + (ulong) p * nblk * (REC), k0 / 32, kn / 32, bt)           \
+      uint n0 = p * QP, nc = min ((uint) QP, N - n0);                       \
+      float16 bv0 = 0.0f, bv1 = 0.0f;                                       \
+      if (last && has_bias) {                                               \
+        for (uint c = 0; c < QP; c++)                                       \
+          t[c] = c < nc ? bias[biaso + n0 + c] : 0.0f;                      \
+        bv0 = vload16 (0, t);                                               \
+        bv1 = vload16 (1, t);                                               \
+      }                                                                     \
+      for (uint m0 = m_beg; m0 < m_end; m0 += QT_MR) {                      \
+        uint mc = min ((uint) QT_MR, M - m0);                               \
+        bool full = mc == QT_MR && nc == QP;                                \
+        __global float *ct = C + (ulong) m0 * ldc + n0;                     \
+        QT_ROWS (QT_DECL)                                                   \
+        if (k0 > 0) {                                                       \
+          if (full) {                                                       \
+            __global float *cl = ct;                                        \
+            uint ldl = ldc;                                                 \
+            QT_ROWS (QT_LOAD)                                               \
+          } else {                                                          \
+            float *cl = t;                                                  \
+            uint ldl = QP;                                                  \
+            QT_COPY (t, QP, ct, ldc, mc, nc)                                \
+            QT_ROWS (QT_LOAD)                                               \
+          }                                                                 \
+        }                                                                   \
+        __global const float *ap = A + (ulong) m0 * lda + k0;               \
+        QT_ROWS (QT_ROFF)                                                   \
+        const float *bp = bt;                                               \
+        for (uint k = 0; k < kn; k++) {                                     \
+          float16 b0 = vload16 (0, bp), b1 = vload16 (1, bp);               \
+          QT_ROWS (QT_FMA)                                                  \
+          ap++;                                                             \
+          bp += QP;                                                         \
+        }                                                                   \
+        if (last) {                                                         \
+          QT_ROWS (QT_FIN)                                                  \
+        }                                                                   \
+        if (full) {                                                         \
+          __global float *cl = ct;                                          \
+          uint ldl = ldc;                                                   \
+          QT_ROWS (QT_STORE)                                                \
+        } else {                                                            \
+          float *cl = t;                                                    \
+          uint ldl = QP;                                                    \
+          QT_ROWS (QT_STORE)                                                \
+          QT_COPY (ct, ldc, t, QP, mc, nc)                                  \
+        }                                                                   \
+      }                                                                     \
+    }                                                                       \
+  }                                                                         \
 }
 
-QUNPACK (kernel_unpack_q8_0, Q8_0_UNPACK, QREC_Q8_0)
-QUNPACK (kernel_unpack_q4_0, Q4_0_UNPACK, QREC_Q4_0)
-QUNPACK (kernel_unpack_q4_1, Q4_1_UNPACK, QREC_Q4_1)
+QGEMM_TILED (kernel_gemm_q8_0, Q8_0_UNPACK, QREC_Q8_0)
+QGEMM_TILED (kernel_gemm_q4_0, Q4_0_UNPACK, QREC_Q4_0)
+QGEMM_TILED (kernel_gemm_q4_1, Q4_1_UNPACK, QREC_Q4_1)
 
 /* ---- row gather (embedding lookup) from panels ----
  * y[r] = row ids[r] of B, F32.  One (block, id) per work-item. */

@@ -307,13 +307,13 @@ gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   }
 }
 
-/* Rows per panel of quantised weights (gemm_quant.cl's QP): equal to
- * GEMM_NR, so unpacked panels are the tiled kernel's packed B. */
+/* Mirrors of gemm_quant.cl: rows per panel (QP), rows per register tile
+ * of the tiled kernel (QT_MR). */
 #define QUANT_QP 32
+#define QUANT_MR 12
 
-/* From this many rows of A on, quantised GEMMs unpack the weight to F32
- * panels first and run the tiled GEMM on them: its register tiles reuse
- * each unpacked value 12 times. */
+/* From this many rows of A on, quantised GEMMs run the register-tiled
+ * kernel (each unpacked value serves 12 rows) instead of the GEMV. */
 #define MM_QUANT_DEQUANT_MIN_M 16
 
 /* GEMV-sized work on quantised panels, with @f's extras (nullable; the
@@ -357,18 +357,35 @@ gemm_quant (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     quant_gemv (g, a, b, bias, c, s, NULL);
     return;
   }
-  /* prefill: unpack the weight once, then the tiled F32 GEMM */
+  /* prefill: register-tiled, panels unpacked per work-item.  Blocks:
+   * rows in blocks of up to 8 tiles (each block unpacks its panels once:
+   * taller blocks unpack less), panels split for about half of
+   * target_items () work-items, K slices of at most 8 quantised blocks
+   * (32 KiB unpacked, in L1). */
+  guint64 panels = CEIL_DIV (s->N, QUANT_QP), nblk = s->K / 32;
+  guint MB = MIN (ROUND_UP (s->M, QUANT_MR), 8 * QUANT_MR);
+  guint64 mblocks = CEIL_DIV (s->M, MB);
+  guint64 want = MAX (1, target_items (g) / 2 / mblocks);
+  guint NBP = CEIL_DIV (panels, MIN (panels, want));
+  guint KC = 32 * CEIL_DIV (nblk, CEIL_DIV (nblk, 8));
+  const gchar *env = g_getenv ("MM_QGEMM_BLOCK");       /* tuning: MB,NBP,KC */
+  guint mb, nbp, kc;
+  if (env && sscanf (env, "%u,%u,%u", &mb, &nbp, &kc) == 3 && mb && nbp
+      && kc) {
+    MB = ROUND_UP (mb, QUANT_MR);
+    NBP = nbp;
+    KC = MIN (ROUND_UP (kc, 32), 256);
+  }
   gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
-  gchar *k = g_strconcat ("kernel_unpack_", t, NULL);
-  guint64 panels = CEIL_DIV (s->N, QUANT_QP);
-  MmTensor *w = mm_graph_tensor_2d (g, panels * QUANT_QP, s->K);
-  gsize dws[2] = { s->K / 32, panels };
-  MM_LAUNCH (g, k, 2, dws, TRUE, MM_TENSOR (b), MM_UINT (s->K),
-      MM_TENSOR (w));
+  gchar *k = g_strconcat ("kernel_gemm_", t, NULL);
+  gsize gws[2] = { CEIL_DIV (panels, NBP), CEIL_DIV (s->M, MB) };
+  MM_LAUNCH (g, k, 2, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
+      MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
+      MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
+      MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (MB),
+      MM_UINT (NBP), MM_UINT (KC));
   g_free (k);
   g_free (t);
-  if (mm_graph_ok (g))
-    gemm_tiled (g, a, w, TRUE, bias, c, s);
 }
 
 MmTensor *

@@ -170,6 +170,12 @@ main (void)
         ok &= check (e, g, wk, MM_DTYPE_F32, fshapes[i][0], fshapes[i][1],
             fshapes[i][2], opt & 1, (opt >> 1) & 1, (opt >> 2) & 1,
             (opt >> 3) & 1);
+  /* tiled quantised GEMM with small blocks: several K slices, row blocks
+   * and work-items, partial sums reloaded on edge tiles */
+  g_setenv ("MM_QGEMM_BLOCK", "12,1,32", TRUE);
+  for (guint t = 0; t < G_N_ELEMENTS (qt); t++)
+    ok &= check (e, g, W_QUANT, qt[t], 31, 70, 96, TRUE, FALSE, TRUE, TRUE);
+  g_unsetenv ("MM_QGEMM_BLOCK");
   ok &= check_swiglu_split (g, 1, 1);
   ok &= check_swiglu_split (g, 7, 37);
   mm_graph_free (g);
