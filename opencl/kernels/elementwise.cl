@@ -76,10 +76,20 @@ __kernel void
 kernel_swiglu_split (__global const float *x, uint xo, __global float *y,
     uint yo, uint F)
 {
-  uint j = GID0, r = GID1;
+  /* 16 columns per work-item as one vector: PoCL vectorises exp over the
+   * lanes (scalar exp is several times slower) */
+  uint j = GID0 * 16, r = GID1;
   __global const float *xr = x + xo + (ulong) r * 2 * F;
-  float v = xr[j];
-  y[yo + (ulong) r * F + j] = v / (1.0f + exp (-v)) * xr[F + j];
+  __global float *yr = y + yo + (ulong) r * F;
+  if (j + 16 <= F) {
+    float16 v = vload16 (0, xr + j);
+    vstore16 (v / (1.0f + exp (-v)) * vload16 (0, xr + F + j), 0, yr + j);
+    return;
+  }
+  for (; j < F; j++) {
+    float v = xr[j];
+    yr[j] = v / (1.0f + exp (-v)) * xr[F + j];
+  }
 }
 
 __kernel void

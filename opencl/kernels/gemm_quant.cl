@@ -143,6 +143,7 @@ row_rms_inv (__global const float *a, uint K, float eps)
 #define PANEL_DOT(BLOCK, REC, p, c0, c1)                                    \
   {                                                                         \
     __global const uchar *panel = B + (ulong) (p) * nblk * (REC);           \
+    QPREFETCH (panel, QPF * (REC))                                          \
     for (uint b = 0; b < nblk; b++) {                                       \
       QPREFETCH (panel + (b + QPF) * (REC), REC)                            \
       float x[32];                                                          \
@@ -231,12 +232,20 @@ QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
  * panels unpacked on the fly: a work-item unpacks a KC x QP slice of a
  * panel into private memory (L1) once, then runs every row tile of its
  * block of C over it.  So B is read quantised (a quarter of F32's bytes
- * for Q8_0), once per row block, and never written back unpacked. */
+ * for Q8_0), once per row block, and never written back unpacked.
+ *
+ * mm_linear_fused's RMS norm costs nothing here: rms_norm (x) . B^T =
+ * inv (row) * (x . (w B)^T), so the norm weight w scales the unpacked
+ * slice (per k) and each output row is scaled by its 1 / RMS at the end. */
 #define QT_MR 12
+#define QT_MB_MAX (8 * QT_MR)
 #define QT_KC_MAX 256
 
-/* Blocks [b0, b0 + nb) of panel record stream @panel into bt[k][QP]. */
-#define Q8_0_UNPACK(panel, b0, nb, bt)                                      \
+/* Blocks [b0, b0 + nb) of the panel's records into bt[k][QP], each k
+ * scaled by s[k] (the norm weight; NULL: 1). */
+#define QT_SCALE(s, k) ((s) ? (s)[k] : 1.0f)
+
+#define Q8_0_UNPACK(panel, b0, nb, bt, s)                                   \
   for (uint b = 0; b < (nb); b++) {                                         \
     __global const uchar *rec = (panel) + ((b0) + b) * QREC_Q8_0;           \
     __global const char *q = (__global const char *) rec;                   \
@@ -244,13 +253,15 @@ QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
     float16 d0 = vload_half16 (0, dp), d1 = vload_half16 (1, dp);           \
     float *y = (bt) + b * 32 * QP;                                          \
     for (uint k = 0; k < 32; k++) {                                         \
-      vstore16 (convert_float16 (vload16 (0, q + k * QP)) * d0, 0, y + k * QP); \
-      vstore16 (convert_float16 (vload16 (0, q + k * QP + 16)) * d1, 0,     \
-          y + k * QP + 16);                                                 \
+      float sk = QT_SCALE (s, b * 32 + k);                                  \
+      vstore16 (convert_float16 (vload16 (0, q + k * QP)) * (d0 * sk), 0,   \
+          y + k * QP);                                                      \
+      vstore16 (convert_float16 (vload16 (0, q + k * QP + 16)) * (d1 * sk), \
+          0, y + k * QP + 16);                                              \
     }                                                                       \
   }
 
-#define Q4_UNPACK(panel, b0, nb, bt, REC, has_min)                          \
+#define Q4_UNPACK(panel, b0, nb, bt, s, REC, has_min)                       \
   for (uint b = 0; b < (nb); b++) {                                         \
     __global const uchar *q = (panel) + ((b0) + b) * (REC);                 \
     __global const half *dp = (__global const half *) (q + QP * 16);        \
@@ -260,16 +271,21 @@ QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
     float *y = (bt) + b * 32 * QP;                                          \
     for (uint j = 0; j < 16; j++) {                                         \
       uchar16 v0 = vload16 (0, q + j * QP), v1 = vload16 (0, q + j * QP + 16); \
+      float sl = QT_SCALE (s, b * 32 + j), sh = QT_SCALE (s, b * 32 + j + 16); \
       float *lo = y + j * QP, *hi = y + (j + 16) * QP;                      \
-      vstore16 (fma (convert_float16 (v0 & (uchar16) 0xf), d0, m0), 0, lo); \
-      vstore16 (fma (convert_float16 (v1 & (uchar16) 0xf), d1, m1), 0, lo + 16); \
-      vstore16 (fma (convert_float16 (v0 >> (uchar16) 4), d0, m0), 0, hi); \
-      vstore16 (fma (convert_float16 (v1 >> (uchar16) 4), d1, m1), 0, hi + 16); \
+      vstore16 (fma (convert_float16 (v0 & (uchar16) 0xf), d0, m0) * sl, 0, lo); \
+      vstore16 (fma (convert_float16 (v1 & (uchar16) 0xf), d1, m1) * sl, 0,  \
+          lo + 16);                                                         \
+      vstore16 (fma (convert_float16 (v0 >> (uchar16) 4), d0, m0) * sh, 0, hi); \
+      vstore16 (fma (convert_float16 (v1 >> (uchar16) 4), d1, m1) * sh, 0,  \
+          hi + 16);                                                         \
     }                                                                       \
   }
 
-#define Q4_0_UNPACK(panel, b0, nb, bt) Q4_UNPACK (panel, b0, nb, bt, QREC_Q4_0, 0)
-#define Q4_1_UNPACK(panel, b0, nb, bt) Q4_UNPACK (panel, b0, nb, bt, QREC_Q4_1, 1)
+#define Q4_0_UNPACK(panel, b0, nb, bt, s)                                   \
+  Q4_UNPACK (panel, b0, nb, bt, s, QREC_Q4_0, 0)
+#define Q4_1_UNPACK(panel, b0, nb, bt, s)                                   \
+  Q4_UNPACK (panel, b0, nb, bt, s, QREC_Q4_1, 1)
 
 #define QT_ROWS(X) X (0) X (1) X (2) X (3) X (4) X (5) X (6) X (7) X (8)    \
   X (9) X (10) X (11)
@@ -280,9 +296,17 @@ QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
 #define QT_STORE(i)                                                         \
   vstore16 (c##i##_0, 0, cl + (i) * ldl);                                   \
   vstore16 (c##i##_1, 1, cl + (i) * ldl);
+/* last K slice: alpha (and 1 / RMS of the row), bias */
 #define QT_FIN(i)                                                           \
-  c##i##_0 = alpha * c##i##_0 + bv0;                                        \
-  c##i##_1 = alpha * c##i##_1 + bv1;
+  {                                                                         \
+    float s_ = alpha * inv[min ((uint) (i), mc - 1) + m0 - m_beg];          \
+    c##i##_0 = s_ * c##i##_0 + bv0;                                         \
+    c##i##_1 = s_ * c##i##_1 + bv1;                                         \
+  }
+/* residual rows (cl: the residual tile, rows ldl apart) */
+#define QT_ADD(i)                                                           \
+  c##i##_0 += vload16 (0, rl + (i) * ldl);                                  \
+  c##i##_1 += vload16 (1, rl + (i) * ldl);
 #define QT_ROFF(i) uint ro##i = min ((uint) (i), mc - 1) * lda;
 #define QT_FMA(i)                                                           \
   {                                                                         \
@@ -295,15 +319,19 @@ QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
     for (uint c_ = 0; c_ < (cols); c_++)                                    \
       (dst)[r_ * (ldd) + c_] = (src)[r_ * (lds) + c_];
 
-/* Work-item (x, y) computes rows [y MB, y MB + MB) (MB a multiple of
- * QT_MR) and panels [x NBP, x NBP + NBP) of C; KC a multiple of 32, at
- * most QT_KC_MAX. */
+/* C = res + alpha rms_norm (A) . B^T + bias, the norm (weight nw) when
+ * has_norm, res [M, ldr] when has_res.  Work-item (x, y) computes rows
+ * [y MB, y MB + MB) (MB a multiple of QT_MR, at most QT_MB_MAX) and
+ * panels [x NBP, x NBP + NBP) of C; KC a multiple of 32, at most
+ * QT_KC_MAX. */
 #define QGEMM_TILED(NAME, UNPACK, REC)                                      \
 __kernel void                                                               \
 NAME (__global const float *A, uint ao, uint lda,                           \
     __global const uchar *B, uint bo,                                       \
     __global float *C, uint co, uint ldc,                                   \
     __global const float *bias, uint biaso, int has_bias,                   \
+    __global const float *res, uint reso, uint ldr, int has_res,            \
+    __global const float *nw, uint nwo, int has_norm, float eps,            \
     uint M, uint N, uint K, float alpha, uint MB, uint NBP, uint KC)        \
 {                                                                           \
   uint np = (N + QP - 1) / QP, nblk = K / 32;                               \
@@ -314,13 +342,19 @@ NAME (__global const float *A, uint ao, uint lda,                           \
   A += ao;                                                                  \
   B += bo;                                                                  \
   C += co;                                                                  \
+  res += reso;                                                              \
   float bt[QT_KC_MAX * QP];     /* unpacked slice of a panel */             \
   float t[QT_MR * QP];          /* edge tiles and bias */                   \
+  float inv[QT_MB_MAX];         /* 1 / RMS of the block's rows */           \
+  for (uint m = m_beg; m < m_end; m++)                                      \
+    inv[m - m_beg] = has_norm ? row_rms_inv (A + (ulong) m * lda, K, eps)   \
+        : 1.0f;                                                             \
   for (uint k0 = 0; k0 < K; k0 += KC) {                                     \
     uint kn = min (KC, K - k0);                                             \
     bool last = k0 + kn == K;                                               \
+    __global const float *ns = has_norm ? nw + nwo + k0 : 0;                \
     for (uint p = p_beg; p < p_end; p++) {                                  \
-      UNPACK (B + (ulong) p * nblk * (REC), k0 / 32, kn / 32, bt)           \
+      UNPACK (B + (ulong) p * nblk * (REC), k0 / 32, kn / 32, bt, ns)       \
       uint n0 = p * QP, nc = min ((uint) QP, N - n0);                       \
       float16 bv0 = 0.0f, bv1 = 0.0f;                                       \
       if (last && has_bias) {                                               \
@@ -357,6 +391,19 @@ NAME (__global const float *A, uint ao, uint lda,                           \
         }                                                                   \
         if (last) {                                                         \
           QT_ROWS (QT_FIN)                                                  \
+          if (has_res) {                                                    \
+            __global const float *rt = res + (ulong) m0 * ldr + n0;         \
+            if (full) {                                                     \
+              __global const float *rl = rt;                                \
+              uint ldl = ldr;                                               \
+              QT_ROWS (QT_ADD)                                              \
+            } else {                                                        \
+              float *rl = t;                                                \
+              uint ldl = QP;                                                \
+              QT_COPY (t, QP, rt, ldr, mc, nc)                              \
+              QT_ROWS (QT_ADD)                                              \
+            }                                                               \
+          }                                                                 \
         }                                                                   \
         if (full) {                                                         \
           __global float *cl = ct;                                          \

@@ -341,6 +341,46 @@ quant_gemv (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   g_free (t);
 }
 
+/* Prefill-sized work on quantised panels (register-tiled, each
+ * work-item unpacking its panels), with @f's norm and residual
+ * (nullable; no swiglu).  Blocks: rows in blocks of up to 8 tiles (each
+ * block unpacks its panels once: taller blocks unpack less), panels split
+ * for about half of target_items () work-items, K slices of at most 8
+ * quantised blocks (32 KiB unpacked, in L1). */
+static void
+quant_tiled (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s, const MmLinearFuse * f)
+{
+  guint64 panels = CEIL_DIV (s->N, QUANT_QP), nblk = s->K / 32;
+  guint MB = MIN (ROUND_UP (s->M, QUANT_MR), 8 * QUANT_MR);
+  guint64 mblocks = CEIL_DIV (s->M, MB);
+  guint64 want = MAX (1, target_items (g) / 2 / mblocks);
+  guint NBP = CEIL_DIV (panels, MIN (panels, want));
+  guint KC = 32 * CEIL_DIV (nblk, CEIL_DIV (nblk, 8));
+  const gchar *env = g_getenv ("MM_QGEMM_BLOCK");       /* tuning: MB,NBP,KC */
+  guint mb, nbp, kc;
+  if (env && sscanf (env, "%u,%u,%u", &mb, &nbp, &kc) == 3 && mb && nbp
+      && kc) {
+    MB = MIN (ROUND_UP (mb, QUANT_MR), 8 * QUANT_MR);
+    NBP = nbp;
+    KC = MIN (ROUND_UP (kc, 32), 256);
+  }
+  MmTensor *res = f ? f->residual : NULL, *nw = f ? f->norm_w : NULL;
+  gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
+  gchar *k = g_strconcat ("kernel_gemm_", t, NULL);
+  gsize gws[2] = { CEIL_DIV (panels, NBP), CEIL_DIV (s->M, MB) };
+  MM_LAUNCH (g, k, 2, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
+      MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
+      MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL),
+      MM_TENSOR (res ? res : c), MM_UINT (res ? mm_tensor_cols (res) : 0),
+      MM_INT (res != NULL), MM_TENSOR (nw ? nw : c), MM_INT (nw != NULL),
+      MM_FLOAT (f ? f->eps : 0.0f), MM_UINT (s->M), MM_UINT (s->N),
+      MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (MB), MM_UINT (NBP),
+      MM_UINT (KC));
+  g_free (k);
+  g_free (t);
+}
+
 /* Quantised weights (gemm_quant.cl, panel layout of
  * mm_tensor_upload_planar). */
 static void
@@ -353,39 +393,10 @@ gemm_quant (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
         mm_dtype_name (b->dtype));
     return;
   }
-  if (s->M < MM_QUANT_DEQUANT_MIN_M) {
+  if (s->M < MM_QUANT_DEQUANT_MIN_M)
     quant_gemv (g, a, b, bias, c, s, NULL);
-    return;
-  }
-  /* prefill: register-tiled, panels unpacked per work-item.  Blocks:
-   * rows in blocks of up to 8 tiles (each block unpacks its panels once:
-   * taller blocks unpack less), panels split for about half of
-   * target_items () work-items, K slices of at most 8 quantised blocks
-   * (32 KiB unpacked, in L1). */
-  guint64 panels = CEIL_DIV (s->N, QUANT_QP), nblk = s->K / 32;
-  guint MB = MIN (ROUND_UP (s->M, QUANT_MR), 8 * QUANT_MR);
-  guint64 mblocks = CEIL_DIV (s->M, MB);
-  guint64 want = MAX (1, target_items (g) / 2 / mblocks);
-  guint NBP = CEIL_DIV (panels, MIN (panels, want));
-  guint KC = 32 * CEIL_DIV (nblk, CEIL_DIV (nblk, 8));
-  const gchar *env = g_getenv ("MM_QGEMM_BLOCK");       /* tuning: MB,NBP,KC */
-  guint mb, nbp, kc;
-  if (env && sscanf (env, "%u,%u,%u", &mb, &nbp, &kc) == 3 && mb && nbp
-      && kc) {
-    MB = ROUND_UP (mb, QUANT_MR);
-    NBP = nbp;
-    KC = MIN (ROUND_UP (kc, 32), 256);
-  }
-  gchar *t = g_ascii_strdown (mm_dtype_name (b->dtype), -1);
-  gchar *k = g_strconcat ("kernel_gemm_", t, NULL);
-  gsize gws[2] = { CEIL_DIV (panels, NBP), CEIL_DIV (s->M, MB) };
-  MM_LAUNCH (g, k, 2, gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
-      MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
-      MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
-      MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (MB),
-      MM_UINT (NBP), MM_UINT (KC));
-  g_free (k);
-  g_free (t);
+  else
+    quant_tiled (g, a, b, bias, c, s, NULL);
 }
 
 MmTensor *
@@ -393,17 +404,34 @@ mm_gemm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
     const MmLinearFuse * f)
 {
   gint64 K = mm_tensor_cols (x), M = mm_tensor_rows (x), N = w->shape[0];
-  if (mm_dtype_block_elems (w->dtype) == 1 || !w->planar || K % 32
-      || M >= MM_QUANT_DEQUANT_MIN_M || (f->swiglu && (N / 2) % QUANT_QP))
+  if (mm_dtype_block_elems (w->dtype) == 1 || !w->planar || K % 32)
     return NULL;
+  gboolean gemv = M < MM_QUANT_DEQUANT_MIN_M;
+  if (gemv && f->swiglu && (N / 2) % QUANT_QP)
+    return NULL;
+  /* the tiled kernel leaves SwiGLU (and then the residual) to plain ops */
+  gboolean split = !gemv && f->swiglu;
   gint64 shape[MM_MAX_DIMS];
   memcpy (shape, x->shape, sizeof (shape));
-  shape[x->n_dims - 1] = f->swiglu ? N / 2 : N;
+  shape[x->n_dims - 1] = f->swiglu && !split ? N / 2 : N;
   MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, x->n_dims, shape);
   MmGemmShape s = { .M = M, .N = N, .K = K, .batch = 1, .b_div = 1,
     .lda = K, .ldb = K, .ldc = shape[x->n_dims - 1], .alpha = 1.0f
   };
-  quant_gemv (g, x, w, b, y, &s, f);
+  if (gemv) {
+    quant_gemv (g, x, w, b, y, &s, f);
+    return y;
+  }
+  MmLinearFuse ft = *f;
+  ft.swiglu = FALSE;
+  if (split)
+    ft.residual = NULL;
+  quant_tiled (g, x, w, b, y, &s, &ft);
+  if (split) {
+    y = mm_swiglu_split (g, y);
+    if (f->residual)
+      y = mm_add (g, y, f->residual);
+  }
   return y;
 }
 

@@ -332,8 +332,8 @@ mm_swiglu_split (MmGraph * g, MmTensor * x)
     return mm_graph_dead (g);
   }
   MmTensor *y = mm_graph_tensor_2d (g, rows, F);
-  gsize gws[2] = { F, rows };
-  MM_LAUNCH (g, "kernel_swiglu_split", 2, gws, FALSE, MM_TENSOR (x),
+  gsize gws[2] = { (F + 15) / 16, rows };
+  MM_LAUNCH (g, "kernel_swiglu_split", 2, gws, TRUE, MM_TENSOR (x),
       MM_TENSOR (y), MM_UINT (F));
   return y;
 }

@@ -71,10 +71,11 @@ check (MmGraph * g, gint nq, gint nk, gint H, gint Hkv, gint d,
 
 /* mm_kv_store in two calls (a prefix, then the last nq positions), then
  * mm_attention_cached of those nq queries over all nk positions of a
- * cache of n_ctx > nk positions; causal as in a decoder unless @causal < 0. */
+ * cache of n_ctx > nk positions; causal offset @offset (a decoder's is
+ * nk - nq; -1: none). */
 static gboolean
 check_cached (MmEngine * e, MmGraph * g, gint nq, gint nk, gint n_ctx, gint H,
-    gint Hkv, gint d, gboolean causal)
+    gint Hkv, gint d, gint offset)
 {
   gsize nqs = (gsize) nq * H * d, nks = (gsize) nk * Hkv * d;
   float *q = mm_test_rand (nqs, 5 + nq, -1, 1);
@@ -82,7 +83,6 @@ check_cached (MmEngine * e, MmGraph * g, gint nq, gint nk, gint n_ctx, gint H,
   float *v = mm_test_rand (nks, 7 + nk, -1, 1);
   float *want = g_new (float, nqs);
   float scale = 1.0f / sqrtf (d);
-  gint offset = causal ? nk - nq : -1;
   ref_attention (q, k, v, NULL, want, nq, nk, H, Hkv, d, scale, offset);
   gint64 ks[3] = { Hkv, n_ctx, d }, vs[3] = { Hkv, d, n_ctx };
   MmTensor *kc = mm_tensor_new (e, MM_DTYPE_F32, 3, ks, "k cache", NULL);
@@ -99,7 +99,7 @@ check_cached (MmEngine * e, MmGraph * g, gint nq, gint nk, gint n_ctx, gint H,
   MmTensor *y = mm_attention_cached (g, mm_graph_input_f32 (g, 3, qs, q), kc,
       vc, nk, scale, offset);
   gchar *what = g_strdup_printf ("attention_cached nq=%d nk=%d n_ctx=%d H=%d "
-      "Hkv=%d d=%d causal=%d", nq, nk, n_ctx, H, Hkv, d, causal);
+      "Hkv=%d d=%d causal=%d", nq, nk, n_ctx, H, Hkv, d, offset);
   gboolean ok = mm_test_check_tensor (g, what, y, want, nqs, 1e-5f, 1e-4f);
   g_free (what);
   mm_tensor_free (kc);
@@ -183,16 +183,21 @@ main (void)
   ok &= check (g, 5, 25, 6, 2, 10, FALSE, 20);  /* chunk after a prefix */
   ok &= check (g, 11, 29, 5, 5, 7, TRUE, -1);   /* cross-attention, mask */
   ok &= check (g, 64, 97, 2, 1, 16, FALSE, -1); /* latents -> features */
-  /* KV cache: decode kernel (nq <= 4; head dims and lengths on and off
-   * the 16-lane vectors), batched GEMMs (prefill, chunk after a prefix) */
-  ok &= check_cached (e, g, 1, 20, 33, 9, 3, 64, TRUE);
-  ok &= check_cached (e, g, 1, 37, 37, 2, 1, 24, TRUE);
-  ok &= check_cached (e, g, 3, 7, 50, 4, 2, 12, TRUE);
-  ok &= check_cached (e, g, 4, 19, 19, 3, 3, 5, FALSE);
-  ok &= check_cached (e, g, 1, 1, 8, 1, 1, 1, TRUE);
-  ok &= check_cached (e, g, 13, 13, 29, 4, 2, 12, TRUE);
-  ok &= check_cached (e, g, 6, 40, 41, 6, 2, 16, TRUE);
-  ok &= check_cached (e, g, 50, 70, 75, 3, 1, 32, TRUE);
+  /* KV cache: decode kernels (nq <= 4; head dims and lengths on and off
+   * the 16-lane vectors; one chunk of keys or several merged, chunks
+   * wholly masked), batched GEMMs (prefill, chunk after a prefix) */
+  ok &= check_cached (e, g, 1, 20, 33, 9, 3, 64, 19);
+  ok &= check_cached (e, g, 1, 37, 37, 2, 1, 24, 36);
+  ok &= check_cached (e, g, 3, 7, 50, 4, 2, 12, 4);
+  ok &= check_cached (e, g, 4, 19, 19, 3, 3, 5, -1);
+  ok &= check_cached (e, g, 1, 1, 8, 1, 1, 1, 0);
+  ok &= check_cached (e, g, 1, 144, 150, 9, 3, 64, 143);
+  ok &= check_cached (e, g, 4, 1000, 1001, 4, 2, 20, 996);
+  ok &= check_cached (e, g, 2, 300, 300, 3, 1, 16, 10);
+  ok &= check_cached (e, g, 3, 130, 140, 6, 3, 7, -1);
+  ok &= check_cached (e, g, 13, 13, 29, 4, 2, 12, 0);
+  ok &= check_cached (e, g, 6, 40, 41, 6, 2, 16, 34);
+  ok &= check_cached (e, g, 50, 70, 75, 3, 1, 32, 20);
   ok &= check_rope_qkv_store (e, g, 1, 9, 12, 9, 3, 64, 64, MM_ROPE_NEOX);
   ok &= check_rope_qkv_store (e, g, 5, 3, 11, 4, 2, 12, 8, MM_ROPE_NORMAL);
   ok &= check_rope_qkv_store (e, g, 7, 0, 7, 3, 3, 10, 10, MM_ROPE_NEOX);
