@@ -168,14 +168,75 @@ row_rms_inv (__global const float *a, uint K, float eps)
     v1 = vload16 (1, t_);                                                   \
   }
 
+/* One output panel p (outputs [p QP, p QP + QP)) of
+ *   y = r + act (alpha x' B^T + bias)
+ * for one row a of A: x' = a RMS-normalised with weight nw first when
+ * has_norm (inv: its 1 / RMS); act: none, or with swiglu (B holds [gate;
+ * up], np panels each) silu (gate) * up; y into row c, the residual row r
+ * added when has_res; nout outputs in all. */
+#define QGEMV_PANEL(NAME, BLOCK, REC)                                       \
+inline void                                                                 \
+NAME (__global const float *a, float inv, __global const float *nw,         \
+    int has_norm, __global const uchar *B, uint nblk, uint p, uint np,      \
+    uint nout, __global const float *bias, int has_bias,                    \
+    __global const float *r, int has_res, __global float *c, float alpha,   \
+    int swiglu)                                                             \
+{                                                                           \
+  uint n0 = p * QP, nc = min ((uint) QP, nout - n0);                        \
+  float16 c0 = 0.0f, c1 = 0.0f, b0, b1;                                     \
+  PANEL_DOT (BLOCK, REC, p, c0, c1)                                         \
+  EPI_LOAD (b0, b1, bias + n0, has_bias)                                    \
+  c0 = alpha * c0 + b0;                                                     \
+  c1 = alpha * c1 + b1;                                                     \
+  if (swiglu) {                                                             \
+    float16 u0 = 0.0f, u1 = 0.0f;                                           \
+    PANEL_DOT (BLOCK, REC, p + np, u0, u1)                                  \
+    EPI_LOAD (b0, b1, bias + nout + n0, has_bias)                           \
+    c0 = c0 / (1.0f + exp (-c0)) * (alpha * u0 + b0);                       \
+    c1 = c1 / (1.0f + exp (-c1)) * (alpha * u1 + b1);                       \
+  }                                                                         \
+  EPI_LOAD (b0, b1, r + n0, has_res)                                        \
+  float t[QP];                                                              \
+  vstore16 (c0 + b0, 0, t);                                                 \
+  vstore16 (c1 + b1, 1, t);                                                 \
+  for (uint j = 0; j < nc; j++)                                             \
+    c[n0 + j] = t[j];                                                       \
+}
+
+QGEMV_PANEL (gemv_panel_q8_0, Q8_0_BLOCK, QREC_Q8_0)
+QGEMV_PANEL (gemv_panel_q4_0, Q4_0_BLOCK, QREC_Q4_0)
+QGEMV_PANEL (gemv_panel_q4_1, Q4_1_BLOCK, QREC_Q4_1)
+
+/* Quantised types as kernels take them at run time (MmDType order). */
+#define QTYPE_Q8_0 3
+#define QTYPE_Q4_0 4
+#define QTYPE_Q4_1 5
+
+inline void
+gemv_panel (int type, __global const float *a, float inv,
+    __global const float *nw, int has_norm, __global const uchar *B,
+    uint nblk, uint p, uint np, uint nout, __global const float *bias,
+    int has_bias, __global const float *r, int has_res, __global float *c,
+    float alpha, int swiglu)
+{
+  if (type == QTYPE_Q8_0)
+    gemv_panel_q8_0 (a, inv, nw, has_norm, B, nblk, p, np, nout, bias,
+        has_bias, r, has_res, c, alpha, swiglu);
+  else if (type == QTYPE_Q4_0)
+    gemv_panel_q4_0 (a, inv, nw, has_norm, B, nblk, p, np, nout, bias,
+        has_bias, r, has_res, c, alpha, swiglu);
+  else
+    gemv_panel_q4_1 (a, inv, nw, has_norm, B, nblk, p, np, nout, bias,
+        has_bias, r, has_res, c, alpha, swiglu);
+}
+
 /* GEMV-shaped work (small M), with the extras of mm_linear_fused:
  *   y = res + act (alpha x' B^T + bias)
- * x' the row of A, RMS-normalised with weight nw first when has_norm;
- * act: none, or with swiglu (B holds [gate; up], N even, N / 2 a multiple
- * of QP) silu (gate) * up, y [M, N / 2]; res [M, ldr] when has_res.
- * Work-item x owns output panels [x PB, x PB + PB) for every row of A (a
- * panel of K <= 1536 stays in L1 or L2 across the rows). */
-#define QGEMV(NAME, BLOCK, REC)                                             \
+ * as gemv_panel for each row of A; y [M, N / 2] with swiglu (N / 2 a
+ * multiple of QP), else [M, N]; res [M, ldr] when has_res.  Work-items
+ * claim units of PB output panels (claim_unit) and compute each for every
+ * row of A (a panel of K <= 1536 stays in L1 or L2 across the rows). */
+#define QGEMV(NAME, PANEL)                                                  \
 __kernel void                                                               \
 NAME (__global const float *A, uint ao, uint lda,                           \
     __global const uchar *B, uint bo,                                       \
@@ -183,48 +244,26 @@ NAME (__global const float *A, uint ao, uint lda,                           \
     __global const float *bias, uint biaso, int has_bias,                   \
     __global const float *res, uint reso, uint ldr, int has_res,            \
     __global const float *nw, uint nwo, int has_norm, float eps,            \
-    uint M, uint N, uint K, float alpha, uint PB, int swiglu)               \
+    uint M, uint N, uint K, float alpha, uint PB, int swiglu,               \
+    volatile __global uint *ctr)                                            \
 {                                                                           \
   uint nblk = K / 32, nout = swiglu ? N / 2 : N;                            \
-  uint np = (nout + QP - 1) / QP;                                           \
-  uint p_beg = GID0 * PB, p_end = min (p_beg + PB, np);                     \
-  A += ao;                                                                  \
-  B += bo;                                                                  \
-  C += co;                                                                  \
-  bias += biaso;                                                            \
-  res += reso;                                                              \
-  nw += nwo;                                                                \
-  for (uint p = p_beg; p < p_end; p++) {                                    \
-    uint n0 = p * QP, nc = min ((uint) QP, nout - n0);                      \
-    for (uint m = 0; m < M; m++) {                                          \
-      __global const float *a = A + (ulong) m * lda;                        \
-      float inv = has_norm ? row_rms_inv (a, K, eps) : 1.0f;                \
-      float16 c0 = 0.0f, c1 = 0.0f, b0, b1;                                 \
-      PANEL_DOT (BLOCK, REC, p, c0, c1)                                     \
-      EPI_LOAD (b0, b1, bias + n0, has_bias)                                \
-      c0 = alpha * c0 + b0;                                                 \
-      c1 = alpha * c1 + b1;                                                 \
-      if (swiglu) {                                                         \
-        float16 u0 = 0.0f, u1 = 0.0f;                                       \
-        PANEL_DOT (BLOCK, REC, p + np, u0, u1)                              \
-        EPI_LOAD (b0, b1, bias + nout + n0, has_bias)                       \
-        c0 = c0 / (1.0f + exp (-c0)) * (alpha * u0 + b0);                   \
-        c1 = c1 / (1.0f + exp (-c1)) * (alpha * u1 + b1);                   \
+  uint np = (nout + QP - 1) / QP, n_units = (np + PB - 1) / PB;             \
+  for (uint u; (u = claim_unit (ctr)) < n_units;)                           \
+    for (uint p = u * PB; p < min (u * PB + PB, np); p++)                   \
+      for (uint m = 0; m < M; m++) {                                        \
+        __global const float *a = A + ao + (ulong) m * lda;                 \
+        float inv = has_norm ? row_rms_inv (a, K, eps) : 1.0f;              \
+        PANEL (a, inv, nw + nwo, has_norm, B + bo, nblk, p, np, nout,       \
+            bias + biaso, has_bias, res + reso + (ulong) m * ldr, has_res,  \
+            C + co + (ulong) m * ldc, alpha, swiglu);                       \
       }                                                                     \
-      EPI_LOAD (b0, b1, res + (ulong) m * ldr + n0, has_res)                \
-      float t[QP];                                                          \
-      vstore16 (c0 + b0, 0, t);                                             \
-      vstore16 (c1 + b1, 1, t);                                             \
-      __global float *c = C + (ulong) m * ldc + n0;                         \
-      for (uint j = 0; j < nc; j++)                                         \
-        c[j] = t[j];                                                        \
-    }                                                                       \
-  }                                                                         \
+  claim_end (ctr);                                                          \
 }
 
-QGEMV (kernel_gemv_q8_0, Q8_0_BLOCK, QREC_Q8_0)
-QGEMV (kernel_gemv_q4_0, Q4_0_BLOCK, QREC_Q4_0)
-QGEMV (kernel_gemv_q4_1, Q4_1_BLOCK, QREC_Q4_1)
+QGEMV (kernel_gemv_q8_0, gemv_panel_q8_0)
+QGEMV (kernel_gemv_q4_0, gemv_panel_q4_0)
+QGEMV (kernel_gemv_q4_1, gemv_panel_q4_1)
 
 /* ---- tiled GEMM for prefill ----
  * gemm.cl's register tiling (a QT_MR x QP tile of C in 2 x QT_MR float16

@@ -19,6 +19,8 @@ struct _MmEngine
   gchar *name;
   MmDeviceClass klass;
   gsize max_alloc;
+  guint compute_units;
+  cl_mem work_counter;          /* claim_unit / claim_end (common.cl) */
   GMutex lock;                  /* queue lock: kernel args + enqueue */
   GHashTable *kernels;          /* name -> cl_kernel */
   gboolean profiling;           /* MM_PROFILE set: per-kernel device time */
@@ -339,6 +341,8 @@ engine_free (MmEngine * e)
     g_hash_table_destroy (e->prof);
   if (e->program)
     clReleaseProgram (e->program);
+  if (e->work_counter)
+    clReleaseMemObject (e->work_counter);
   if (e->queue)
     clReleaseCommandQueue (e->queue);
   if (e->context)
@@ -366,6 +370,10 @@ engine_new (DevInfo * d, GError ** error)
   clGetDeviceInfo (e->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof (maxa),
       &maxa, NULL);
   e->max_alloc = maxa ? (gsize) maxa : (gsize) 256 << 20;
+  cl_uint cu = 0;
+  clGetDeviceInfo (e->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof (cu), &cu,
+      NULL);
+  e->compute_units = MAX (cu, 1);
   cl_context_properties props[] = { CL_CONTEXT_PLATFORM,
     (cl_context_properties) e->platform, 0
   };
@@ -377,6 +385,11 @@ engine_new (DevInfo * d, GError ** error)
   e->queue = clCreateCommandQueue (e->context, e->device,
       e->profiling ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
   if (!mm_cl_check (err, "clCreateCommandQueue", error))
+    goto fail;
+  cl_uint zeros[MM_WORK_COUNTER_UINTS] = { 0 };
+  e->work_counter = clCreateBuffer (e->context, CL_MEM_READ_WRITE
+      | CL_MEM_COPY_HOST_PTR, sizeof (zeros), zeros, &err);
+  if (!mm_cl_check (err, "work counter", error))
     goto fail;
   if (!engine_build (e, error))
     goto fail;
@@ -479,6 +492,18 @@ gsize
 mm_engine_max_alloc (MmEngine * e)
 {
   return e->max_alloc;
+}
+
+guint
+mm_engine_compute_units (MmEngine * e)
+{
+  return e->compute_units;
+}
+
+cl_mem
+mm_engine_work_counter (MmEngine * e)
+{
+  return e->work_counter;
 }
 
 void

@@ -54,6 +54,14 @@ cl_context mm_engine_context (MmEngine * engine);
 cl_command_queue mm_engine_queue (MmEngine * engine);
 cl_device_id mm_engine_device (MmEngine * engine);
 gsize mm_engine_max_alloc (MmEngine * engine);
+guint mm_engine_compute_units (MmEngine * engine);
+
+/* The counter kernels that spread their work dynamically claim units
+ * from (claim_unit / claim_end in common.cl): MM_WORK_COUNTER_UINTS
+ * zeroed uints, zero again after each such kernel.  Kernels of the
+ * engine's one in-order queue never overlap, so one counter serves all. */
+#define MM_WORK_COUNTER_UINTS 32
+cl_mem mm_engine_work_counter (MmEngine * engine);
 
 /* Kernel lookup by name ("kernel_add" ...).  The returned kernel belongs to
  * the engine; use it only between mm_engine_lock() and mm_engine_unlock(). */

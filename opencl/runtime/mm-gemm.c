@@ -90,6 +90,17 @@ target_items (MmGraph * g)
   return 24 * CLAMP (cu, 2, 256);
 }
 
+/* Work-items for @units units of a kernel that claims them (claim_unit):
+ * one per core on CPU-class devices, one per unit elsewhere. */
+static gsize
+claim_items (MmGraph * g, guint64 units)
+{
+  MmEngine *e = mm_graph_engine (g);
+  if (mm_engine_device_class (e) != MM_DEVICE_CLASS_CPU)
+    return units;
+  return MIN (units, mm_engine_compute_units (e));
+}
+
 typedef struct
 {
   guint MB, NB, KC;
@@ -329,14 +340,15 @@ quant_gemv (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   guint64 panels = CEIL_DIV (swiglu ? s->N / 2 : s->N, QUANT_QP);
   guint64 split = MIN (panels, target_items (g));
   guint PB = CEIL_DIV (panels, split);
-  gsize gws = CEIL_DIV (panels, PB);
+  gsize gws = claim_items (g, CEIL_DIV (panels, PB));
   MM_LAUNCH (g, k, 1, &gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
       MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
       MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL),
       MM_TENSOR (res ? res : c), MM_UINT (res ? mm_tensor_cols (res) : 0),
       MM_INT (res != NULL), MM_TENSOR (nw ? nw : c), MM_INT (nw != NULL),
       MM_FLOAT (f ? f->eps : 0.0f), MM_UINT (s->M), MM_UINT (s->N),
-      MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (PB), MM_INT (swiglu));
+      MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (PB), MM_INT (swiglu),
+      MM_MEM (mm_engine_work_counter (mm_graph_engine (g))));
   g_free (k);
   g_free (t);
 }
