@@ -33,7 +33,8 @@ bf16_to_f32 (ushort h)
  *   for (uint u; (u = claim_unit (ctr)) < n_units;) { ... }
  *   claim_end (ctr);
  * Every work-item must reach claim_end exactly once. */
-#define CLAIM_DONE 16           /* the exit count, a cache line away */
+#define CLAIM_EXIT 16           /* work-items out, a cache line away */
+#define CLAIM_UNITS_DONE 32     /* units finished (claim_wait) */
 
 inline uint
 claim_unit (volatile __global uint *ctr)
@@ -45,8 +46,68 @@ inline void
 claim_end (volatile __global uint *ctr)
 {
   uint nwi = get_global_size (0) * get_global_size (1) * get_global_size (2);
-  if (atomic_inc (ctr + CLAIM_DONE) == nwi - 1) {
+  if (atomic_inc (ctr + CLAIM_EXIT) == nwi - 1) {
     atomic_xchg (ctr, 0u);
-    atomic_xchg (ctr + CLAIM_DONE, 0u);
+    atomic_xchg (ctr + CLAIM_UNITS_DONE, 0u);
+    atomic_xchg (ctr + CLAIM_EXIT, 0u);
   }
 }
+
+/* Phases inside one launch: units are numbered in phase order, and
+ * before taking unit u a work-item waits until every unit of the phases
+ * before u's (the first `ready` units) is done; claim_phased takes u only
+ * then (compare-and-swap), so no work-item ever waits while it holds a
+ * unit, and claim_unit_done marks a unit finished after its writes.  A
+ * work-item waits at most ~CLAIM_SPIN_CYCLES, then leaves the launch to
+ * the others: its partner may be off its core (another process took it),
+ * and spinning on would keep it off.  However many work-items run, or
+ * leave, the one holding the unit waited on finishes it. */
+#ifndef CLAIM_SPIN_CYCLES
+#define CLAIM_SPIN_CYCLES 100000UL     /* ~40 us */
+#endif
+
+inline void
+claim_unit_done (volatile __global uint *ctr)
+{
+  atomic_inc (ctr + CLAIM_UNITS_DONE);
+}
+
+inline ulong
+claim_clock (void)
+{
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_readcyclecounter)
+  return __builtin_readcyclecounter ();
+#endif
+#endif
+  return 0;
+}
+
+/* Sets out to the next unit for this work-item, or to n_units when it
+ * should leave.  FIRST_OF_PHASE (u): the first unit of u's phase (the
+ * units before it must be done before u starts). */
+#define CLAIM_PHASED(ctr, n_units, FIRST_OF_PHASE, out)                     \
+  {                                                                         \
+    ulong t0_ = 0;                                                          \
+    uint spins_ = 0;                                                        \
+    out = n_units;                                                          \
+    for (;;) {                                                              \
+      uint u_ = ctr[0];                                                     \
+      if (u_ >= n_units)                                                    \
+        break;                                                              \
+      uint need_ = FIRST_OF_PHASE (u_);                                     \
+      if (ctr[CLAIM_UNITS_DONE] < need_) {                                  \
+        ulong t_ = claim_clock ();                                          \
+        if (spins_++ == 0)                                                  \
+          t0_ = t_;                                                         \
+        else if (t_ - t0_ > CLAIM_SPIN_CYCLES || spins_ > (1u << 24))       \
+          break;                                                            \
+        continue;                                                           \
+      }                                                                     \
+      if (atomic_cmpxchg (ctr, u_, u_ + 1) == u_) {                         \
+        (void) atomic_or (ctr + CLAIM_UNITS_DONE, 0u);                      \
+        out = u_;                                                           \
+        break;                                                              \
+      }                                                                     \
+    }                                                                       \
+  }

@@ -113,12 +113,17 @@ block_xsum (const float *x)
 /* Records a GEMV prefetches ahead: the hardware prefetchers alone leave
  * the weight stream well below DRAM speed (OpenCL's prefetch () is a
  * no-op on PoCL; clang's builtin emits prefetcht0 on x86 CPUs). */
+#ifndef QPF
 #define QPF 8
-#if defined(__x86_64__) && defined(__has_builtin)
+#endif
+#ifndef QPF_LOC
+#define QPF_LOC 3
+#endif
+#if defined(__x86_64__) && defined(__has_builtin) && !defined(QPF_NONE)
 #if __has_builtin(__builtin_prefetch)
 #define QPREFETCH(p, n)                                                     \
   for (uint l_ = 0; l_ < (n); l_ += 64)                                     \
-    __builtin_prefetch ((p) + l_);
+    __builtin_prefetch ((p) + l_, 0, QPF_LOC);
 #endif
 #endif
 #ifndef QPREFETCH

@@ -80,6 +80,21 @@ static MmTensor *
 llm_block (MmLlm * llm, MmGraph * g, gint il, MmTensor * x, gint pos0)
 {
   const MmLlmLayer *l = &llm->layers[il];
+  const MmLlmHp *hp = &llm->hp;
+  if (mm_tensor_rows (x) == 1 && l->wqkv && l->w_gate_up) {
+    /* decode: the whole layer in one kernel where the device takes it */
+    MmDecoderLayer dl = {.attn_norm = l->attn_norm,.wqkv = l->wqkv,
+      .bqkv = l->bqkv,.wo = l->wo,.ffn_norm = l->ffn_norm,
+      .w_gate_up = l->w_gate_up,.w_down = l->w_down,.n_head = hp->n_head,
+      .eps = hp->eps,.n_rot = hp->n_rot,.rope_base = hp->rope_base,
+      .rope_freq_scale = hp->rope_freq_scale,.rope_mode = hp->rope_mode,
+      .scale = 1.0f / sqrtf (hp->head_dim)
+    };
+    MmTensor *y = mm_decoder_layer_step (g, x, &dl, llm->k_cache[il],
+        llm->v_cache[il], pos0);
+    if (y)
+      return y;
+  }
   x = llm_attention (llm, g, l, il, x, pos0);
   return llm_ffn (g, l, x, llm->hp.eps);
 }

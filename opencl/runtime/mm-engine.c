@@ -215,6 +215,15 @@ mm_engine_cache_dir (void)
   return g_build_filename (g_get_user_cache_dir (), "mm", "kernels", NULL);
 }
 
+/* MM_BUILD_OPTIONS, then $MM_CL_OPTIONS (tuning: e.g. "-DQPF=4" to try
+ * another value of a kernel constant; part of the cache key). */
+static gchar *
+build_options (void)
+{
+  const gchar *extra = g_getenv ("MM_CL_OPTIONS");
+  return g_strconcat (MM_BUILD_OPTIONS, extra ? " " : "", extra, NULL);
+}
+
 static gchar *
 cache_path (MmEngine * e)
 {
@@ -222,11 +231,13 @@ cache_path (MmEngine * e)
   gchar *pver = platform_str (e->platform, CL_PLATFORM_VERSION);
   gchar *dver = device_str (e->device, CL_DRIVER_VERSION);
   GChecksum *ck = g_checksum_new (G_CHECKSUM_SHA256);
-  const gchar *parts[] = { pname, pver, e->name, dver, MM_BUILD_OPTIONS,
+  gchar *opts = build_options ();
+  const gchar *parts[] = { pname, pver, e->name, dver, opts,
     mm_kernels_source
   };
   for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
     g_checksum_update (ck, (const guchar *) parts[i], strlen (parts[i]) + 1);
+  g_free (opts);
   gchar *dir = mm_engine_cache_dir ();
   gchar *file = g_strdup_printf ("%s.bin", g_checksum_get_string (ck));
   gchar *path = g_build_filename (dir, file, NULL);
@@ -242,7 +253,9 @@ cache_path (MmEngine * e)
 static gboolean
 build_program (MmEngine * e, cl_program p, GError ** error)
 {
-  cl_int err = clBuildProgram (p, 1, &e->device, MM_BUILD_OPTIONS, NULL, NULL);
+  gchar *opts = build_options ();
+  cl_int err = clBuildProgram (p, 1, &e->device, opts, NULL, NULL);
+  g_free (opts);
   if (err == CL_SUCCESS)
     return TRUE;
   gsize n = 0;
@@ -276,8 +289,10 @@ load_cached (MmEngine * e, const gchar * path)
       clReleaseProgram (p);
     return NULL;
   }
-  if (clBuildProgram (p, 1, &e->device, MM_BUILD_OPTIONS, NULL,
-          NULL) != CL_SUCCESS) {
+  gchar *opts = build_options ();
+  cl_int rc = clBuildProgram (p, 1, &e->device, opts, NULL, NULL);
+  g_free (opts);
+  if (rc != CL_SUCCESS) {
     clReleaseProgram (p);
     return NULL;
   }

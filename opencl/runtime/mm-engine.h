@@ -60,7 +60,7 @@ guint mm_engine_compute_units (MmEngine * engine);
  * from (claim_unit / claim_end in common.cl): MM_WORK_COUNTER_UINTS
  * zeroed uints, zero again after each such kernel.  Kernels of the
  * engine's one in-order queue never overlap, so one counter serves all. */
-#define MM_WORK_COUNTER_UINTS 32
+#define MM_WORK_COUNTER_UINTS 48
 cl_mem mm_engine_work_counter (MmEngine * engine);
 
 /* Kernel lookup by name ("kernel_add" ...).  The returned kernel belongs to

@@ -666,6 +666,74 @@ mm_attention_cached (MmGraph * g, MmTensor * q, MmTensor * k_cache,
   return y;
 }
 
+static gboolean
+decoder_weight_ok (MmTensor * w, gint64 N, gint64 K)
+{
+  return w && w->planar && mm_dtype_block_elems (w->dtype) == 32
+      && w->n_dims == 2 && w->shape[0] == N && w->shape[1] == K;
+}
+
+MmTensor *
+mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
+    MmTensor * k_cache, MmTensor * v_cache, gint pos)
+{
+  MmEngine *e = mm_graph_engine (g);
+  if (!mm_graph_ok (g) || mm_engine_device_class (e) != MM_DEVICE_CLASS_CPU
+      || x->dtype != MM_DTYPE_F32 || mm_tensor_rows (x) != 1
+      || k_cache->n_dims != 3 || v_cache->n_dims != 3 || l->n_head <= 0)
+    return NULL;
+  gint64 d = mm_tensor_cols (x), Hkv = k_cache->shape[0];
+  gint64 n_ctx = k_cache->shape[1], hd = k_cache->shape[2];
+  gint64 qd = l->n_head * hd, nqkv = qd + 2 * Hkv * hd;
+  gint64 ffn = l->w_gate_up ? l->w_gate_up->shape[0] / 2 : 0;
+  if (d % 32 || qd % 32 || ffn <= 0 || ffn % 32 || l->n_head % Hkv
+      || !decoder_weight_ok (l->wqkv, nqkv, d)
+      || !decoder_weight_ok (l->wo, d, qd)
+      || !decoder_weight_ok (l->w_gate_up, 2 * ffn, d)
+      || !decoder_weight_ok (l->w_down, d, ffn)
+      || l->n_rot <= 0 || l->n_rot % 2 || l->n_rot > hd || pos < 0
+      || pos >= n_ctx)
+    return NULL;
+  if (!check_kv_cache (g, "decoder_layer", k_cache, v_cache)
+      || !check_vec (g, "decoder_layer", l->attn_norm, d)
+      || !check_vec (g, "decoder_layer", l->ffn_norm, d)
+      || !check_vec (g, "decoder_layer", l->bqkv, nqkv))
+    return mm_graph_dead (g);
+  MmTensor *cs = rope_table (g, 1, pos, l->n_rot, l->rope_base,
+      l->rope_freq_scale);
+  /* scratch: qkv, q, att, scores, xm, h (kernel_decoder_layer) */
+  gint64 off[7];
+  off[0] = 0;
+  off[1] = off[0] + nqkv;
+  off[2] = off[1] + qd;
+  off[3] = off[2] + qd;
+  off[4] = off[3] + l->n_head * (gint64) (pos + 1);
+  off[5] = off[4] + d;
+  off[6] = off[5] + ffn;
+  MmTensor *sc = mm_graph_tensor (g, MM_DTYPE_F32, 1, &off[6]);
+  MmTensor *y = mm_graph_tensor_2d (g, 1, d);
+  if (!mm_graph_ok (g))
+    return mm_graph_dead (g);
+  guint so = mm_tensor_elem_offset (sc);
+  MmTensor *b = l->bqkv ? l->bqkv : x;
+  gsize gws = mm_engine_compute_units (e);
+  MM_LAUNCH (g, "kernel_decoder_layer", 1, &gws, TRUE, MM_TENSOR (x),
+      MM_TENSOR (y), MM_MEM (sc->buf), MM_UINT (so + off[0]),
+      MM_UINT (so + off[1]), MM_UINT (so + off[2]), MM_UINT (so + off[3]),
+      MM_UINT (so + off[4]), MM_UINT (so + off[5]),
+      MM_TENSOR (l->attn_norm), MM_TENSOR (l->wqkv), MM_INT (l->wqkv->dtype),
+      MM_TENSOR (b), MM_INT (l->bqkv != NULL),
+      MM_TENSOR (l->wo), MM_INT (l->wo->dtype), MM_TENSOR (l->ffn_norm),
+      MM_TENSOR (l->w_gate_up), MM_INT (l->w_gate_up->dtype),
+      MM_TENSOR (l->w_down), MM_INT (l->w_down->dtype), MM_TENSOR (cs),
+      MM_TENSOR (k_cache), MM_TENSOR (v_cache), MM_UINT (d),
+      MM_UINT (l->n_head), MM_UINT (Hkv), MM_UINT (hd), MM_UINT (ffn),
+      MM_UINT (l->n_rot), MM_INT (l->rope_mode == MM_ROPE_NEOX),
+      MM_UINT (n_ctx), MM_UINT (pos), MM_FLOAT (l->scale), MM_FLOAT (l->eps),
+      MM_MEM (mm_engine_work_counter (e)));
+  return y;
+}
+
 static MmTensor *
 conv_weight_2d (MmGraph * g, MmTensor * w, gint64 k)
 {
@@ -751,16 +819,8 @@ mm_get_rows (MmGraph * g, MmTensor * table, const gint32 * ids, gint n_ids)
   MmTensor *y = mm_graph_tensor_2d (g, n_ids, cols);
   if (!mm_graph_ok (g))
     return mm_graph_dead (g);
-  MmEngine *e = mm_graph_engine (g);
-  GError *err = NULL;
-  mm_engine_lock (e);
-  cl_int rc = clEnqueueWriteBuffer (mm_engine_queue (e), idt->buf, CL_TRUE,
-      idt->offset, n_ids * sizeof (gint32), ids, 0, NULL, NULL);
-  mm_engine_unlock (e);
-  if (!mm_cl_check (rc, "get_rows: id upload", &err)) {
-    mm_graph_fail (g, err);
+  if (!mm_graph_upload (g, idt, ids, n_ids * sizeof (gint32)))
     return mm_graph_dead (g);
-  }
   if (quant) {
     /* panels of mm_tensor_upload_planar: one block of 32 per work-item */
     gchar *t = g_ascii_strdown (mm_dtype_name (table->dtype), -1);

@@ -97,6 +97,34 @@ MmTensor *mm_rope_qkv_store (MmGraph * g, MmTensor * qkv, gint n_head,
 MmTensor *mm_attention_cached (MmGraph * g, MmTensor * q, MmTensor * k_cache,
     MmTensor * v_cache, gint n_kv, float scale, gint causal_offset);
 
+/* One Llama-family decoder layer: weights with Q, K, V stacked by rows
+ * (attention heads q, then k, then v) and gate, up stacked ([gate; up],
+ * 2 ffn rows). */
+typedef struct
+{
+  MmTensor *attn_norm, *wqkv, *bqkv, *wo;       /* bqkv nullable */
+  MmTensor *ffn_norm, *w_gate_up, *w_down;
+  gint n_head;
+  float eps;                    /* both RMS norms */
+  gint n_rot;                   /* rope as mm_rope */
+  float rope_base, rope_freq_scale;
+  MmRopeMode rope_mode;
+  float scale;                  /* attention logits */
+} MmDecoderLayer;
+
+/* The whole layer for one token x [1, d] at position @pos, in one kernel:
+ *   h = x + wo . attention (rope (wqkv . rms_norm (x) + bqkv))
+ *   y = h + w_down . swiglu (w_gate_up . rms_norm (h))
+ * storing the token's k and v in the caches (mm_kv_store's layout) and
+ * attending over positions [0, pos].  Returns y [1, d], or NULL when the
+ * device or the weights are not ones it takes (CPU-class devices;
+ * quantised panel weights; d, n_head head_dim and ffn multiples of 32):
+ * the caller then composes the separate ops, which give the same
+ * result. */
+MmTensor *mm_decoder_layer_step (MmGraph * g, MmTensor * x,
+    const MmDecoderLayer * l, MmTensor * k_cache, MmTensor * v_cache,
+    gint pos);
+
 /* Layout. */
 MmTensor *mm_permute (MmGraph * g, MmTensor * x, const gint * perm);
 MmTensor *mm_transpose (MmGraph * g, MmTensor * x);    /* 2-D */

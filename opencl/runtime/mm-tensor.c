@@ -5,6 +5,7 @@
 
 #define ARENA_ALIGN 256
 #define ARENA_MIN_CHUNK ((gsize) 16 << 20)
+#define MM_GRAPH_UPLOAD_COPY_MAX ((gsize) 64 << 10)
 
 typedef struct
 {
@@ -21,6 +22,8 @@ struct _MmGraph
   gsize cur_off;
   GPtrArray *tensors;           /* MmTensor descriptors of this forward */
   GHashTable *memo;             /* key -> MmTensor of this forward */
+  GPtrArray *host;              /* copies that uploads not yet known to be
+                                 * done read from (mm_graph_upload) */
   MmTensor dead;
 };
 
@@ -278,6 +281,18 @@ mm_tensor_view (const MmTensor * t, gint n_dims, const gint64 * shape)
 
 /* ---- graph ---- */
 
+/* Frees the host copies of uploads, once the queue has run them. */
+static void
+graph_drop_host (MmGraph * g)
+{
+  if (g->host->len == 0)
+    return;
+  mm_engine_lock (g->engine);
+  clFinish (mm_engine_queue (g->engine));
+  mm_engine_unlock (g->engine);
+  g_ptr_array_set_size (g->host, 0);
+}
+
 MmGraph *
 mm_graph_new (MmEngine * engine)
 {
@@ -286,6 +301,7 @@ mm_graph_new (MmEngine * engine)
   g->chunks = g_array_new (FALSE, TRUE, sizeof (Chunk));
   g->tensors = g_ptr_array_new_with_free_func (g_free);
   g->memo = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g->host = g_ptr_array_new_with_free_func (g_free);
   g->dead.n_dims = 1;
   g->dead.shape[0] = 1;
   return g;
@@ -296,6 +312,8 @@ mm_graph_free (MmGraph * g)
 {
   if (g == NULL)
     return;
+  graph_drop_host (g);
+  g_ptr_array_unref (g->host);
   for (guint i = 0; i < g->chunks->len; i++)
     clReleaseMemObject (g_array_index (g->chunks, Chunk, i).buf);
   g_array_unref (g->chunks);
@@ -315,6 +333,7 @@ mm_graph_engine (MmGraph * g)
 void
 mm_graph_reset (MmGraph * g)
 {
+  graph_drop_host (g);
   g->cur_chunk = 0;
   g->cur_off = 0;
   g_ptr_array_set_size (g->tensors, 0);
@@ -367,6 +386,8 @@ mm_graph_finish (MmGraph * g, GError ** error)
     mm_engine_unlock (g->engine);
     if (!mm_cl_check (rc, "clFinish", &err))
       g->error = err;
+    else
+      g_ptr_array_set_size (g->host, 0);
   }
   if (g->error) {
     g_propagate_error (error, g_error_copy (g->error));
@@ -523,6 +544,31 @@ mm_reshape_3d (MmGraph * g, MmTensor * t, gint64 d0, gint64 d1, gint64 d2)
   return mm_reshape (g, t, 3, s);
 }
 
+gboolean
+mm_graph_upload (MmGraph * g, MmTensor * t, const void *data, gsize size)
+{
+  if (g->error)
+    return FALSE;
+  /* small ones (token ids, rope tables) from a copy the queue reads
+   * later, so a forward does not wait on its queue before its end; large
+   * ones (an image, audio) as they are, waiting, rather than copied twice */
+  gboolean small = size <= MM_GRAPH_UPLOAD_COPY_MAX;
+  gpointer copy = small ? g_memdup2 (data, size) : NULL;
+  if (copy)
+    g_ptr_array_add (g->host, copy);
+  mm_engine_lock (g->engine);
+  cl_int rc = clEnqueueWriteBuffer (mm_engine_queue (g->engine), t->buf,
+      small ? CL_FALSE : CL_TRUE, t->offset, size, small ? copy : data, 0,
+      NULL, NULL);
+  mm_engine_unlock (g->engine);
+  GError *err = NULL;
+  if (!mm_cl_check (rc, "graph input upload", &err)) {
+    mm_graph_fail (g, err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 MmTensor *
 mm_graph_input_f32 (MmGraph * g, gint n_dims, const gint64 * shape,
     const float *data)
@@ -530,12 +576,6 @@ mm_graph_input_f32 (MmGraph * g, gint n_dims, const gint64 * shape,
   MmTensor *t = mm_graph_tensor (g, MM_DTYPE_F32, n_dims, shape);
   if (g->error)
     return t;
-  mm_engine_lock (g->engine);
-  cl_int rc = clEnqueueWriteBuffer (mm_engine_queue (g->engine), t->buf,
-      CL_TRUE, t->offset, mm_tensor_nbytes (t), data, 0, NULL, NULL);
-  mm_engine_unlock (g->engine);
-  GError *err = NULL;
-  if (!mm_cl_check (rc, "graph input upload", &err))
-    mm_graph_fail (g, err);
+  mm_graph_upload (g, t, data, mm_tensor_nbytes (t));
   return t;
 }

@@ -115,9 +115,16 @@ MmTensor *mm_reshape (MmGraph * g, MmTensor * t, gint n_dims,
 MmTensor *mm_reshape_2d (MmGraph * g, MmTensor * t, gint64 rows, gint64 cols);
 MmTensor *mm_reshape_3d (MmGraph * g, MmTensor * t, gint64 d0, gint64 d1,
     gint64 d2);
-/* Uploads host floats into an arena tensor. */
+/* Uploads host floats into an arena tensor.  Small uploads (up to 64 KiB)
+ * here and in mm_graph_upload do not wait: the graph keeps a copy of
+ * @data until the queue has run (mm_graph_finish, or the next reset). */
 MmTensor *mm_graph_input_f32 (MmGraph * g, gint n_dims, const gint64 * shape,
     const float *data);
+/* Writes @size bytes of @data at the start of @t (a tensor of this
+ * forward), after the ops enqueued so far.  FALSE (and the sticky error)
+ * on failure. */
+gboolean mm_graph_upload (MmGraph * g, MmTensor * t, const void *data,
+    gsize size);
 
 /* A point of the arena to go back to. */
 typedef struct

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* mm_decoder_layer_step (one decoder layer for one token in one kernel)
+ * vs a plain C reference of the layer on odd shapes: head counts and
+ * dims that are not powers of two, grouped-query attention, partial
+ * rotation in both rope modes, a QKV bias, mixed quantised types, caches
+ * with history, the first and the last position.  Its output must also be
+ * the same bits as the separate ops it stands for (the model falls back
+ * to those when the fused kernel does not apply). */
+#include "mm-test-util.h"
+#include "mm-dequant.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct
+{
+  gint d, n_head, n_kv, hd, ffn, n_rot, n_ctx, pos;
+  gboolean neox, bias;
+  MmDType t_qkv, t_o, t_gu, t_down;
+} Case;
+
+/* Random quantised blocks (sane scales) and their dequantised values. */
+static MmTensor *
+quant_weight (MmEngine * e, MmDType dt, gint N, gint K, guint32 seed,
+    float *w)
+{
+  gint bb = mm_dtype_block_bytes (dt);
+  gsize nbytes = (gsize) N * (K / 32) * bb;
+  guint8 *q = g_new (guint8, nbytes);
+  float *r = mm_test_rand (nbytes, seed, 0, 256);
+  for (gsize i = 0; i < nbytes; i++)
+    q[i] = (guint8) r[i];
+  for (gsize blk = 0; blk < nbytes / bb; blk++) {
+    guint16 d = mm_f32_to_f16 ((r[blk] / 256.0f - 0.5f) * 0.05f);
+    guint16 m = mm_f32_to_f16 ((r[blk + 1] / 256.0f - 0.5f) * 0.2f);
+    memcpy (q + blk * bb, &d, 2);
+    if (dt == MM_DTYPE_Q4_1)
+      memcpy (q + blk * bb + 2, &m, 2);
+  }
+  mm_dequantize_host (dt, q, (gint64) N * K, w);
+  MmTensor *t = mm_tensor_upload_planar (e, dt, N, K, q, "weight", NULL);
+  g_free (q);
+  g_free (r);
+  return t;
+}
+
+static void
+ref_rms_matvec (const float *x, const float *nw, const float *w,
+    const float *b, float *y, gint N, gint K, float eps)
+{
+  double ss = 0;
+  for (gint k = 0; k < K; k++)
+    ss += (double) x[k] * x[k];
+  float inv = nw ? 1.0f / sqrtf ((float) (ss / K) + eps) : 1.0f;
+  for (gint n = 0; n < N; n++) {
+    double s = 0;
+    for (gint k = 0; k < K; k++)
+      s += (double) (nw ? x[k] * inv * nw[k] : x[k]) * w[(gsize) n * K + k];
+    y[n] = s + (b ? b[n] : 0);
+  }
+}
+
+static void
+ref_rope_head (float *v, const Case * c)
+{
+  for (gint i = 0; i < c->n_rot / 2; i++) {
+    float theta = c->pos * powf (10000.0f, -2.0f * i / c->n_rot);
+    gint a = c->neox ? i : 2 * i, b = c->neox ? i + c->n_rot / 2 : 2 * i + 1;
+    float va = v[a], vb = v[b];
+    v[a] = va * cosf (theta) - vb * sinf (theta);
+    v[b] = va * sinf (theta) + vb * cosf (theta);
+  }
+}
+
+/* The layer; kc, vc: caches [n_kv, n_ctx, hd] and [n_kv, hd, n_ctx],
+ * updated at c->pos. */
+static void
+ref_layer (const Case * c, const float *x, const float *anw,
+    const float *wqkv, const float *bqkv, const float *wo, const float *fnw,
+    const float *wgu, const float *wdn, float *kc, float *vc, float *y)
+{
+  gint nh = c->n_head, nkv = c->n_kv, hd = c->hd, d = c->d, F = c->ffn;
+  gint nqkv = (nh + 2 * nkv) * hd, n = c->pos + 1;
+  float *qkv = g_new (float, nqkv), *att = g_new (float, nh * hd);
+  float *xm = g_new (float, d), *gu = g_new (float, 2 * F);
+  float *h = g_new (float, F), *p = g_new (float, n);
+  ref_rms_matvec (x, anw, wqkv, bqkv, qkv, nqkv, d, 1e-5f);
+  for (gint hh = 0; hh < nh + nkv; hh++)
+    ref_rope_head (qkv + hh * hd, c);
+  for (gint j = 0; j < nkv; j++)
+    for (gint i = 0; i < hd; i++) {
+      kc[((gsize) j * c->n_ctx + c->pos) * hd + i] = qkv[(nh + j) * hd + i];
+      vc[((gsize) j * hd + i) * c->n_ctx + c->pos] =
+          qkv[(nh + nkv + j) * hd + i];
+    }
+  for (gint hq = 0; hq < nh; hq++) {
+    gint hk = hq / (nh / nkv);
+    const float *q = qkv + hq * hd;
+    double mx = -INFINITY, sum = 0;
+    for (gint t = 0; t < n; t++) {
+      double s = 0;
+      for (gint i = 0; i < hd; i++)
+        s += (double) q[i] * kc[((gsize) hk * c->n_ctx + t) * hd + i];
+      p[t] = s / sqrt (hd);
+      mx = MAX (mx, p[t]);
+    }
+    for (gint t = 0; t < n; t++)
+      sum += p[t] = exp (p[t] - mx);
+    for (gint i = 0; i < hd; i++) {
+      double o = 0;
+      for (gint t = 0; t < n; t++)
+        o += p[t] * vc[((gsize) hk * hd + i) * c->n_ctx + t];
+      att[hq * hd + i] = o / sum;
+    }
+  }
+  ref_rms_matvec (att, NULL, wo, NULL, xm, d, nh * hd, 0);
+  for (gint i = 0; i < d; i++)
+    xm[i] += x[i];
+  ref_rms_matvec (xm, fnw, wgu, NULL, gu, 2 * F, d, 1e-5f);
+  for (gint i = 0; i < F; i++)
+    h[i] = gu[i] / (1.0f + expf (-gu[i])) * gu[F + i];
+  ref_rms_matvec (h, NULL, wdn, NULL, y, d, F, 0);
+  for (gint i = 0; i < d; i++)
+    y[i] += xm[i];
+  g_free (qkv);
+  g_free (att);
+  g_free (xm);
+  g_free (gu);
+  g_free (h);
+  g_free (p);
+}
+
+/* The same layer through the separate ops. */
+static MmTensor *
+ops_layer (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
+    MmTensor * kc, MmTensor * vc, gint pos)
+{
+  MmLinearFuse pre = {.norm_w = l->attn_norm,.eps = l->eps };
+  MmTensor *q = mm_rope_qkv_store (g, mm_linear_fused (g, x, l->wqkv,
+          l->bqkv, &pre), l->n_head, pos, l->n_rot, l->rope_base,
+      l->rope_freq_scale, l->rope_mode, kc, vc);
+  MmTensor *a = mm_attention_cached (g, q, kc, vc, pos + 1, l->scale, pos);
+  MmLinearFuse res = {.residual = x };
+  MmTensor *h = mm_linear_fused (g, a, l->wo, NULL, &res);
+  MmLinearFuse ffn = {.norm_w = l->ffn_norm,.eps = l->eps,.swiglu = TRUE };
+  MmLinearFuse res2 = {.residual = h };
+  return mm_linear_fused (g, mm_linear_fused (g, h, l->w_gate_up, NULL, &ffn),
+      l->w_down, NULL, &res2);
+}
+
+static gboolean
+check (MmEngine * e, MmGraph * g, const Case * c)
+{
+  gint nh = c->n_head, nkv = c->n_kv, hd = c->hd, d = c->d, F = c->ffn;
+  gint nqkv = (nh + 2 * nkv) * hd;
+  gsize ncache = (gsize) nkv * c->n_ctx * hd;
+  guint32 s = d + 3 * nh + 7 * hd + c->pos;
+  float *x = mm_test_rand (d, s, -1, 1);
+  float *anw = mm_test_rand (d, s + 1, 0.5, 1.5);
+  float *fnw = mm_test_rand (d, s + 2, 0.5, 1.5);
+  float *bqkv = mm_test_rand (nqkv, s + 3, -0.5, 0.5);
+  float *kc = mm_test_rand (ncache, s + 4, -1, 1);
+  float *vc = mm_test_rand (ncache, s + 5, -1, 1);
+  float *wqkv = g_new (float, (gsize) nqkv * d);
+  float *wo = g_new (float, (gsize) d * nh * hd);
+  float *wgu = g_new (float, (gsize) 2 * F * d);
+  float *wdn = g_new (float, (gsize) d * F);
+  float *want = g_new (float, d);
+  float *kc_want = g_memdup2 (kc, ncache * sizeof (float));
+  float *vc_want = g_memdup2 (vc, ncache * sizeof (float));
+  gint64 sd = d, sb = nqkv, sk[3] = { nkv, c->n_ctx, hd };
+  gint64 sv[3] = { nkv, hd, c->n_ctx }, sx[2] = { 1, d };
+  MmDecoderLayer l = {.attn_norm = mm_test_weight (e, 1, &sd, anw),
+    .wqkv = quant_weight (e, c->t_qkv, nqkv, d, s + 6, wqkv),
+    .bqkv = c->bias ? mm_test_weight (e, 1, &sb, bqkv) : NULL,
+    .wo = quant_weight (e, c->t_o, d, nh * hd, s + 7, wo),
+    .ffn_norm = mm_test_weight (e, 1, &sd, fnw),
+    .w_gate_up = quant_weight (e, c->t_gu, 2 * F, d, s + 8, wgu),
+    .w_down = quant_weight (e, c->t_down, d, F, s + 9, wdn),
+    .n_head = nh,.eps = 1e-5f,.n_rot = c->n_rot,.rope_base = 10000.0f,
+    .rope_freq_scale = 1.0f,.rope_mode = c->neox ? MM_ROPE_NEOX :
+        MM_ROPE_NORMAL,.scale = 1.0f / sqrtf (hd)
+  };
+  ref_layer (c, x, anw, wqkv, c->bias ? bqkv : NULL, wo, fnw, wgu, wdn,
+      kc_want, vc_want, want);
+  MmTensor *tk[2], *tv[2];
+  float *out[2], *kout[2], *vout[2];
+  gboolean ok = TRUE;
+  gchar *what = g_strdup_printf ("decoder_layer d=%d heads %d/%d hd=%d "
+      "ffn=%d rot=%d%s pos=%d/%d bias=%d %s/%s/%s/%s", d, nh, nkv, hd, F,
+      c->n_rot, c->neox ? " neox" : "", c->pos, c->n_ctx, c->bias,
+      mm_dtype_name (c->t_qkv), mm_dtype_name (c->t_o),
+      mm_dtype_name (c->t_gu), mm_dtype_name (c->t_down));
+  for (gint fused = 0; fused < 2; fused++) {
+    tk[fused] = mm_test_weight (e, 3, sk, kc);
+    tv[fused] = mm_test_weight (e, 3, sv, vc);
+    mm_graph_reset (g);
+    MmTensor *tx = mm_graph_input_f32 (g, 2, sx, x);
+    MmTensor *y = fused ? mm_decoder_layer_step (g, tx, &l, tk[1], tv[1],
+        c->pos) : ops_layer (g, tx, &l, tk[0], tv[0], c->pos);
+    out[fused] = g_new (float, d);
+    kout[fused] = g_new (float, ncache);
+    vout[fused] = g_new (float, ncache);
+    if (y == NULL) {
+      g_printerr ("FAIL %s: the fused kernel does not take it\n", what);
+      ok = FALSE;
+      memset (out[fused], 0, d * sizeof (float));
+    } else if (!mm_graph_finish (g, NULL)
+        || !mm_tensor_read_f32 (e, y, out[fused], NULL)) {
+      g_printerr ("FAIL %s: %s run failed\n", what, fused ? "fused" : "ops");
+      ok = FALSE;
+    }
+    mm_tensor_read_f32 (e, tk[fused], kout[fused], NULL);
+    mm_tensor_read_f32 (e, tv[fused], vout[fused], NULL);
+  }
+  ok &= mm_test_close (what, out[1], want, d, 2e-3f, 2e-3f);
+  ok &= mm_test_close ("k cache", kout[1], kc_want, ncache, 1e-4f, 1e-4f);
+  ok &= mm_test_close ("v cache", vout[1], vc_want, ncache, 1e-4f, 1e-4f);
+  if (memcmp (out[0], out[1], d * sizeof (float))
+      || memcmp (kout[0], kout[1], ncache * sizeof (float))
+      || memcmp (vout[0], vout[1], ncache * sizeof (float))) {
+    g_printerr ("FAIL %s: fused and separate ops differ\n", what);
+    ok = FALSE;
+  }
+  for (gint i = 0; i < 2; i++) {
+    mm_tensor_free (tk[i]);
+    mm_tensor_free (tv[i]);
+    g_free (out[i]);
+    g_free (kout[i]);
+    g_free (vout[i]);
+  }
+  MmTensor *all[] = { l.attn_norm, l.wqkv, l.bqkv, l.wo, l.ffn_norm,
+    l.w_gate_up, l.w_down
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    if (all[i])
+      mm_tensor_free (all[i]);
+  void *bufs[] = { x, anw, fnw, bqkv, kc, vc, wqkv, wo, wgu, wdn, want,
+    kc_want, vc_want, what
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
+    g_free (bufs[i]);
+  return ok;
+}
+
+int
+main (void)
+{
+  MmEngine *e = mm_test_engine ();
+  MmGraph *g = mm_graph_new (e);
+  gboolean ok = TRUE;
+  if (mm_engine_device_class (e) != MM_DEVICE_CLASS_CPU)
+    g_print ("not a CPU-class device: only the fallback is checked\n");
+  const MmDType Q8 = MM_DTYPE_Q8_0, Q4 = MM_DTYPE_Q4_0, Q41 = MM_DTYPE_Q4_1;
+  const Case cases[] = {
+    /* SmolLM2-like: 9 / 3 heads of 64, neox */
+    {576, 9, 3, 64, 1536, 64, 160, 131, TRUE, FALSE, Q8, Q8, Q8, Q8},
+    /* odd head counts and dims, partial rotation, bias, mixed types */
+    {96, 5, 1, 32, 160, 16, 40, 0, TRUE, TRUE, Q41, Q8, Q4, Q41},
+    {160, 3, 3, 32, 96, 20, 50, 49, FALSE, FALSE, Q4, Q41, Q8, Q4},
+    {64, 8, 2, 8, 160, 8, 33, 17, FALSE, TRUE, Q8, Q4, Q41, Q8},
+    {128, 6, 2, 48, 224, 48, 97, 96, TRUE, FALSE, Q41, Q41, Q41, Q41},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    ok &= check (e, g, &cases[i]);
+  mm_graph_free (g);
+  mm_engine_unref (e);
+  g_print ("%s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
