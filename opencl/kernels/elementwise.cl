@@ -42,6 +42,39 @@ erf_as (float x)
   return copysign (1.0f - p * exp (-ax * ax), x);
 }
 
+/* Activations of 16 lanes, as the kernels below compute each element
+ * (the GEMM epilogues apply them; act: MmLinearAct). */
+#define ACT_NONE 0
+#define ACT_GELU 1
+#define ACT_GELU_TANH 2
+#define ACT_QUICK_GELU 3
+#define ACT_SILU 4
+
+inline float16
+erf_as16 (float16 x)
+{
+  float16 ax = fabs (x);
+  float16 t = 1.0f / (1.0f + 0.3275911f * ax);
+  float16 p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t
+          - 0.284496736f) * t + 0.254829592f) * t;
+  return copysign (1.0f - p * exp (-ax * ax), x);
+}
+
+inline float16
+act16 (int act, float16 v)
+{
+  if (act == ACT_GELU)
+    return 0.5f * v * (1.0f + erf_as16 (v * 0.70710678118654752f));
+  if (act == ACT_GELU_TANH)
+    return v / (1.0f + exp (-2.0f * (0.7978845608028654f
+                * (v + 0.044715f * v * v * v))));
+  if (act == ACT_QUICK_GELU)
+    return v / (1.0f + exp (-1.702f * v));
+  if (act == ACT_SILU)
+    return v / (1.0f + exp (-v));
+  return v;
+}
+
 __kernel void
 kernel_gelu (__global const float *x, uint xo, __global float *y, uint yo)
 {

@@ -106,7 +106,13 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
 #define ACC_STORE_ROW(i) TILE_ROW_VECS (ACC_STORE, i)
 #define ACC_STORE(i, j) vstore16 (c##i##_##j, j, cl + (i) * ldl);
 #define ACC_FIN_ROW(i) TILE_ROW_VECS (ACC_FIN, i)
-#define ACC_FIN(i, j) c##i##_##j = alpha * c##i##_##j + bv##j;
+#define ACC_FIN(i, j)                                                       \
+  c##i##_##j = act16 (act, rs_##i * c##i##_##j + bv##j);
+/* alpha, times the row's scale when has_rs (rows past M repeat M - 1) */
+#define ROW_SCALE(i)                                                        \
+  float rs_##i = alpha * (has_rs ? rs[rso + m0 + min ((uint) (i), mc - 1)] : 1.0f);
+#define RES_ADD_ROW(i) TILE_ROW_VECS (RES_ADD, i)
+#define RES_ADD(i, j) c##i##_##j += vload16 (j, rl + (i) * ldl);
 #define BIAS_LOAD(j) bv##j = vload16 (j, t);
 #define ROW_OFFSET(i) uint ro##i = min ((uint) (i), mc - 1) * lda;
 #define ROW_FMA(i)                                                          \
@@ -123,7 +129,11 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
     for (uint c_ = 0; c_ < (cols); c_++)                                    \
       (dst)[r_ * (ldd) + c_] = (src)[r_ * (lds) + c_];
 
-/* A [M, K] rows lda, batch stride sa, read as it is: each k broadcasts
+/* C = res + act (alpha rs . A B^T + bias): epilogue on the last K slice
+ * with, when asked, a scale per row of C (rs [batch][M], batch stride
+ * srs), an activation (act16) and a residual (res [batch][M, ldr], batch
+ * stride sr) added last.
+ * A [M, K] rows lda, batch stride sa, read as it is: each k broadcasts
  * one element from each of the tile's MR rows (rows past M repeat row
  * M - 1; their results are never stored).  Bp: [batch / bdiv][Np / NR]
  * [K][NR] (Np: N rounded up to the tile), F32 or F16 (widened as it is
@@ -135,7 +145,9 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
     __global const BT *Bp, uint bpo, uint bdiv,                             \
     __global float *C, uint co, uint ldc, uint sc,                          \
     __global const float *bias, uint biaso, int has_bias,                   \
-    uint M, uint N, uint K, float alpha, uint MB, uint NB, uint KC)         \
+    uint M, uint N, uint K, float alpha, uint MB, uint NB, uint KC,         \
+    int act, __global const float *res, uint reso, uint ldr, uint sr,       \
+    int has_res, __global const float *rs, uint rso, uint srs, int has_rs)  \
 {                                                                           \
   uint n_beg = GID0 * NB, m_beg = GID1 * MB, bt = GID2;                     \
   if (n_beg >= N || m_beg >= M)                                             \
@@ -145,6 +157,8 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
   A += ao + (ulong) bt * sa;                                                \
   Bp += bpo + (ulong) (bt / bdiv) * Np * K;                                 \
   C += co + (ulong) bt * sc;                                                \
+  res += reso + (ulong) bt * sr;                                            \
+  rs += (ulong) bt * srs;                                                   \
   float t[GEMM_MR * GEMM_NR];   /* edge tiles and bias */                   \
                                                                             \
   for (uint k0 = 0; k0 < K; k0 += KC) {                                     \
@@ -192,7 +206,21 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
           bp += GEMM_NR;                                                    \
         }                                                                   \
         if (last) {                                                         \
+          TILE_ROWS (ROW_SCALE)                                             \
           TILE_ROWS (ACC_FIN_ROW)                                           \
+          if (has_res) {                                                    \
+            __global const float *rt = res + (ulong) m0 * ldr + n0;         \
+            if (full) {                                                     \
+              __global const float *rl = rt;                                \
+              uint ldl = ldr;                                               \
+              TILE_ROWS (RES_ADD_ROW)                                       \
+            } else {                                                        \
+              float *rl = t;                                                \
+              uint ldl = GEMM_NR;                                           \
+              TILE_COPY (t, GEMM_NR, rt, ldr, mc, nc)                       \
+              TILE_ROWS (RES_ADD_ROW)                                       \
+            }                                                               \
+          }                                                                 \
         }                                                                   \
         if (full) {                                                         \
           __global float *cl = ct;                                          \

@@ -67,6 +67,22 @@ build_act (MmGraph * g, MmAct act, MmTensor * x)
   return x;
 }
 
+static MmLinearAct
+linear_act (MmAct act)
+{
+  switch (act) {
+    case MM_ACT_GELU:
+      return MM_LINEAR_ACT_GELU;
+    case MM_ACT_GELU_TANH:
+      return MM_LINEAR_ACT_GELU_TANH;
+    case MM_ACT_QUICK_GELU:
+      return MM_LINEAR_ACT_QUICK_GELU;
+    case MM_ACT_SILU:
+      return MM_LINEAR_ACT_SILU;
+  }
+  return MM_LINEAR_ACT_NONE;
+}
+
 /* act(gate(x)) * up(x), then down: Idefics2's MLPs (no biases). */
 static MmTensor *
 build_gated_ffn (MmGraph * g, MmTensor * x, MmTensor * gate_w,
@@ -161,12 +177,14 @@ vit_block (MmGraph * g, const MmVitLayer * l, MmTensor * x,
 {
   MmTensor *h = mm_layer_norm (g, x, l->ln1_w, l->ln1_b, hp->eps);
   MmTensor *qkv = mm_linear (g, h, l->qkv_w, l->qkv_b);       /* [n, 3d] */
-  x = mm_add (g, x, mm_linear (g, build_self_attn (g, qkv, hp->n_head,
-              hp->head_dim), l->o_w, l->o_b));
+  /* activation and residuals ride in the GEMMs' last pass */
+  MmLinearFuse res = {.residual = x };
+  x = mm_linear_fused (g, build_self_attn (g, qkv, hp->n_head, hp->head_dim),
+      l->o_w, l->o_b, &res);
   h = mm_layer_norm (g, x, l->ln2_w, l->ln2_b, hp->eps);
-  h = mm_linear (g, build_act (g, hp->act, mm_linear (g, h, l->fc1_w,
-              l->fc1_b)), l->fc2_w, l->fc2_b);
-  return mm_add (g, x, h);
+  MmLinearFuse act = {.act = linear_act (hp->act) }, res2 = {.residual = x };
+  h = mm_linear_fused (g, h, l->fc1_w, l->fc1_b, &act);
+  return mm_linear_fused (g, h, l->fc2_w, l->fc2_b, &res2);
 }
 
 /* Patches (+ class token) + positions (+ pre-LN): hidden_states[0]. */

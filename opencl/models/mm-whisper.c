@@ -89,18 +89,22 @@ put_cols (MmGraph * g, MmTensor * x, MmTensor * vt, gint64 col0)
       MM_TENSOR (vt), MM_UINT (dm), MM_UINT (ld), MM_UINT (col0));
 }
 
-/* Output projection of attention output @o (value bias added first). */
+/* @x + the output projection of attention output @o (value bias added
+ * first); the GEMM adds the residual where it can. */
 static MmTensor *
-attn_out (MmGraph * g, const MmWhisperAttn * a, MmTensor * o)
+attn_out (MmGraph * g, const MmWhisperAttn * a, MmTensor * o, MmTensor * x)
 {
-  return mm_linear (g, mm_add (g, o, a->v_b), a->o_w, a->o_b);
+  MmLinearFuse res = {.residual = x };
+  return mm_linear_fused (g, mm_add (g, o, a->v_b), a->o_w, a->o_b, &res);
 }
 
+/* @x + fc2 (gelu (fc1 (@h))) */
 static MmTensor *
-mlp (MmGraph * g, const MmWhisperLayer * l, MmTensor * h)
+mlp (MmGraph * g, const MmWhisperLayer * l, MmTensor * h, MmTensor * x)
 {
-  h = mm_gelu (g, mm_linear (g, h, l->fc1_w, l->fc1_b));
-  return mm_linear (g, h, l->fc2_w, l->fc2_b);
+  MmLinearFuse act = {.act = MM_LINEAR_ACT_GELU }, res = {.residual = x };
+  h = mm_linear_fused (g, h, l->fc1_w, l->fc1_b, &act);
+  return mm_linear_fused (g, h, l->fc2_w, l->fc2_b, &res);
 }
 
 static MmTensor *
@@ -113,9 +117,9 @@ enc_block (MmGraph * g, const MmWhisperLayer * l, MmTensor * x, gint n_head)
   MmTensor *o = attention (g, mm_linear (g, h, a->q_w, a->q_b),
       mm_linear (g, h, a->k_w, NULL), values_t (g, a, h, NULL, 0, n), n, n,
       n_head, -1);
-  x = mm_add (g, x, attn_out (g, a, o));
+  x = attn_out (g, a, o, x);
   h = mm_layer_norm (g, x, l->ffn_ln_w, l->ffn_ln_b, MM_WHISPER_LN_EPS);
-  return mm_add (g, x, mlp (g, l, h));
+  return mlp (g, l, h, x);
 }
 
 /* Convolutions and positions: features [n_mels, n_frames] -> the input of
@@ -259,7 +263,7 @@ dec_self_attention (MmWhisperDecoder * d, MmGraph * g, gint il, MmTensor * h,
   MmTensor *o = attention (g, mm_linear (g, h, a->q_w, a->q_b),
       d->k_cache[il], d->vt_cache[il], pos0 + n, ctx, d->w->hp.n_dec_head,
       pos0);
-  return attn_out (g, a, o);
+  return attn_out (g, a, o, NULL);
 }
 
 static MmTensor *
@@ -273,9 +277,9 @@ dec_block (MmWhisperDecoder * d, MmGraph * g, gint il, MmTensor * x, gint pos0)
   gint64 na = d->w->hp.n_audio_ctx;
   MmTensor *o = attention (g, mm_linear (g, h, l->cross.q_w, l->cross.q_b),
       d->cross_k[il], d->cross_vt[il], na, na, d->w->hp.n_dec_head, -1);
-  x = mm_add (g, x, attn_out (g, &l->cross, o));
+  x = attn_out (g, &l->cross, o, x);
   h = mm_layer_norm (g, x, l->ffn_ln_w, l->ffn_ln_b, MM_WHISPER_LN_EPS);
-  return mm_add (g, x, mlp (g, l, h));
+  return mlp (g, l, h, x);
 }
 
 float *

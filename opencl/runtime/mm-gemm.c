@@ -136,12 +136,16 @@ tiled_blocking (const MmGemmShape * s, guint target)
 }
 
 /* Packs B into the graph's arena unless @b is a packed weight, then runs
- * kernel_gemm_tiled_* (A is read in place).  F16 B stays F16 in its
- * panels. */
+ * kernel_gemm_tiled_* (A is read in place), with @epi's extras (nullable).
+ * F16 B stays F16 in its panels. */
 static void
 gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, gboolean b_packed,
-    MmTensor * bias, MmTensor * c, const MmGemmShape * s)
+    MmTensor * bias, MmTensor * c, const MmGemmShape * s,
+    const MmGemmEpilogue * epi)
 {
+  static const MmGemmEpilogue none = { 0 };
+  if (epi == NULL)
+    epi = &none;
   gboolean f16 = b->dtype == MM_DTYPE_F16;
   gint64 Np = ROUND_UP (s->N, GEMM_NR);
   gint64 nb = CEIL_DIV (s->batch, s->b_div), bs = nb * Np * s->K;
@@ -162,7 +166,11 @@ gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, gboolean b_packed,
       MM_TENSOR (c), MM_UINT (s->ldc), MM_UINT (s->stride_c),
       MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
       MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (bl.MB),
-      MM_UINT (bl.NB), MM_UINT (bl.KC));
+      MM_UINT (bl.NB), MM_UINT (bl.KC), MM_INT (epi->act),
+      MM_TENSOR (epi->residual ? epi->residual : c), MM_UINT (epi->ldr),
+      MM_UINT (epi->stride_r), MM_INT (epi->residual != NULL),
+      MM_TENSOR (epi->row_scale ? epi->row_scale : c),
+      MM_UINT (epi->stride_rs), MM_INT (epi->row_scale != NULL));
 }
 
 /* GEMV (M < 4) on a packed weight. */
@@ -310,9 +318,9 @@ gemm_own (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     if (s->M < 4)
       gemv_packed (g, a, b, bias, c, s);
     else
-      gemm_tiled (g, a, b, TRUE, bias, c, s);
+      gemm_tiled (g, a, b, TRUE, bias, c, s, NULL);
   } else if (s->M >= TILED_MIN_M) {
-    gemm_tiled (g, a, b, FALSE, bias, c, s);
+    gemm_tiled (g, a, b, FALSE, bias, c, s, NULL);
   } else {
     gemm_dot (g, a, b, bias, c, s);
   }
@@ -416,7 +424,7 @@ mm_gemm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
     const MmLinearFuse * f)
 {
   gint64 K = mm_tensor_cols (x), M = mm_tensor_rows (x), N = w->shape[0];
-  if (mm_dtype_block_elems (w->dtype) == 1 || !w->planar || K % 32)
+  if (mm_dtype_block_elems (w->dtype) == 1 || !w->planar || K % 32 || f->act)
     return NULL;
   gboolean gemv = M < MM_QUANT_DEQUANT_MIN_M;
   if (gemv && f->swiglu && (N / 2) % QUANT_QP)
@@ -445,6 +453,28 @@ mm_gemm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
       y = mm_add (g, y, f->residual);
   }
   return y;
+}
+
+gboolean
+mm_gemm_epilogue (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
+    MmTensor * c, const MmGemmShape * s, const MmGemmEpilogue * epi)
+{
+  if (!mm_graph_ok (g) || mm_dtype_block_elems (b->dtype) > 1
+      || mm_gemm_get_provider (mm_graph_engine (g)) != MM_GEMM_OWN)
+    return FALSE;
+  PackedInfo info;
+  gboolean packed = lookup_packed (b->buf, &info);
+  if (packed ? s->M < 4 || s->batch != 1 : s->M < TILED_MIN_M)
+    return FALSE;
+  if (!check_gemm (g, a, b, bias, c, s))
+    return TRUE;                /* the sticky error is set */
+  if (packed && (info.N != s->N || info.K != s->K || s->ldb != s->K
+          || b->offset != 0)) {
+    mm_graph_failf (g, "gemm: packed weight used with another shape");
+    return TRUE;
+  }
+  gemm_tiled (g, a, b, packed, bias, c, s, epi);
+  return TRUE;
 }
 
 void

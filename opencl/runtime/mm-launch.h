@@ -40,6 +40,26 @@ void mm_launch (MmGraph * g, const gchar * kernel, guint dims,
         G_N_ELEMENTS (_mm_args), _mm_args);                                 \
   } G_STMT_END
 
+/* Extras of the tiled F32/F16 GEMM's last pass (mm_gemm_epilogue):
+ *   C = residual + act (alpha row_scale . A B^T + bias)
+ * each part optional; row_scale [batch][M] (F32, batch stride stride_rs),
+ * residual [batch][M, ldr] (batch stride stride_r). */
+typedef struct
+{
+  MmLinearAct act;
+  MmTensor *residual;
+  guint ldr, stride_r;
+  MmTensor *row_scale;
+  guint stride_rs;
+} MmGemmEpilogue;
+
+/* mm_gemm with @epi, when our tiled kernel takes the shape (own GEMM
+ * provider, F32 or F16 B, enough rows of A): returns FALSE without doing
+ * anything otherwise, so the caller composes the plain ops. */
+gboolean mm_gemm_epilogue (MmGraph * g, MmTensor * a, MmTensor * b,
+    MmTensor * bias, MmTensor * c, const MmGemmShape * s,
+    const MmGemmEpilogue * epi);
+
 /* mm_linear_fused in one kernel (quantised @w, GEMV-sized @x): returns
  * the output, or NULL when the weight or size is not one it takes (the
  * caller composes plain ops).  Shapes are the caller's to check. */

@@ -338,6 +338,24 @@ mm_swiglu_split (MmGraph * g, MmTensor * x)
   return y;
 }
 
+static MmTensor *
+linear_act (MmGraph * g, MmLinearAct act, MmTensor * x)
+{
+  switch (act) {
+    case MM_LINEAR_ACT_GELU:
+      return mm_gelu (g, x);
+    case MM_LINEAR_ACT_GELU_TANH:
+      return mm_gelu_tanh (g, x);
+    case MM_LINEAR_ACT_QUICK_GELU:
+      return mm_quick_gelu (g, x);
+    case MM_LINEAR_ACT_SILU:
+      return mm_silu (g, x);
+    case MM_LINEAR_ACT_NONE:
+      break;
+  }
+  return x;
+}
+
 MmTensor *
 mm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
     const MmLinearFuse * f)
@@ -351,6 +369,7 @@ mm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
   if (w->n_dims != 2 || w->shape[1] != K || (f->swiglu && N % 2)
       || !check_vec (g, "linear_fused", b, N)
       || !check_vec (g, "linear_fused", f->norm_w, K)
+      || (f->swiglu && f->act) || (guint) f->act > MM_LINEAR_ACT_SILU
       || (f->residual && (mm_tensor_cols (f->residual) != out
               || mm_tensor_rows (f->residual) != M))) {
     if (mm_graph_ok (g))
@@ -362,12 +381,28 @@ mm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
   MmTensor *y = mm_gemm_linear_fused (g, x, w, b, f);
   if (y)
     return y;
+  if (!f->norm_w && !f->swiglu) {
+    /* F32/F16 weights: act and residual in the tiled GEMM's last pass */
+    gint64 shape[MM_MAX_DIMS];
+    memcpy (shape, x->shape, sizeof (shape));
+    shape[x->n_dims - 1] = N;
+    y = mm_graph_tensor (g, MM_DTYPE_F32, x->n_dims, shape);
+    MmGemmShape s = {.M = M,.N = N,.K = K,.batch = 1,.b_div = 1,.lda = K,
+      .ldb = K,.ldc = N,.alpha = 1.0f
+    };
+    MmGemmEpilogue epi = {.act = f->act,.residual = f->residual,
+      .ldr = f->residual ? N : 0
+    };
+    if (mm_gemm_epilogue (g, x, w, b, y, &s, &epi))
+      return y;
+  }
   MmTensor *h = f->norm_w ? mm_rms_norm (g, x, f->norm_w, f->eps) : x;
   /* a one-row residual is a bias vector to the GEMM */
-  gboolean res_bias = f->residual && !f->swiglu && !b && M == 1;
+  gboolean res_bias = f->residual && !f->swiglu && !f->act && !b && M == 1;
   y = mm_linear (g, h, w, res_bias ? mm_reshape (g, f->residual, 1, &N) : b);
   if (f->swiglu)
     y = mm_swiglu_split (g, y);
+  y = linear_act (g, f->act, y);
   if (f->residual && !res_bias)
     y = mm_add (g, y, f->residual);
   return y;

@@ -55,17 +55,29 @@ MmTensor *mm_rope (MmGraph * g, MmTensor * x, gint pos0, gint n_rot,
  * are flattened into M and restored in the output. */
 MmTensor *mm_linear (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b);
 
+/* Activations a linear layer can apply to its output (mm_gelu ...). */
+typedef enum
+{
+  MM_LINEAR_ACT_NONE,
+  MM_LINEAR_ACT_GELU,           /* erf form */
+  MM_LINEAR_ACT_GELU_TANH,
+  MM_LINEAR_ACT_QUICK_GELU,
+  MM_LINEAR_ACT_SILU,
+} MmLinearAct;
+
 /* Work a linear layer's GEMM may do in the same pass (mm_linear_fused). */
 typedef struct
 {
   MmTensor *norm_w;             /* RMS-normalise x with this weight first */
   float eps;
   gboolean swiglu;              /* w is [gate; up] (2 F rows): silu (gate) * up */
+  MmLinearAct act;              /* on the output (not with swiglu) */
   MmTensor *residual;           /* added to the output, [rows, out] */
 } MmLinearFuse;
 
 /* y = residual + act (rms_norm (x) . w^T + b), each part as @f asks (@f
- * nullable: mm_linear).  Quantised weights at decode sizes do it all in one
+ * nullable: mm_linear).  Quantised weights at decode sizes, and F32/F16
+ * weights through our tiled GEMM (no norm, no swiglu), do it all in one
  * kernel; otherwise the plain ops run in turn.  Output [rows, F] with
  * swiglu, else [rows, out]. */
 MmTensor *mm_linear_fused (MmGraph * g, MmTensor * x, MmTensor * w,

@@ -16,10 +16,29 @@ typedef enum
   W_QUANT,
 } WeightKind;
 
+static float
+ref_act (MmLinearAct act, float v)
+{
+  switch (act) {
+    case MM_LINEAR_ACT_GELU:
+      return 0.5f * v * (1.0f + erff (v / sqrtf (2.0f)));
+    case MM_LINEAR_ACT_GELU_TANH:
+      return 0.5f * v * (1.0f + tanhf (sqrtf (2.0f / G_PI) * (v + 0.044715f
+                  * v * v * v)));
+    case MM_LINEAR_ACT_QUICK_GELU:
+      return v / (1.0f + expf (-1.702f * v));
+    case MM_LINEAR_ACT_SILU:
+      return v / (1.0f + expf (-v));
+    case MM_LINEAR_ACT_NONE:
+      break;
+  }
+  return v;
+}
+
 static void
 ref_fused (const float *x, const float *w, const float *b, const float *nw,
-    gboolean swiglu, const float *res, float *y, gint M, gint N, gint K,
-    float eps)
+    gboolean swiglu, MmLinearAct act, const float *res, float *y, gint M,
+    gint N, gint K, float eps)
 {
   gint out = swiglu ? N / 2 : N;
   float *xn = g_new (float, K), *t = g_new (float, N);
@@ -41,6 +60,7 @@ ref_fused (const float *x, const float *w, const float *b, const float *nw,
       float v = t[n];
       if (swiglu)
         v = v / (1.0f + expf (-v)) * t[out + n];
+      v = ref_act (act, v);
       y[(gsize) m * out + n] = v + (res ? res[(gsize) m * out + n] : 0);
     }
   }
@@ -73,8 +93,9 @@ quant_weight (MmEngine * e, MmDType dt, gint N, gint K, float *w)
 }
 
 static gboolean
-check (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M, gint N,
-    gint K, gboolean norm, gboolean swiglu, gboolean res, gboolean bias)
+check_act (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M,
+    gint N, gint K, gboolean norm, gboolean swiglu, gboolean res,
+    gboolean bias, MmLinearAct act)
 {
   gint out = swiglu ? N / 2 : N;
   float *x = mm_test_rand ((gsize) M * K, M + K, -2, 2);
@@ -94,19 +115,20 @@ check (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M, gint N,
     if (wk == W_F32_PACKED)
       mm_gemm_pack_weight (e, tw, NULL);
   }
-  ref_fused (x, w, bias ? b : NULL, norm ? nw : NULL, swiglu, res ? r : NULL,
-      want, M, N, K, 1e-5f);
+  ref_fused (x, w, bias ? b : NULL, norm ? nw : NULL, swiglu, act,
+      res ? r : NULL, want, M, N, K, 1e-5f);
   MmTensor *tb = mm_test_weight (e, 1, &bs, b);
   MmTensor *tn = mm_test_weight (e, 1, &ks, nw);
   mm_graph_reset (g);
   MmLinearFuse f = {.norm_w = norm ? tn : NULL,.eps = 1e-5f,.swiglu = swiglu,
-    .residual = res ? mm_graph_input_f32 (g, 2, rs, r) : NULL
+    .act = act,.residual = res ? mm_graph_input_f32 (g, 2, rs, r) : NULL
   };
   MmTensor *y = mm_linear_fused (g, mm_graph_input_f32 (g, 2, xs, x), tw,
       bias ? tb : NULL, &f);
   gchar *what = g_strdup_printf ("linear_fused %s%s M=%d N=%d K=%d norm=%d "
-      "swiglu=%d res=%d bias=%d", wk == W_QUANT ? mm_dtype_name (dt) : "F32",
-      wk == W_F32_PACKED ? " packed" : "", M, N, K, norm, swiglu, res, bias);
+      "swiglu=%d res=%d bias=%d act=%d", wk == W_QUANT ? mm_dtype_name (dt) :
+      "F32", wk == W_F32_PACKED ? " packed" : "", M, N, K, norm, swiglu, res,
+      bias, act);
   gboolean ok = mm_test_check_tensor (g, what, y, want, (gsize) M * out,
       2e-4f * (1 + K / 64), 1e-4f);
   g_free (what);
@@ -120,6 +142,14 @@ check (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M, gint N,
   g_free (w);
   g_free (want);
   return ok;
+}
+
+static gboolean
+check (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M, gint N,
+    gint K, gboolean norm, gboolean swiglu, gboolean res, gboolean bias)
+{
+  return check_act (e, g, wk, dt, M, N, K, norm, swiglu, res, bias,
+      MM_LINEAR_ACT_NONE);
 }
 
 static gboolean
@@ -170,6 +200,18 @@ main (void)
         ok &= check (e, g, wk, MM_DTYPE_F32, fshapes[i][0], fshapes[i][1],
             fshapes[i][2], opt & 1, (opt >> 1) & 1, (opt >> 2) & 1,
             (opt >> 3) & 1);
+  /* activations: in the tiled F32 GEMM's last pass (packed weights from
+   * 4 rows, as stored from 48), plain ops otherwise (quantised, few rows) */
+  const gint ashapes[][3] = { {49, 70, 33}, {5, 40, 17}, {100, 64, 96},
+  {1, 64, 96}
+  };
+  for (gint act = MM_LINEAR_ACT_GELU; act <= MM_LINEAR_ACT_SILU; act++)
+    for (guint i = 0; i < G_N_ELEMENTS (ashapes); i++)
+      for (gint opt = 0; opt < 4; opt++) {
+        WeightKind wk = i == 3 ? W_QUANT : opt & 2 ? W_F32_PACKED : W_F32;
+        ok &= check_act (e, g, wk, MM_DTYPE_Q8_0, ashapes[i][0],
+            ashapes[i][1], ashapes[i][2], FALSE, FALSE, opt & 1, TRUE, act);
+      }
   /* tiled quantised GEMM with small blocks: several K slices, row blocks
    * and work-items, partial sums reloaded on edge tiles */
   g_setenv ("MM_QGEMM_BLOCK", "12,1,32", TRUE);
