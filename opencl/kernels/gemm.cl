@@ -81,6 +81,25 @@ NAME (__global const T *src, uint so, uint ld, uint sbatch, uint rows,      \
 }
 
 GEMM_PACK (kernel_gemm_pack_f32, float, float16)
+
+/* Panels of a matrix whose columns are the panel's: dst[b][c / NR][k]
+ * [c % NR] = src[b sbatch + k ld + c] for c < N (N a multiple of NR),
+ * e.g. per head V [keys, d] into the B panels of P . V: runs of NR
+ * contiguous floats, no transposition.  One work-item per (PACK_KC rows,
+ * panel, batch). */
+__kernel void
+kernel_gemm_pack_rows_f32 (__global const float *src, uint so, uint ld,
+    uint sbatch, uint N, uint K, __global float *dst, uint dsto)
+{
+  uint k0 = GID0 * PACK_KC, p = GID1, b = GID2;
+  uint kn = min ((uint) PACK_KC, K - k0);
+  src += so + (ulong) b * sbatch + (ulong) k0 * ld + p * 32;
+  dst += dsto + ((ulong) b * N + p * 32) * K + (ulong) k0 * 32;
+  for (uint k = 0; k < kn; k++) {
+    vstore16 (vload16 (0, src + (ulong) k * ld), 0, dst + k * 32);
+    vstore16 (vload16 (1, src + (ulong) k * ld), 0, dst + k * 32 + 16);
+  }
+}
 GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
 
 /* ------------------------------------------------------------------ */
@@ -135,15 +154,18 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
  * stride sr) added last.
  * A [M, K] rows lda, batch stride sa, read as it is: each k broadcasts
  * one element from each of the tile's MR rows (rows past M repeat row
- * M - 1; their results are never stored).  Bp: [batch / bdiv][Np / NR]
- * [K][NR] (Np: N rounded up to the tile), F32 or F16 (widened as it is
- * loaded).  Work-item (x, y, b) computes rows [y MB, y MB + MB) and
+ * M - 1; their results are never stored).  Bp: panels of NR columns,
+ * element (n, k) of batch b at (b / bdiv) bsb + (n / NR) bsp + k bsk
+ * + n % NR: packed, [batch / bdiv][Np / NR][K][NR] (Np: N rounded up to
+ * the tile); or any matrix whose NR consecutive columns lie contiguous,
+ * e.g. V [keys, dims] read in place as the B of P . V.  F32 or F16
+ * (widened as it is loaded).  Work-item (x, y, b) computes rows [y MB, y MB + MB) and
  * columns [x NB, x NB + NB) of C[b]; MB and NB are multiples of MR and NR. */
 #define GEMM_TILED(NAME, BT, B_LOAD)                                        \
 __kernel void                                                               \
 NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
-    __global const BT *Bp, uint bpo, uint bdiv,                             \
-    __global float *C, uint co, uint ldc, uint sc,                          \
+    __global const BT *Bp, uint bpo, uint bdiv, uint bsb, uint bsp,         \
+    uint bsk, __global float *C, uint co, uint ldc, uint sc,                \
     __global const float *bias, uint biaso, int has_bias,                   \
     uint M, uint N, uint K, float alpha, uint MB, uint NB, uint KC,         \
     int act, __global const float *res, uint reso, uint ldr, uint sr,       \
@@ -153,9 +175,8 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
   if (n_beg >= N || m_beg >= M)                                             \
     return;                                                                 \
   uint n_end = min (n_beg + NB, N), m_end = min (m_beg + MB, M);            \
-  uint Np = (N + GEMM_NR - 1) / GEMM_NR * GEMM_NR;                          \
   A += ao + (ulong) bt * sa;                                                \
-  Bp += bpo + (ulong) (bt / bdiv) * Np * K;                                 \
+  Bp += bpo + (ulong) (bt / bdiv) * bsb;                                    \
   C += co + (ulong) bt * sc;                                                \
   res += reso + (ulong) bt * sr;                                            \
   rs += (ulong) bt * srs;                                                   \
@@ -165,8 +186,8 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
     uint kn = min (KC, K - k0);                                             \
     bool last = k0 + kn == K;                                               \
     for (uint n0 = n_beg; n0 < n_end; n0 += GEMM_NR) {                      \
-      /* panel n0 / NR starts at n0 * K; this K block at k0 * NR in it */   \
-      __global const BT *bpanel = Bp + (ulong) n0 * K + (ulong) k0 * GEMM_NR; \
+      __global const BT *bpanel = Bp + (ulong) (n0 / GEMM_NR) * bsp         \
+          + (ulong) k0 * bsk;                                               \
       uint nc = min ((uint) GEMM_NR, N - n0);                               \
       float16 bv0 = 0.0f, bv1 = 0.0f;                                       \
       if (last && has_bias) {                                               \
@@ -203,7 +224,7 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
           TILE_VECS (B_LOAD)                                                \
           TILE_ROWS (ROW_FMA)                                               \
           ap++;                                                             \
-          bp += GEMM_NR;                                                    \
+          bp += bsk;                                                        \
         }                                                                   \
         if (last) {                                                         \
           TILE_ROWS (ROW_SCALE)                                             \

@@ -19,10 +19,13 @@ sm_load1 (__global const float *xr, __global const float *mr, int has_mask,
   return xr[j] * scale + (has_mask ? mr[j] : 0.0f);
 }
 
+/* With inv_out: the rows are left unnormalised (exp (v - max)) and
+ * 1 / sum goes to inv_out[row], for a GEMM to apply to its output rows
+ * (mm_softmax_unnormalised): one pass over the row less. */
 __kernel void
 kernel_softmax (__global const float *x, uint xo, __global float *y, uint yo,
     uint cols, uint rows, __global const float *mask, uint mo, int has_mask,
-    float scale, int causal)
+    float scale, int causal, __global float *inv_out, uint io, int has_inv)
 {
   uint row = GID0;
   uint r = row % rows;
@@ -42,6 +45,8 @@ kernel_softmax (__global const float *x, uint xo, __global float *y, uint yo,
   if (mx == -INFINITY) {
     for (j = 0; j < cols; j++)
       yr[j] = 0.0f;
+    if (has_inv)
+      inv_out[io + row] = 0.0f;
     return;
   }
   float16 s16 = 0.0f;
@@ -57,6 +62,12 @@ kernel_softmax (__global const float *x, uint xo, __global float *y, uint yo,
     sum += e;
   }
   float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  if (has_inv) {
+    inv_out[io + row] = inv;
+    for (j = n; j < cols; j++)
+      yr[j] = 0.0f;
+    return;
+  }
   for (j = 0; j < n16; j += 16)
     vstore16 (vload16 (0, yr + j) * inv, 0, yr + j);
   for (; j < n; j++)

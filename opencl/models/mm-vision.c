@@ -114,17 +114,6 @@ build_attn (MmGraph * g, MmTensor * xq, MmTensor * xk, MmTensor * xv,
   return mm_linear (g, a, o_w, o_b);
 }
 
-/* Columns from @col0 on of a row-major 2-D tensor, as the flat view a
- * strided GEMM operand needs (no copy). */
-static MmTensor *
-col_view (MmGraph * g, MmTensor * x, gint64 col0)
-{
-  MmTensor v = *x;
-  gint64 n = mm_tensor_numel (x) - col0;
-  v.offset += col0 * sizeof (float);
-  return mm_graph_keep (g, mm_tensor_view (&v, 1, &n));
-}
-
 /* Heads per pass of the attention: the scores of one pass stay under
  * this many bytes (ViT-B at 1024 tokens: 4 heads, 16 MiB). */
 #ifndef ATTN_SCORES_BYTES
@@ -132,41 +121,12 @@ col_view (MmGraph * g, MmTensor * x, gint64 col0)
 #endif
 
 /* Self-attention on a fused projection qkv [n, 3d] (Q, K, V column
- * blocks): the scores GEMM reads Q and K in place with the heads as a
- * strided batch, V is transposed per head once, and P . V lands directly
- * in its columns of the [n, H * hd] output; no other copies.  Heads go in
- * groups whose scores are given back to the arena after each group. */
+ * blocks, read where they are). */
 static MmTensor *
 build_self_attn (MmGraph * g, MmTensor * qkv, gint n_head, gint hd)
 {
-  gint64 n = mm_tensor_rows (qkv), d = (gint64) n_head * hd, ld = 3 * d;
-  gint group = CLAMP (ATTN_SCORES_BYTES / (n * n * 4), 1, n_head);
-  MmTensor *o = mm_graph_tensor_2d (g, n, d);
-  for (gint h0 = 0; h0 < n_head; h0 += group) {
-    gint nh = MIN (group, n_head - h0);
-    MmGraphMark mark = mm_graph_mark (g);
-    gint64 ss[3] = { nh, n, n }, vs[3] = { nh, hd, n };
-    MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
-    MmGemmShape qk = {.M = n,.N = n,.K = hd,.batch = nh,.b_div = 1,
-      .lda = ld,.ldb = ld,.ldc = n,.stride_a = hd,.stride_b = hd,
-      .stride_c = n * n,.alpha = 1.0f / sqrtf (hd)
-    };
-    mm_gemm (g, col_view (g, qkv, h0 * hd), col_view (g, qkv, d + h0 * hd),
-        NULL, s, &qk);
-    MmTensor *p = mm_softmax (g, s, NULL, 1.0f, -1);
-    MmTensor *vt = mm_graph_tensor (g, MM_DTYPE_F32, 3, vs);
-    gsize gws[3] = { hd, (n + 15) / 16, nh };
-    MM_LAUNCH (g, "kernel_vision_heads_t", 3, gws, FALSE, MM_TENSOR (qkv),
-        MM_UINT (ld), MM_UINT (2 * d + h0 * hd), MM_TENSOR (vt), MM_UINT (n),
-        MM_UINT (hd));
-    MmGemmShape pv = {.M = n,.N = hd,.K = n,.batch = nh,.b_div = 1,
-      .lda = n,.ldb = n,.ldc = d,.stride_a = n * n,.stride_b = hd * n,
-      .stride_c = hd,.alpha = 1.0f
-    };
-    mm_gemm (g, p, vt, NULL, col_view (g, o, h0 * hd), &pv);
-    mm_graph_rewind (g, mark);
-  }
-  return o;
+  return mm_self_attention_qkv (g, qkv, n_head, 1.0f / sqrtf (hd),
+      ATTN_SCORES_BYTES);
 }
 
 /* ---- tower ---- */

@@ -113,10 +113,13 @@ enc_block (MmGraph * g, const MmWhisperLayer * l, MmTensor * x, gint n_head)
   const MmWhisperAttn *a = &l->attn;
   MmTensor *h = mm_layer_norm (g, x, l->attn_ln_w, l->attn_ln_b,
       MM_WHISPER_LN_EPS);
-  gint64 n = mm_tensor_rows (h);
-  MmTensor *o = attention (g, mm_linear (g, h, a->q_w, a->q_b),
-      mm_linear (g, h, a->k_w, NULL), values_t (g, a, h, NULL, 0, n), n, n,
-      n_head, -1);
+  gint64 n = mm_tensor_rows (h), hd = mm_tensor_cols (h) / n_head;
+  /* [n, heads, hd] views; mm_attention reads V in place where it can */
+  MmTensor *o = mm_attention (g,
+      mm_reshape_3d (g, mm_linear (g, h, a->q_w, a->q_b), n, n_head, hd),
+      mm_reshape_3d (g, mm_linear (g, h, a->k_w, NULL), n, n_head, hd),
+      mm_reshape_3d (g, mm_linear (g, h, a->v_w, NULL), n, n_head, hd),
+      NULL, 1.0f / sqrtf (hd), -1);
   x = attn_out (g, a, o, x);
   h = mm_layer_norm (g, x, l->ffn_ln_w, l->ffn_ln_b, MM_WHISPER_LN_EPS);
   return mlp (g, l, h, x);

@@ -139,13 +139,15 @@ tiled_blocking (const MmGemmShape * s, guint target)
  * kernel_gemm_tiled_* (A is read in place), with @epi's extras (nullable).
  * F16 B stays F16 in its panels. */
 static void
+gemm_tiled_panels (MmGraph * g, MmTensor * a, MmTensor * bp,
+    const MmGemmPanels * pl, MmTensor * bias, MmTensor * c,
+    const MmGemmShape * s, const MmGemmEpilogue * epi);
+
+static void
 gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, gboolean b_packed,
     MmTensor * bias, MmTensor * c, const MmGemmShape * s,
     const MmGemmEpilogue * epi)
 {
-  static const MmGemmEpilogue none = { 0 };
-  if (epi == NULL)
-    epi = &none;
   gboolean f16 = b->dtype == MM_DTYPE_F16;
   gint64 Np = ROUND_UP (s->N, GEMM_NR);
   gint64 nb = CEIL_DIV (s->batch, s->b_div), bs = nb * Np * s->K;
@@ -158,11 +160,28 @@ gemm_tiled (MmGraph * g, MmTensor * a, MmTensor * b, gboolean b_packed,
         MM_UINT (s->N), MM_UINT (s->K), MM_TENSOR (bp), MM_UINT (GEMM_NR));
   }
 
+  MmGemmPanels pl = {.stride_batch = Np * s->K,.stride_panel =
+        GEMM_NR * s->K,.stride_k = GEMM_NR
+  };
+  gemm_tiled_panels (g, a, bp, &pl, bias, c, s, epi);
+}
+
+/* kernel_gemm_tiled_* on B in panels at @pl's strides. */
+static void
+gemm_tiled_panels (MmGraph * g, MmTensor * a, MmTensor * bp,
+    const MmGemmPanels * pl, MmTensor * bias, MmTensor * c,
+    const MmGemmShape * s, const MmGemmEpilogue * epi)
+{
+  static const MmGemmEpilogue none = { 0 };
+  if (epi == NULL)
+    epi = &none;
+  gboolean f16 = bp->dtype == MM_DTYPE_F16;
   Blocking bl = tiled_blocking (s, target_items (g));
   gsize gt[3] = { CEIL_DIV (s->N, bl.NB), CEIL_DIV (s->M, bl.MB), s->batch };
   MM_LAUNCH (g, f16 ? "kernel_gemm_tiled_f16" : "kernel_gemm_tiled_f32", 3,
       gt, TRUE, MM_TENSOR (a), MM_UINT (s->lda), MM_UINT (s->stride_a),
-      MM_TENSOR (bp), MM_UINT (s->b_div),
+      MM_TENSOR (bp), MM_UINT (s->b_div), MM_UINT (pl->stride_batch),
+      MM_UINT (pl->stride_panel), MM_UINT (pl->stride_k),
       MM_TENSOR (c), MM_UINT (s->ldc), MM_UINT (s->stride_c),
       MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
       MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (bl.MB),
@@ -474,6 +493,62 @@ mm_gemm_epilogue (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
     return TRUE;
   }
   gemm_tiled (g, a, b, packed, bias, c, s, epi);
+  return TRUE;
+}
+
+MmTensor *
+mm_gemm_pack_rows (MmGraph * g, MmTensor * src, gint64 ld, gint64 sbatch,
+    gint N, gint K, gint batch, MmGemmPanels * pl)
+{
+  gint64 n = (gint64) batch * N * K;
+  MmTensor *dst = mm_graph_tensor (g, MM_DTYPE_F32, 1, &n);
+  if (mm_graph_ok (g) && (N % GEMM_NR || (batch - 1) * sbatch + (K - 1) * ld
+          + N > mm_tensor_numel (src))) {
+    mm_graph_failf (g, "gemm_pack_rows: %d x %d x %d does not fit %s", batch,
+        K, N, mm_tensor_shape_str (src));
+    return mm_graph_dead (g);
+  }
+  gsize gws[3] = { CEIL_DIV (K, PACK_KC), N / GEMM_NR, batch };
+  MM_LAUNCH (g, "kernel_gemm_pack_rows_f32", 3, gws, TRUE, MM_TENSOR (src),
+      MM_UINT (ld), MM_UINT (sbatch), MM_UINT (N), MM_UINT (K),
+      MM_TENSOR (dst));
+  pl->stride_batch = (gint64) N * K;
+  pl->stride_panel = (gint64) GEMM_NR * K;
+  pl->stride_k = GEMM_NR;
+  return dst;
+}
+
+gboolean
+mm_gemm_panels_supported (MmGraph * g, gint M, gint N)
+{
+  return mm_gemm_get_provider (mm_graph_engine (g)) == MM_GEMM_OWN
+      && N % GEMM_NR == 0 && M >= 4;
+}
+
+gboolean
+mm_gemm_panels (MmGraph * g, MmTensor * a, MmTensor * b,
+    const MmGemmPanels * pl, MmTensor * c, const MmGemmShape * s,
+    const MmGemmEpilogue * epi)
+{
+  if (!mm_graph_ok (g) || b->dtype != MM_DTYPE_F32
+      || !mm_gemm_panels_supported (g, s->M, s->N))
+    return FALSE;
+  gint64 nb = CEIL_DIV (s->batch, s->b_div);
+  gint64 need_b = (nb - 1) * pl->stride_batch + (s->N / GEMM_NR - 1)
+      * pl->stride_panel + (s->K - 1) * pl->stride_k + GEMM_NR;
+  gint64 need_a = (s->batch - 1) * s->stride_a + (s->M - 1) * s->lda + s->K;
+  gint64 need_c = (s->batch - 1) * s->stride_c + (s->M - 1) * s->ldc + s->N;
+  if (s->K <= 0 || s->batch <= 0 || s->b_div <= 0 || s->lda < s->K
+      || s->ldc < s->N || need_b > mm_tensor_numel (b)
+      || need_a > mm_tensor_numel (a) || need_c > mm_tensor_numel (c)
+      || a->dtype != MM_DTYPE_F32 || c->dtype != MM_DTYPE_F32) {
+    mm_graph_failf (g, "gemm_panels: M=%d N=%d K=%d batch=%d does not fit "
+        "a %s, b %s, c %s", s->M, s->N, s->K, s->batch,
+        mm_tensor_shape_str (a), mm_tensor_shape_str (b),
+        mm_tensor_shape_str (c));
+    return TRUE;
+  }
+  gemm_tiled_panels (g, a, b, pl, NULL, c, s, epi);
   return TRUE;
 }
 

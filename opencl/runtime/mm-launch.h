@@ -60,6 +60,30 @@ gboolean mm_gemm_epilogue (MmGraph * g, MmTensor * a, MmTensor * b,
     MmTensor * bias, MmTensor * c, const MmGemmShape * s,
     const MmGemmEpilogue * epi);
 
+/* B of a GEMM already in panels of 32 columns (N a multiple of 32):
+ * element (n, k) of batch b at (b / b_div) stride_batch + (n / 32)
+ * stride_panel + k stride_k + n % 32, in elements from B's offset. */
+typedef struct
+{
+  gint64 stride_batch, stride_panel, stride_k;
+} MmGemmPanels;
+
+/* mm_gemm (no bias) on such a B, with @epi (nullable), when our tiled
+ * kernel runs on this device (own GEMM provider, F32, M >= 4, N a
+ * multiple of 32); FALSE without doing anything otherwise.  Reads e.g. V
+ * [keys, heads hd] in place as the B of P . V. */
+gboolean mm_gemm_panels (MmGraph * g, MmTensor * a, MmTensor * b,
+    const MmGemmPanels * pl, MmTensor * c, const MmGemmShape * s,
+    const MmGemmEpilogue * epi);
+/* Copies batch matrices [K, N] (element (k, n) of batch b at b sbatch
+ * + k ld + n in @src) into panels for mm_gemm_panels, whose strides it
+ * sets in @pl: a pass of plain row copies (V into the B of P . V).  N a
+ * multiple of 32. */
+MmTensor *mm_gemm_pack_rows (MmGraph * g, MmTensor * src, gint64 ld,
+    gint64 sbatch, gint N, gint K, gint batch, MmGemmPanels * pl);
+/* Whether mm_gemm_panels takes F32 work of this M and N here. */
+gboolean mm_gemm_panels_supported (MmGraph * g, gint M, gint N);
+
 /* mm_linear_fused in one kernel (quantised @w, GEMV-sized @x): returns
  * the output, or NULL when the weight or size is not one it takes (the
  * caller composes plain ops).  Shapes are the caller's to check. */

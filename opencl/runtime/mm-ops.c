@@ -225,9 +225,9 @@ mm_rms_norm (MmGraph * g, MmTensor * x, MmTensor * w, float eps)
   return y;
 }
 
-MmTensor *
-mm_softmax (MmGraph * g, MmTensor * x, MmTensor * mask, float scale,
-    gint causal_offset)
+static MmTensor *
+softmax (MmGraph * g, MmTensor * x, MmTensor * mask, float scale,
+    gint causal_offset, MmTensor * inv)
 {
   if (!ok_f32 (g, "softmax", x, mask))
     return mm_graph_dead (g);
@@ -243,8 +243,25 @@ mm_softmax (MmGraph * g, MmTensor * x, MmTensor * mask, float scale,
   gsize gws = mm_tensor_rows (x);
   MM_LAUNCH (g, "kernel_softmax", 1, &gws, TRUE, MM_TENSOR (x), MM_TENSOR (y),
       MM_UINT (cols), MM_UINT (rows), MM_TENSOR (mask ? mask : x),
-      MM_INT (mask != NULL), MM_FLOAT (scale), MM_INT (causal_offset));
+      MM_INT (mask != NULL), MM_FLOAT (scale), MM_INT (causal_offset),
+      MM_TENSOR (inv ? inv : y), MM_INT (inv != NULL));
   return y;
+}
+
+MmTensor *
+mm_softmax (MmGraph * g, MmTensor * x, MmTensor * mask, float scale,
+    gint causal_offset)
+{
+  return softmax (g, x, mask, scale, causal_offset, NULL);
+}
+
+MmTensor *
+mm_softmax_unnormalised (MmGraph * g, MmTensor * x, MmTensor * mask,
+    float scale, gint causal_offset, MmTensor ** inv)
+{
+  gint64 rows = mm_tensor_rows (x);
+  *inv = mm_graph_tensor (g, MM_DTYPE_F32, 1, &rows);
+  return softmax (g, x, mask, scale, causal_offset, *inv);
 }
 
 /* cos/sin of theta for positions [pos0, pos0 + n): [n, n_rot] with the
@@ -576,6 +593,104 @@ attention_gemm (MmGraph * g, MmTensor * q, MmTensor * k, gint64 k_ld,
   return o;
 }
 
+/* Elements from @col0 on of a tensor, as the flat view a strided GEMM
+ * operand needs (no copy). */
+static MmTensor *
+flat_from (MmGraph * g, MmTensor * x, gint64 col0)
+{
+  MmTensor v = *x;
+  gint64 n = mm_tensor_numel (x) - col0;
+  v.offset += col0 * sizeof (float);
+  return mm_graph_keep (g, mm_tensor_view (&v, 1, &n));
+}
+
+/* Attention with V in rows (mm_gemm_panels_supported): q, k, v are flat
+ * views at head 0 of their first row, rows ldq / ldk / ldv apart, heads
+ * d apart; scores S = scale q k^T [H, nq, nk], their softmax left
+ * unnormalised, and P V lands in o (rows ldo apart) with 1 / row sums
+ * applied in the GEMM's last pass.  V's head panels are copied as runs
+ * (no transposition, as mm_gemm's packing of V^T would need). */
+static void
+attention_rows (MmGraph * g, MmTensor * q, gint64 ldq, MmTensor * k,
+    gint64 ldk, MmTensor * v, gint64 ldv, gint64 nq, gint64 nk, gint64 H,
+    gint64 Hkv, gint64 d, MmTensor * mask, float scale, gint causal_offset,
+    MmTensor * o, gint64 ldo)
+{
+  gint64 ss[3] = { H, nq, nk };
+  MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
+  MmGemmShape qk = {.M = nq,.N = nk,.K = d,.batch = H,.b_div = H / Hkv,
+    .lda = ldq,.ldb = ldk,.ldc = nk,.stride_a = d,.stride_b = d,
+    .stride_c = nq * nk,.alpha = scale
+  };
+  mm_gemm (g, q, k, NULL, s, &qk);
+  MmTensor *inv;
+  MmTensor *p = mm_softmax_unnormalised (g, s, mask, 1.0f, causal_offset,
+      &inv);
+  MmGemmShape pv = {.M = nq,.N = d,.K = nk,.batch = H,.b_div = H / Hkv,
+    .lda = nk,.ldb = nk,.ldc = ldo,.stride_a = nq * nk,.stride_c = d,
+    .alpha = 1.0f
+  };
+  /* V's head panels are runs of 32 floats in its rows: copied as runs
+   * (read in place, rows ld apart, they would thrash L1's sets) */
+  MmGemmPanels pl;
+  MmTensor *vp = mm_gemm_pack_rows (g, v, ldv, d, d, nk, Hkv, &pl);
+  MmGemmEpilogue epi = {.row_scale = inv,.stride_rs = nq };
+  if (!mm_gemm_panels (g, p, vp, &pl, o, &pv, &epi) && mm_graph_ok (g))
+    mm_graph_failf (g, "attention: P . V in place not taken");
+}
+
+MmTensor *
+mm_self_attention_qkv (MmGraph * g, MmTensor * qkv, gint n_head,
+    float scale, gint64 max_scores_bytes)
+{
+  if (!ok_f32 (g, "self_attention_qkv", qkv, NULL))
+    return mm_graph_dead (g);
+  gint64 n = mm_tensor_rows (qkv), ld = mm_tensor_cols (qkv);
+  gint64 d = n_head > 0 ? ld / (3 * n_head) : 0, dm = n_head * d;
+  if (n_head <= 0 || d <= 0 || ld != 3 * dm) {
+    mm_graph_failf (g, "self_attention_qkv: %s is not [n, 3 x %d heads]",
+        mm_tensor_shape_str (qkv), n_head);
+    return mm_graph_dead (g);
+  }
+  gint group = max_scores_bytes > 0 ? CLAMP (max_scores_bytes / (n * n * 4),
+      1, n_head) : n_head;
+  gboolean in_place = mm_gemm_panels_supported (g, n, d);
+  MmTensor *o = mm_graph_tensor_2d (g, n, dm);
+  for (gint h0 = 0; h0 < n_head; h0 += group) {
+    gint nh = MIN (group, n_head - h0);
+    MmGraphMark mark = mm_graph_mark (g);
+    if (in_place) {
+      attention_rows (g, flat_from (g, qkv, h0 * d), ld,
+          flat_from (g, qkv, dm + h0 * d), ld,
+          flat_from (g, qkv, 2 * dm + h0 * d), ld, n, n, nh, nh, d, NULL,
+          scale, -1, flat_from (g, o, h0 * d), dm);
+    } else {
+      /* V transposed per head, the B operand of P . V for mm_gemm */
+      gint64 ss[3] = { nh, n, n }, vs[3] = { nh, d, n };
+      MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
+      MmGemmShape qk = {.M = n,.N = n,.K = d,.batch = nh,.b_div = 1,
+        .lda = ld,.ldb = ld,.ldc = n,.stride_a = d,.stride_b = d,
+        .stride_c = n * n,.alpha = scale
+      };
+      mm_gemm (g, flat_from (g, qkv, h0 * d), flat_from (g, qkv,
+              dm + h0 * d), NULL, s, &qk);
+      MmTensor *p = mm_softmax (g, s, NULL, 1.0f, -1);
+      MmTensor *vt = mm_graph_tensor (g, MM_DTYPE_F32, 3, vs);
+      gsize gws[3] = { d, (n + 15) / 16, nh };
+      MM_LAUNCH (g, "kernel_vision_heads_t", 3, gws, FALSE, MM_TENSOR (qkv),
+          MM_UINT (ld), MM_UINT (2 * dm + h0 * d), MM_TENSOR (vt),
+          MM_UINT (n), MM_UINT (d));
+      MmGemmShape pv = {.M = n,.N = d,.K = n,.batch = nh,.b_div = 1,
+        .lda = n,.ldb = n,.ldc = dm,.stride_a = n * n,.stride_b = d * n,
+        .stride_c = d,.alpha = 1.0f
+      };
+      mm_gemm (g, p, vt, NULL, flat_from (g, o, h0 * d), &pv);
+    }
+    mm_graph_rewind (g, mark);
+  }
+  return o;
+}
+
 MmTensor *
 mm_attention (MmGraph * g, MmTensor * q, MmTensor * k, MmTensor * v,
     MmTensor * mask, float scale, gint causal_offset)
@@ -592,6 +707,13 @@ mm_attention (MmGraph * g, MmTensor * q, MmTensor * k, MmTensor * v,
     return mm_graph_dead (g);
   }
   gint64 d = q->shape[2], nk = k->shape[0], Hkv = k->shape[1];
+  gint64 nq = q->shape[0], H = q->shape[1];
+  if (mm_gemm_panels_supported (g, nq, d)) {
+    MmTensor *o = mm_graph_tensor_2d (g, nq, H * d);
+    attention_rows (g, q, H * d, k, Hkv * d, v, Hkv * d, nq, nk, H, Hkv, d,
+        mask, scale, causal_offset, o, H * d);
+    return o;
+  }
   const gint p_vt[3] = { 1, 2, 0 };
   MmTensor *vt = mm_permute (g, v, p_vt);       /* [Hkv, d, nk] */
   return attention_gemm (g, q, k, Hkv * d, d, vt, nk, d * nk, nk, Hkv, mask,

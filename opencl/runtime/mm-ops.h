@@ -44,6 +44,11 @@ MmTensor *mm_rms_norm (MmGraph * g, MmTensor * x, MmTensor * w, float eps);
  * -1 for no causal mask. */
 MmTensor *mm_softmax (MmGraph * g, MmTensor * x, MmTensor * mask,
     float scale, gint causal_offset);
+/* mm_softmax without the division: rows hold exp (v - max (v)) and
+ * @inv (out: a new [rows] tensor, rows of all batches) 1 / their sum, for
+ * a GEMM's row scale (mm_gemm_epilogue) to apply. */
+MmTensor *mm_softmax_unnormalised (MmGraph * g, MmTensor * x,
+    MmTensor * mask, float scale, gint causal_offset, MmTensor ** inv);
 
 /* x: [n_tok, n_head, head_dim]; token t has position pos0 + t.  Only the
  * first @n_rot dims of each head rotate. theta_i = pos * base^(-2i/n_rot)
@@ -90,6 +95,13 @@ MmTensor *mm_swiglu_split (MmGraph * g, MmTensor * x);
  * @causal_offset as in mm_softmax. Returns [nq, n_head * d]. */
 MmTensor *mm_attention (MmGraph * g, MmTensor * q, MmTensor * k,
     MmTensor * v, MmTensor * mask, float scale, gint causal_offset);
+
+/* Self-attention (no mask) on a fused projection qkv [n, 3 H d]: Q, K
+ * and V column blocks, heads d apart in each.  Returns [n, H d].  Heads
+ * go in groups whose scores take at most @max_scores_bytes (0: all heads
+ * at once), given back to the arena after each group. */
+MmTensor *mm_self_attention_qkv (MmGraph * g, MmTensor * qkv, gint n_head,
+    float scale, gint64 max_scores_bytes);
 
 /* KV cache of one decoder layer: keys head-major, k [n_kv_head, n_ctx, d],
  * values transposed, v [n_kv_head, d, n_ctx] (both B operands of the

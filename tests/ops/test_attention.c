@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* mm_attention (permute + batched GEMM + softmax) vs a direct C loop:
- * multi-head, grouped-query, causal with an offset (KV cache), mask. */
+/* mm_attention (permute + batched GEMM + softmax, or with head dims a
+ * multiple of 32 V read in place and the softmax normalised in P . V)
+ * and mm_self_attention_qkv vs a direct C loop: multi-head,
+ * grouped-query, causal with an offset (KV cache), mask. */
 #include "mm-test-util.h"
 
 #include <math.h>
@@ -65,6 +67,40 @@ check (MmGraph * g, gint nq, gint nk, gint H, gint Hkv, gint d,
   g_free (k);
   g_free (v);
   g_free (m);
+  g_free (want);
+  return ok;
+}
+
+/* mm_self_attention_qkv on qkv [n, 3 H d] in head groups of @group
+ * (through max_scores_bytes) vs ref_attention on its column blocks. */
+static gboolean
+check_qkv (MmGraph * g, gint n, gint H, gint d, gint group)
+{
+  gint dm = H * d;
+  float *qkv = mm_test_rand ((gsize) n * 3 * dm, 7 + n, -1, 1);
+  float *q = g_new (float, (gsize) n * dm), *k = g_new (float, (gsize) n * dm);
+  float *v = g_new (float, (gsize) n * dm), *want = g_new (float, (gsize) n * dm);
+  for (gint i = 0; i < n; i++)
+    for (gint c = 0; c < dm; c++) {
+      q[i * dm + c] = qkv[(gsize) i * 3 * dm + c];
+      k[i * dm + c] = qkv[(gsize) i * 3 * dm + dm + c];
+      v[i * dm + c] = qkv[(gsize) i * 3 * dm + 2 * dm + c];
+    }
+  float scale = 1.0f / sqrtf (d);
+  ref_attention (q, k, v, NULL, want, n, n, H, H, d, scale, -1);
+  gint64 s[2] = { n, 3 * dm };
+  mm_graph_reset (g);
+  MmTensor *y = mm_self_attention_qkv (g, mm_graph_input_f32 (g, 2, s, qkv),
+      H, scale, (gint64) group * n * n * 4);
+  gchar *what = g_strdup_printf ("self_attention_qkv n=%d H=%d d=%d group=%d",
+      n, H, d, group);
+  gboolean ok = mm_test_check_tensor (g, what, y, want, (gsize) n * dm, 1e-5f,
+      1e-4f);
+  g_free (what);
+  g_free (qkv);
+  g_free (q);
+  g_free (k);
+  g_free (v);
   g_free (want);
   return ok;
 }
@@ -183,6 +219,14 @@ main (void)
   ok &= check (g, 5, 25, 6, 2, 10, FALSE, 20);  /* chunk after a prefix */
   ok &= check (g, 11, 29, 5, 5, 7, TRUE, -1);   /* cross-attention, mask */
   ok &= check (g, 64, 97, 2, 1, 16, FALSE, -1); /* latents -> features */
+  /* head dims of 32 multiples: V copied as rows, normalised in P . V */
+  ok &= check (g, 37, 37, 3, 3, 32, FALSE, -1);
+  ok &= check (g, 29, 61, 6, 2, 64, TRUE, -1);
+  ok &= check (g, 13, 45, 4, 1, 96, FALSE, 32);
+  ok &= check (g, 4, 4, 1, 1, 32, TRUE, 0);
+  ok &= check_qkv (g, 50, 3, 32, 3);
+  ok &= check_qkv (g, 97, 5, 64, 2);
+  ok &= check_qkv (g, 33, 4, 24, 1);    /* head dim 24: V transposed */
   /* KV cache: decode kernels (nq <= 4; head dims and lengths on and off
    * the 16-lane vectors; one chunk of keys or several merged, chunks
    * wholly masked), batched GEMMs (prefill, chunk after a prefix) */

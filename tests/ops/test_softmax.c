@@ -45,6 +45,24 @@ check (MmGraph * g, gint64 batch, gint64 rows, gint64 cols, gboolean masked,
       G_GINT64_FORMAT "x%" G_GINT64_FORMAT " mask %d causal %d", batch, rows,
       cols, masked, causal);
   gboolean ok = mm_test_check_tensor (g, what, y, want, n, 1e-6f, 1e-5f);
+  /* unnormalised rows times the returned 1 / sums */
+  MmTensor *inv;
+  mm_graph_reset (g);
+  tm = masked ? mm_graph_input_f32 (g, 2, sm, m) : NULL;
+  y = mm_softmax_unnormalised (g, mm_graph_input_f32 (g, 3, s, x), tm, 0.7f,
+      causal, &inv);
+  float *u = g_new (float, n), *iv = g_new (float, batch * rows);
+  if (mm_graph_finish (g, NULL) && mm_tensor_read_f32 (mm_graph_engine (g), y,
+          u, NULL) && mm_tensor_read_f32 (mm_graph_engine (g), inv, iv, NULL)) {
+    for (gsize i = 0; i < n; i++)
+      u[i] *= iv[i / cols];
+    ok &= mm_test_close (what, u, want, n, 1e-6f, 1e-5f);
+  } else {
+    g_printerr ("FAIL %s: unnormalised run failed\n", what);
+    ok = FALSE;
+  }
+  g_free (u);
+  g_free (iv);
   g_free (what);
   g_free (x);
   g_free (m);
