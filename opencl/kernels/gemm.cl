@@ -125,6 +125,8 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
 #define ACC_STORE_ROW(i) TILE_ROW_VECS (ACC_STORE, i)
 #define ACC_STORE(i, j) vstore16 (c##i##_##j, j, cl + (i) * ldl);
 #define ACC_FIN_ROW(i) TILE_ROW_VECS (ACC_FIN, i)
+#define ACC_FIN_PLAIN_ROW(i) TILE_ROW_VECS (ACC_FIN_PLAIN, i)
+#define ACC_FIN_PLAIN(i, j) c##i##_##j = alpha * c##i##_##j + bv##j;
 #define ACC_FIN(i, j)                                                       \
   c##i##_##j = act16 (act, rs_##i * c##i##_##j + bv##j);
 /* alpha, times the row's scale when has_rs (rows past M repeat M - 1) */
@@ -151,27 +153,54 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
 /* C = res + act (alpha rs . A B^T + bias): epilogue on the last K slice
  * with, when asked, a scale per row of C (rs [batch][M], batch stride
  * srs), an activation (act16) and a residual (res [batch][M, ldr], batch
- * stride sr) added last.
+ * stride sr) added last.  Block (x, y, b) computes rows [y MB, y MB + MB)
+ * and columns [x NB, x NB + NB) of C[b].
  * A [M, K] rows lda, batch stride sa, read as it is: each k broadcasts
  * one element from each of the tile's MR rows (rows past M repeat row
  * M - 1; their results are never stored).  Bp: panels of NR columns,
- * element (n, k) of batch b at (b / bdiv) bsb + (n / NR) bsp + k bsk
- * + n % NR: packed, [batch / bdiv][Np / NR][K][NR] (Np: N rounded up to
- * the tile); or any matrix whose NR consecutive columns lie contiguous,
- * e.g. V [keys, dims] read in place as the B of P . V.  F32 or F16
- * (widened as it is loaded).  Work-item (x, y, b) computes rows [y MB, y MB + MB) and
- * columns [x NB, x NB + NB) of C[b]; MB and NB are multiples of MR and NR. */
-#define GEMM_TILED(NAME, BT, B_LOAD)                                        \
-__kernel void                                                               \
-NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
+ * element (n, k) of batch b at (b / bdiv) bsb + (n / NR) bsp + k NR
+ * + n % NR (packed: [batch / bdiv][Np / NR][K][NR], Np: N rounded up to
+ * the tile).  F32 or F16
+ * (widened as it is loaded).  MB and NB are multiples of MR and NR. */
+#define GEMM_TILED_ARGS(BT)                                                 \
+    __global const float *A, uint ao, uint lda, uint sa,                    \
     __global const BT *Bp, uint bpo, uint bdiv, uint bsb, uint bsp,         \
-    uint bsk, __global float *C, uint co, uint ldc, uint sc,                \
+    __global float *C, uint co, uint ldc, uint sc,                          \
     __global const float *bias, uint biaso, int has_bias,                   \
     uint M, uint N, uint K, float alpha, uint MB, uint NB, uint KC,         \
     int act, __global const float *res, uint reso, uint ldr, uint sr,       \
-    int has_res, __global const float *rs, uint rso, uint srs, int has_rs)  \
+    int has_res, __global const float *rs, uint rso, uint srs, int has_rs
+
+/* Blocks in the order of a (column block, row block, batch) grid, column
+ * blocks first: claimed by the work-items (claim_unit), or one per
+ * work-item when there are as many (devices other than CPUs). */
+#define GEMM_TILED(NAME, BT, B_LOAD, EPI)                                   \
+GEMM_TILED_BLOCK (NAME##_block, BT, B_LOAD, EPI)                            \
+__kernel void                                                               \
+NAME (GEMM_TILED_ARGS (BT), uint nbx, uint nby, uint n_units,               \
+    volatile __global uint *ctr)                                            \
 {                                                                           \
-  uint n_beg = GID0 * NB, m_beg = GID1 * MB, bt = GID2;                     \
+  if (get_global_size (0) == n_units) {                                     \
+    uint u = GID0;                                                          \
+    NAME##_block (A, ao, lda, sa, Bp, bpo, bdiv, bsb, bsp, C, co, ldc,      \
+        sc, bias, biaso, has_bias, M, N, K, alpha, MB, NB, KC, act, res,    \
+        reso, ldr, sr, has_res, rs, rso, srs, has_rs, u % nbx,              \
+        u / nbx % nby, u / (nbx * nby));                                    \
+    return;                                                                 \
+  }                                                                         \
+  for (uint u; (u = claim_unit (ctr)) < n_units;)                           \
+    NAME##_block (A, ao, lda, sa, Bp, bpo, bdiv, bsb, bsp, C, co, ldc,      \
+        sc, bias, biaso, has_bias, M, N, K, alpha, MB, NB, KC, act, res,    \
+        reso, ldr, sr, has_res, rs, rso, srs, has_rs, u % nbx,              \
+        u / nbx % nby, u / (nbx * nby));                                    \
+  claim_end (ctr);                                                          \
+}
+
+#define GEMM_TILED_BLOCK(NAME, BT, B_LOAD, EPI)                             \
+inline void                                                                 \
+NAME (GEMM_TILED_ARGS (BT), uint gx, uint gy, uint bt)                      \
+{                                                                           \
+  uint n_beg = gx * NB, m_beg = gy * MB;                                    \
   if (n_beg >= N || m_beg >= M)                                             \
     return;                                                                 \
   uint n_end = min (n_beg + NB, N), m_end = min (m_beg + MB, M);            \
@@ -187,7 +216,7 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
     bool last = k0 + kn == K;                                               \
     for (uint n0 = n_beg; n0 < n_end; n0 += GEMM_NR) {                      \
       __global const BT *bpanel = Bp + (ulong) (n0 / GEMM_NR) * bsp         \
-          + (ulong) k0 * bsk;                                               \
+          + (ulong) k0 * GEMM_NR;                                           \
       uint nc = min ((uint) GEMM_NR, N - n0);                               \
       float16 bv0 = 0.0f, bv1 = 0.0f;                                       \
       if (last && has_bias) {                                               \
@@ -224,9 +253,11 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
           TILE_VECS (B_LOAD)                                                \
           TILE_ROWS (ROW_FMA)                                               \
           ap++;                                                             \
-          bp += bsk;                                                        \
+          bp += GEMM_NR;                                                    \
         }                                                                   \
-        if (last) {                                                         \
+        if (last && (!EPI || !(act | has_rs | has_res))) {                  \
+          TILE_ROWS (ACC_FIN_PLAIN_ROW)                                     \
+        } else if (last) {                                                  \
           TILE_ROWS (ROW_SCALE)                                             \
           TILE_ROWS (ACC_FIN_ROW)                                           \
           if (has_res) {                                                    \
@@ -260,8 +291,12 @@ NAME (__global const float *A, uint ao, uint lda, uint sa,                  \
 
 #define B_LOAD_F32(j) float16 b##j = vload16 (j, bp);
 #define B_LOAD_F16(j) float16 b##j = vload_half16 (j, bp);
-GEMM_TILED (kernel_gemm_tiled_f32, float, B_LOAD_F32)
-GEMM_TILED (kernel_gemm_tiled_f16, half, B_LOAD_F16)
+/* The epilogue's extras (act, rs, res) only in the _epi kernels: their
+ * code in the plain kernel slowed its short-K tiles (Q . K^T) by ~10 %. */
+GEMM_TILED (kernel_gemm_tiled_f32, float, B_LOAD_F32, 0)
+GEMM_TILED (kernel_gemm_tiled_f16, half, B_LOAD_F16, 0)
+GEMM_TILED (kernel_gemm_tiled_epi_f32, float, B_LOAD_F32, 1)
+GEMM_TILED (kernel_gemm_tiled_epi_f16, half, B_LOAD_F16, 1)
 
 /* GEMV on packed B (weights packed once by mm_gemm_pack_weight): one row
  * of A per work-item row, NB columns (a multiple of NR) per work-item.

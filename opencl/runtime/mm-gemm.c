@@ -177,11 +177,16 @@ gemm_tiled_panels (MmGraph * g, MmTensor * a, MmTensor * bp,
     epi = &none;
   gboolean f16 = bp->dtype == MM_DTYPE_F16;
   Blocking bl = tiled_blocking (s, target_items (g));
-  gsize gt[3] = { CEIL_DIV (s->N, bl.NB), CEIL_DIV (s->M, bl.MB), s->batch };
-  MM_LAUNCH (g, f16 ? "kernel_gemm_tiled_f16" : "kernel_gemm_tiled_f32", 3,
-      gt, TRUE, MM_TENSOR (a), MM_UINT (s->lda), MM_UINT (s->stride_a),
+  guint nbx = CEIL_DIV (s->N, bl.NB), nby = CEIL_DIV (s->M, bl.MB);
+  guint64 units = (guint64) nbx * nby * s->batch;
+  gsize gws = claim_items (g, units);
+  gboolean extras = epi->act || epi->residual || epi->row_scale;
+  const gchar *k = extras ? (f16 ? "kernel_gemm_tiled_epi_f16" :
+      "kernel_gemm_tiled_epi_f32") : (f16 ? "kernel_gemm_tiled_f16" :
+      "kernel_gemm_tiled_f32");
+  MM_LAUNCH (g, k, 1, &gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda), MM_UINT (s->stride_a),
       MM_TENSOR (bp), MM_UINT (s->b_div), MM_UINT (pl->stride_batch),
-      MM_UINT (pl->stride_panel), MM_UINT (pl->stride_k),
+      MM_UINT (pl->stride_panel),
       MM_TENSOR (c), MM_UINT (s->ldc), MM_UINT (s->stride_c),
       MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL), MM_UINT (s->M),
       MM_UINT (s->N), MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (bl.MB),
@@ -189,7 +194,9 @@ gemm_tiled_panels (MmGraph * g, MmTensor * a, MmTensor * bp,
       MM_TENSOR (epi->residual ? epi->residual : c), MM_UINT (epi->ldr),
       MM_UINT (epi->stride_r), MM_INT (epi->residual != NULL),
       MM_TENSOR (epi->row_scale ? epi->row_scale : c),
-      MM_UINT (epi->stride_rs), MM_INT (epi->row_scale != NULL));
+      MM_UINT (epi->stride_rs), MM_INT (epi->row_scale != NULL),
+      MM_UINT (nbx), MM_UINT (nby), MM_UINT (units),
+      MM_MEM (mm_engine_work_counter (mm_graph_engine (g))));
 }
 
 /* GEMV (M < 4) on a packed weight. */
@@ -533,6 +540,11 @@ mm_gemm_panels (MmGraph * g, MmTensor * a, MmTensor * b,
   if (!mm_graph_ok (g) || b->dtype != MM_DTYPE_F32
       || !mm_gemm_panels_supported (g, s->M, s->N))
     return FALSE;
+  if (pl->stride_k != GEMM_NR) {
+    mm_graph_failf (g, "gemm_panels: panel rows must be %d floats apart",
+        GEMM_NR);
+    return TRUE;
+  }
   gint64 nb = CEIL_DIV (s->batch, s->b_div);
   gint64 need_b = (nb - 1) * pl->stride_batch + (s->N / GEMM_NR - 1)
       * pl->stride_panel + (s->K - 1) * pl->stride_k + GEMM_NR;

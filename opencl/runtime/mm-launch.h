@@ -62,7 +62,8 @@ gboolean mm_gemm_epilogue (MmGraph * g, MmTensor * a, MmTensor * b,
 
 /* B of a GEMM already in panels of 32 columns (N a multiple of 32):
  * element (n, k) of batch b at (b / b_div) stride_batch + (n / 32)
- * stride_panel + k stride_k + n % 32, in elements from B's offset. */
+ * stride_panel + k stride_k + n % 32, in elements from B's offset
+ * (stride_k: 32, the panel's rows contiguous). */
 typedef struct
 {
   gint64 stride_batch, stride_panel, stride_k;
@@ -70,8 +71,7 @@ typedef struct
 
 /* mm_gemm (no bias) on such a B, with @epi (nullable), when our tiled
  * kernel runs on this device (own GEMM provider, F32, M >= 4, N a
- * multiple of 32); FALSE without doing anything otherwise.  Reads e.g. V
- * [keys, heads hd] in place as the B of P . V. */
+ * multiple of 32); FALSE without doing anything otherwise. */
 gboolean mm_gemm_panels (MmGraph * g, MmTensor * a, MmTensor * b,
     const MmGemmPanels * pl, MmTensor * c, const MmGemmShape * s,
     const MmGemmEpilogue * epi);
