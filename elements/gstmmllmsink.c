@@ -2,7 +2,8 @@
 /**
  * SECTION:element-mmllmsink
  * @title: mmllmsink
- * @short_description: caption or question-answer a live stream with an LLM
+ * @short_description: caption or question-answer a live stream with an
+ *     LLM, or transcribe its speech with Whisper
  * @see_also: mmvisionenc, mmaudioenc, #GstMmTokensMeta, #GstMmCaptionMeta
  *
  * mmllmsink collects the tokens that mmvisionenc and mmaudioenc attach to
@@ -10,6 +11,9 @@
  * ones in a rolling context and runs a Llama-family LLM over them with a
  * prompt. Each result is a caption (or an answer, when the prompt is a
  * question) for a span of the stream.
+ *
+ * With a Hugging Face Whisper folder as #GstMmLlmSink:model, the element
+ * transcribes speech instead (see below).
  *
  * ## Pads and context
  *
@@ -77,6 +81,55 @@
  * `videoconvert ! textoverlay` (gst-plugins-base) first. Set video-sink and
  * overlay in the NULL or READY state.
  *
+ * ## Speech transcription (Whisper models)
+ *
+ * When #GstMmLlmSink:model is a Hugging Face Whisper folder (config.json
+ * with `model_type` "whisper", the decoder weights, tokenizer.json and
+ * generation_config.json, e.g. openai/whisper-tiny), the tokens that
+ * mmaudioenc made with the same Whisper are transcribed by Whisper's
+ * decoder (greedy, with the logit rules of generation_config.json as
+ * transformers' generate applies them), one window at a time, in order;
+ * the device buffer of the tokens is read directly when it lives on the
+ * same OpenCL device, else their host copy. The tokens must be the
+ * encoder output of that Whisper (token count = its encoder's output
+ * length, dimension = its d_model): anything else is an element error
+ * naming both models and both shapes. Video pads cannot be used with a
+ * Whisper model (an error at start). #GstMmLlmSink:prompt,
+ * #GstMmLlmSink:system-prompt and the sampling properties do not apply
+ * (a prompt change is ignored); #GstMmLlmSink:interval and
+ * #GstMmLlmSink:context-tokens neither: every window is transcribed once.
+ * #GstMmLlmSink:language, #GstMmLlmSink:task (transcribe or translate
+ * into English) and #GstMmLlmSink:timestamps choose how;
+ * #GstMmLlmSink:max-tokens, when set, bounds the tokens of a window.
+ *
+ * Overlapping windows (mmaudioenc hop < window) are merged into one
+ * running transcript, so that nothing is repeated and words cut by a
+ * window's edge are taken from the next window, which hears them whole.
+ * With timestamps, each window's segments are placed on the stream's
+ * timeline (window start + segment times); segments already committed are
+ * skipped, a segment that reaches the window's end is held back until the
+ * next window has transcribed that audio again (its words that repeat
+ * what was committed are dropped), and EOS commits what is still held.
+ * Without usable timestamps, windows are joined by matching their words
+ * with the end of the transcript so far. The exact rule is written in
+ * elements/mm-transcript-merge.h. Without overlap (hop = window) words at
+ * window edges stay cut.
+ *
+ * Each window that commits new text gives one result, through the same
+ * outputs as captions: the `mm-caption` message (prompt NULL; its span is
+ * that of the new text; `prompt-tokens` counts the window's audio tokens
+ * and the decoder's prompt, `generated-tokens` the decoded tokens,
+ * timestamps included, `prefill-ms` the cross-attention set-up and
+ * `decode-ms` the decoding), plus `task`, `language` (#gchararray, the
+ * language token used, NULL for English-only models) and `segments` (a
+ * #GstValueArray of `segment` structures with `start`, `end` (PTS) and
+ * `text`); the #GstMmLlmSink::caption signal; #GstMmLlmSink:location
+ * (WebVTT and SRT: one cue per segment, timed by the segment's absolute
+ * timestamps; JSON Lines: one line per result with its `segments`); and
+ * #GstMmLlmSink:print (one line per segment). The text held back at EOS
+ * comes as a last result with no token counts. Its latency is counted
+ * from the arrival of the window that committed it.
+ *
  * ## Changing the prompt while playing
  *
  * Set #GstMmLlmSink:prompt, or send a custom event whose structure is named
@@ -138,6 +191,17 @@
  *     overlay=true video-sink="videoconvert ! autovideosink"
  * ]| Shows the camera with the current caption drawn on it
  * (pipelines/camera-live-overlay.sh).
+ * |[
+ * gst-launch-1.0 filesrc location=talk.wav ! wavparse ! audioconvert ! \
+ *     audioresample ! mmaudioenc model=whisper-tiny window=10 hop=5 ! \
+ *     mmllmsink model=whisper-tiny sync=false location=talk.vtt
+ * ]| Writes WebVTT subtitles of a recording (pipelines/transcribe-file.sh).
+ * |[
+ * gst-launch-1.0 autoaudiosrc ! audioconvert ! audioresample ! \
+ *     mmaudioenc model=whisper-tiny window=6 hop=3 ! \
+ *     mmllmsink model=whisper-tiny language=en print=true
+ * ]| Prints a live transcript of the microphone
+ * (pipelines/transcribe-live.sh).
  *
  * Since: 0.1
  */
@@ -153,6 +217,7 @@
 #include "mm-caption-chain.h"
 #include "mm-caption-context.h"
 #include "mm-caption-llm.h"
+#include "mm-caption-whisper.h"
 #include "mm-caption-writer.h"
 #include "gst/gstmmcaptionmeta.h"
 #include "gst/gstmmtokensmeta.h"
@@ -173,6 +238,9 @@ enum
   PROP_TOP_P,
   PROP_REPETITION_PENALTY,
   PROP_SEED,
+  PROP_LANGUAGE,
+  PROP_TASK,
+  PROP_TIMESTAMPS,
   PROP_CONTEXT_TOKENS,
   PROP_INTERVAL,
   PROP_MAX_PENDING,
@@ -200,6 +268,9 @@ enum
 #define DEFAULT_TOP_P 0.95f
 #define DEFAULT_REPETITION_PENALTY 1.0f
 #define DEFAULT_SEED 0
+#define DEFAULT_LANGUAGE NULL
+#define DEFAULT_TASK GST_MM_LLM_SINK_TASK_TRANSCRIBE
+#define DEFAULT_TIMESTAMPS TRUE
 #define DEFAULT_CONTEXT_TOKENS 2048
 #define DEFAULT_INTERVAL 0.0
 #define DEFAULT_MAX_PENDING 1
@@ -267,6 +338,10 @@ struct _GstMmLlmSink
   gfloat prop_top_p;
   gfloat prop_repetition_penalty;
   guint64 prop_seed;
+  gboolean prop_max_tokens_set; /* else Whisper decodes up to its context */
+  gchar *prop_language;
+  GstMmLlmSinkTask prop_task;
+  gboolean prop_timestamps;
   guint prop_context_tokens;
   gdouble prop_interval;
   guint prop_max_pending;
@@ -288,8 +363,10 @@ struct _GstMmLlmSink
   GstPad *video_pad;            /* the pad that feeds video-sink */
   GstElement *textoverlay;      /* in video_pad's chain, or NULL */
 
-  /* fixed between start and stop */
+  /* fixed between start and stop; with a Whisper model, whisper instead
+   * of llm (hidden_size is then its d_model) */
   gpointer llm;
+  MmCaptionWhisper *whisper;
   gchar *llm_id;
   gint hidden_size;
   gint context_size;
@@ -306,6 +383,8 @@ struct _GstMmLlmSink
   gboolean failed;              /* an error was posted; stop streaming */
   gboolean leaky;               /* the leaky mode in effect */
   gboolean dim_error;
+  gboolean flush_transcript;    /* EOS: the worker commits what is held */
+  gint transcript_epoch;        /* worker only: epoch of the transcript */
   gint epoch;                   /* bumped (atomically) by flush/stop/abort */
   MmCaptionContext *ctx;        /* samples and pending requests */
   gchar *refused_prompt;        /* warned once: too long for the context */
@@ -399,6 +478,50 @@ gst_mm_llm_sink_format_get_type (void)
   return type;
 }
 
+GType
+gst_mm_llm_sink_task_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_MM_LLM_SINK_TASK_TRANSCRIBE,
+        "Write down the speech in its own language", "transcribe"},
+    {GST_MM_LLM_SINK_TASK_TRANSLATE, "Translate the speech into English",
+        "translate"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstMmLlmSinkTask", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+/* language, task, timestamps: Whisper models only */
+static void
+gst_mm_llm_sink_install_whisper_properties (GObjectClass * gobject_class)
+{
+  const GParamFlags rw_play = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+      GST_PARAM_MUTABLE_PLAYING;
+
+  g_object_class_install_property (gobject_class, PROP_LANGUAGE,
+      g_param_spec_string ("language", "Language",
+          "Whisper models only: the spoken language, as a code (\"en\", "
+          "\"fr\", ...); NULL/\"auto\": detected per window "
+          "(English-only models ignore it)", DEFAULT_LANGUAGE, rw_play));
+  g_object_class_install_property (gobject_class, PROP_TASK,
+      g_param_spec_enum ("task", "Task",
+          "Whisper models only: transcribe the speech, or translate it into "
+          "English", GST_TYPE_MM_LLM_SINK_TASK, DEFAULT_TASK, rw_play));
+  g_object_class_install_property (gobject_class, PROP_TIMESTAMPS,
+      g_param_spec_boolean ("timestamps", "Timestamps",
+          "Whisper models only: decode with timestamp tokens, which time "
+          "each segment (cue times) and merge overlapping windows by time; "
+          "FALSE: plain text per window (as transformers' "
+          "return_timestamps=False), windows merged by their words",
+          DEFAULT_TIMESTAMPS, rw_play));
+}
+
 /* model, device, prompt and sampling */
 static void
 gst_mm_llm_sink_install_llm_properties (GObjectClass * gobject_class)
@@ -411,9 +534,11 @@ gst_mm_llm_sink_install_llm_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "The LLM: a GGUF file (as written by llama.cpp) or a Hugging Face "
-          "model folder (config.json, *.safetensors, tokenizer.json). "
-          "Its hidden size must match the dimension of the incoming tokens",
-          DEFAULT_MODEL, rw_ready));
+          "model folder (config.json, *.safetensors, tokenizer.json); its "
+          "hidden size must match the dimension of the incoming tokens. "
+          "Or a Hugging Face Whisper folder: audio tokens from mmaudioenc "
+          "with the same Whisper are transcribed (prompt and sampling do "
+          "not apply)", DEFAULT_MODEL, rw_ready));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
       g_param_spec_string ("device", "Device",
           "OpenCL device: NULL/\"auto\" (MM_DEVICE, else the first GPU, "
@@ -424,20 +549,23 @@ gst_mm_llm_sink_install_llm_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class, PROP_PROMPT,
       g_param_spec_string ("prompt", "Prompt",
           "The instruction or question; may change while playing (the next "
-          "caption answers the new one)", DEFAULT_PROMPT, rw_play));
+          "caption answers the new one). Not used by Whisper models",
+          DEFAULT_PROMPT, rw_play));
   g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
       g_param_spec_string ("system-prompt", "System prompt",
-          "System prompt placed before the media, or NULL for none",
-          DEFAULT_SYSTEM_PROMPT, rw_play));
+          "System prompt placed before the media, or NULL for none. Not "
+          "used by Whisper models", DEFAULT_SYSTEM_PROMPT, rw_play));
 
   /* sampling */
   g_object_class_install_property (gobject_class, PROP_MAX_TOKENS,
       g_param_spec_int ("max-tokens", "Max tokens",
-          "Most tokens generated per caption", 1, G_MAXINT,
-          DEFAULT_MAX_TOKENS, rw_play));
+          "Most tokens generated per caption. Whisper models: per window "
+          "(timestamps included), and if never set, up to the decoder's "
+          "context", 1, G_MAXINT, DEFAULT_MAX_TOKENS, rw_play));
   g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
       g_param_spec_float ("temperature", "Temperature",
-          "Sampling temperature; 0 = greedy (deterministic)", 0.0f, 10.0f,
+          "Sampling temperature; 0 = greedy (deterministic). Whisper models "
+          "always decode greedily", 0.0f, 10.0f,
           DEFAULT_TEMPERATURE, rw_play));
   g_object_class_install_property (gobject_class, PROP_TOP_K,
       g_param_spec_int ("top-k", "Top-k",
@@ -556,6 +684,7 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
   gobject_class->get_property = gst_mm_llm_sink_get_property;
 
   gst_mm_llm_sink_install_llm_properties (gobject_class);
+  gst_mm_llm_sink_install_whisper_properties (gobject_class);
   gst_mm_llm_sink_install_stream_properties (gobject_class);
 
   /**
@@ -577,8 +706,9 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
   gst_element_class_add_static_pad_template (element_class, &audio_template);
   gst_element_class_set_static_metadata (element_class,
       "LLM caption sink", "Sink/Video/Audio/Analyzer",
-      "Runs an LLM over vision/audio tokens and the prompt; posts captions "
-      "and answers as messages, signals, files and stream metadata",
+      "Runs an LLM over vision/audio tokens and the prompt, or Whisper's "
+      "decoder over audio tokens; posts captions, answers and transcripts "
+      "as messages, signals, files and stream metadata",
       "mm developers");
 
   element_class->change_state =
@@ -590,6 +720,7 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_MM_LLM_SINK_FORMAT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_MM_LLM_SINK_LEAKY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_MM_LLM_SINK_TASK, 0);
 }
 
 static void
@@ -605,6 +736,9 @@ gst_mm_llm_sink_init (GstMmLlmSink * self)
   self->prop_top_p = DEFAULT_TOP_P;
   self->prop_repetition_penalty = DEFAULT_REPETITION_PENALTY;
   self->prop_seed = DEFAULT_SEED;
+  self->prop_language = g_strdup (DEFAULT_LANGUAGE);
+  self->prop_task = DEFAULT_TASK;
+  self->prop_timestamps = DEFAULT_TIMESTAMPS;
   self->prop_context_tokens = DEFAULT_CONTEXT_TOKENS;
   self->prop_interval = DEFAULT_INTERVAL;
   self->prop_max_pending = DEFAULT_MAX_PENDING;
@@ -656,6 +790,7 @@ gst_mm_llm_sink_finalize (GObject * object)
   g_free (self->prop_device);
   g_free (self->prop_prompt);
   g_free (self->prop_system_prompt);
+  g_free (self->prop_language);
   g_free (self->prop_location);
   gst_clear_object (&self->prop_video_sink);
 
@@ -759,6 +894,7 @@ gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
       break;
     case PROP_MAX_TOKENS:
       self->prop_max_tokens = g_value_get_int (value);
+      self->prop_max_tokens_set = TRUE;
       break;
     case PROP_TEMPERATURE:
       self->prop_temperature = g_value_get_float (value);
@@ -774,6 +910,15 @@ gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
       break;
     case PROP_SEED:
       self->prop_seed = g_value_get_uint64 (value);
+      break;
+    case PROP_LANGUAGE:
+      set_string (&self->prop_language, value);
+      break;
+    case PROP_TASK:
+      self->prop_task = g_value_get_enum (value);
+      break;
+    case PROP_TIMESTAMPS:
+      self->prop_timestamps = g_value_get_boolean (value);
       break;
     case PROP_CONTEXT_TOKENS:
       self->prop_context_tokens = g_value_get_uint (value);
@@ -862,6 +1007,15 @@ gst_mm_llm_sink_get_property (GObject * object, guint prop_id,
       break;
     case PROP_SEED:
       g_value_set_uint64 (value, self->prop_seed);
+      break;
+    case PROP_LANGUAGE:
+      g_value_set_string (value, self->prop_language);
+      break;
+    case PROP_TASK:
+      g_value_set_enum (value, self->prop_task);
+      break;
+    case PROP_TIMESTAMPS:
+      g_value_set_boolean (value, self->prop_timestamps);
       break;
     case PROP_CONTEXT_TOKENS:
       g_value_set_uint (value, self->prop_context_tokens);
@@ -957,12 +1111,58 @@ gst_mm_llm_sink_change_state (GstElement * element, GstStateChange transition)
   return ret;
 }
 
+/* A Whisper model transcribes the audio pads; a video pad cannot be
+ * used.  Posts the error and returns FALSE on failure. */
+static gboolean
+gst_mm_llm_sink_load_whisper (GstMmLlmSink * self, const gchar * model,
+    const gchar * device)
+{
+  gchar *video = NULL;
+  GError *err = NULL;
+  GList *l;
+
+  GST_OBJECT_LOCK (self);
+  for (l = GST_ELEMENT (self)->sinkpads; l && video == NULL; l = l->next) {
+    PadData *pd = g_object_get_qdata (l->data, pad_data_quark);
+
+    if (pd && pd->modality == GST_MM_MODALITY_VIDEO)
+      video = g_strdup (GST_PAD_NAME (l->data));
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (video) {
+    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
+        ("Model \"%s\" is a Whisper speech model: it transcribes audio "
+            "pads only, and %s is a video pad.", model, video),
+        ("Caption video with an LLM (model=<GGUF or Hugging Face LLM>), or "
+            "link only audio from mmaudioenc."));
+    g_free (video);
+    return FALSE;
+  }
+
+  self->whisper = mm_caption_whisper_load (model, device, &err);
+  if (self->whisper == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Could not load Whisper model \"%s\" on device \"%s\".", model,
+            device ? device : "auto"), ("%s", err ? err->message : "?"));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  self->llm_id = g_strdup (mm_caption_whisper_id (self->whisper));
+  self->hidden_size = mm_caption_whisper_d_model (self->whisper);
+  self->context_size = 0;
+  GST_INFO_OBJECT (self, "loaded Whisper %s (%s): transcribing %d x %d "
+      "audio tokens", model, self->llm_id,
+      mm_caption_whisper_n_audio_tokens (self->whisper), self->hidden_size);
+  return TRUE;
+}
+
 /* Loads the model; posts the error and returns FALSE on failure. */
 static gboolean
 gst_mm_llm_sink_load_model (GstMmLlmSink * self)
 {
   gchar *model, *device;
   GError *err = NULL;
+  gboolean ok = FALSE;
 
   GST_OBJECT_LOCK (self);
   model = g_strdup (self->prop_model);
@@ -972,31 +1172,26 @@ gst_mm_llm_sink_load_model (GstMmLlmSink * self)
   if (model == NULL || model[0] == '\0') {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("No LLM given: set the \"model\" property."),
-        ("model=<GGUF file or Hugging Face folder of a Llama-family LLM>"));
-    g_free (device);
-    g_free (model);
-    return FALSE;
-  }
-
-  self->llm = self->backend->load (model, device, &err);
-  if (self->llm == NULL) {
+        ("model=<GGUF file or Hugging Face folder of a Llama-family LLM, "
+            "or a Hugging Face Whisper folder>"));
+  } else if (mm_caption_whisper_is_model (model)) {
+    ok = gst_mm_llm_sink_load_whisper (self, model, device);
+  } else if ((self->llm = self->backend->load (model, device, &err))) {
+    self->llm_id = g_strdup (self->backend->id (self->llm));
+    self->hidden_size = self->backend->hidden_size (self->llm);
+    self->context_size = self->backend->context_size (self->llm);
+    GST_INFO_OBJECT (self, "loaded %s (%s): hidden size %d, context %d",
+        model, self->llm_id, self->hidden_size, self->context_size);
+    ok = TRUE;
+  } else {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
         ("Could not load LLM \"%s\" on device \"%s\".", model,
             device ? device : "auto"), ("%s", err ? err->message : "?"));
     g_clear_error (&err);
-    g_free (device);
-    g_free (model);
-    return FALSE;
   }
-
-  self->llm_id = g_strdup (self->backend->id (self->llm));
-  self->hidden_size = self->backend->hidden_size (self->llm);
-  self->context_size = self->backend->context_size (self->llm);
-  GST_INFO_OBJECT (self, "loaded %s (%s): hidden size %d, context %d", model,
-      self->llm_id, self->hidden_size, self->context_size);
   g_free (device);
   g_free (model);
-  return TRUE;
+  return ok;
 }
 
 /* Forgets the EOS of every pad (a new run). */
@@ -1063,6 +1258,7 @@ gst_mm_llm_sink_start (GstMmLlmSink * self)
   self->running = TRUE;
   self->failed = FALSE;
   self->dim_error = FALSE;
+  self->flush_transcript = FALSE;
   self->oversize_warned = FALSE;
   self->n_captions = 0;
   self->n_dropped = 0;
@@ -1095,6 +1291,7 @@ gst_mm_llm_sink_stop (GstMmLlmSink * self)
     self->backend->free (self->llm);
     self->llm = NULL;
   }
+  g_clear_pointer (&self->whisper, mm_caption_whisper_free);
   g_clear_pointer (&self->llm_id, g_free);
   self->hidden_size = 0;
   self->context_size = 0;
@@ -1125,6 +1322,13 @@ gst_mm_llm_sink_request_new_pad (GstElement * element, GstPadTemplate * templ,
   PadData *pd;
   gchar *pad_name;
   guint index;
+
+  if (video && self->whisper) {
+    GST_ELEMENT_WARNING (self, STREAM, WRONG_TYPE,
+        ("Model \"%s\" is a Whisper speech model: no video pads.",
+            self->llm_id), (NULL));
+    return NULL;
+  }
 
   GST_OBJECT_LOCK (self);
   if (name == NULL || sscanf (name, fmt, &index) != 1)
@@ -1258,14 +1462,18 @@ sample_new (PadData * pd, GstBuffer * buf, GstMmTokensMeta * meta)
   return mm_caption_sample_new (meta, pts, end, running_time);
 }
 
-/* Error when tokens cannot feed the LLM; returns FALSE. */
+/* Error when tokens cannot feed the LLM (or the Whisper decoder);
+ * returns FALSE. */
 static gboolean
 gst_mm_llm_sink_check_dim (GstMmLlmSink * self, GstMmTokensMeta * meta)
 {
+  gint n_audio = self->whisper ?
+      mm_caption_whisper_n_audio_tokens (self->whisper) : 0;
   gboolean first;
 
   if ((gint) meta->dim == self->hidden_size
-      && meta->dtype == GST_MM_TOKENS_DTYPE_F32)
+      && meta->dtype == GST_MM_TOKENS_DTYPE_F32
+      && (self->whisper == NULL || (gint) meta->n_tokens == n_audio))
     return TRUE;
 
   g_mutex_lock (&self->lock);
@@ -1275,7 +1483,15 @@ gst_mm_llm_sink_check_dim (GstMmLlmSink * self, GstMmTokensMeta * meta)
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 
-  if (first)
+  if (first && self->whisper)
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Audio tokens of %u x %u from encoder model \"%s\" do not fit the "
+            "decoder of Whisper model \"%s\", which takes %d x %d (its "
+            "encoder's output length x d_model).", meta->n_tokens, meta->dim,
+            GST_STR_NULL (meta->model_id), GST_STR_NULL (self->llm_id),
+            n_audio, self->hidden_size),
+        ("Encode the audio with mmaudioenc model=<the same Whisper folder>."));
+  else if (first)
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
         ("Tokens of dimension %u from encoder model \"%s\" do not fit LLM "
             "\"%s\", whose hidden size is %d.", meta->dim,
@@ -1381,6 +1597,11 @@ gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
   max_pending = self->prop_max_pending;
   prop_leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
+  /* Whisper: every window is transcribed on its own, once */
+  if (self->whisper) {
+    interval = 0;
+    budget = mm_caption_whisper_n_audio_tokens (self->whisper);
+  }
 
   leaky = prop_leaky == GST_MM_LLM_SINK_LEAKY_YES ||
       (prop_leaky == GST_MM_LLM_SINK_LEAKY_AUTO
@@ -1455,7 +1676,8 @@ gst_mm_llm_sink_chain_list (GstPad * pad, GstObject * parent,
 }
 
 /* At EOS of the last pad: a last request for what is not captioned yet,
- * then wait (bounded) for the pending work. */
+ * then wait (bounded) for the pending work (and, transcribing, for the
+ * transcript's held-back end). */
 static void
 gst_mm_llm_sink_drain (GstMmLlmSink * self)
 {
@@ -1471,10 +1693,16 @@ gst_mm_llm_sink_drain (GstMmLlmSink * self)
   g_mutex_lock (&self->lock);
   if (mm_caption_context_has_new (self->ctx) && self->running && !self->failed)
     gst_mm_llm_sink_queue_request_locked (self, max_pending, self->leaky);
+  /* a transcript commits what it held back once the windows are done */
+  if (self->whisper && self->running && !self->failed) {
+    self->flush_transcript = TRUE;
+    g_cond_broadcast (&self->cond);
+  }
   deadline = g_get_monotonic_time () + G_TIME_SPAN_SECOND * timeout;
   epoch = self->epoch;
   while (self->running && self->epoch == epoch
-      && (self->busy || mm_caption_context_n_pending (self->ctx) > 0)) {
+      && (self->busy || mm_caption_context_n_pending (self->ctx) > 0
+          || self->flush_transcript)) {
     if (timeout == 0 || !g_cond_wait_until (&self->cond, &self->lock, deadline)) {
       dropped = mm_caption_context_n_pending (self->ctx) + (self->busy ? 1 : 0);
       gst_mm_llm_sink_abort_locked (self);
@@ -1611,11 +1839,15 @@ gst_mm_llm_sink_handle_prompt_event (GstMmLlmSink * self, GstEvent * event)
   return TRUE;
 }
 
-/* A new question deserves an answer now, not at the next sample. */
+/* A new question deserves an answer now, not at the next sample (not
+ * with Whisper, which has no prompt). */
 static void
 gst_mm_llm_sink_prompt_changed (GstMmLlmSink * self)
 {
   guint max_pending;
+
+  if (self->whisper)
+    return;
 
   GST_OBJECT_LOCK (self);
   max_pending = self->prop_max_pending;
@@ -1650,6 +1882,7 @@ static void
 gst_mm_llm_sink_abort_locked (GstMmLlmSink * self)
 {
   g_atomic_int_inc (&self->epoch);
+  self->flush_transcript = FALSE;
   mm_caption_context_drop_pending (self->ctx);
   g_cond_broadcast (&self->cond);
 }
@@ -1745,33 +1978,19 @@ gst_mm_llm_sink_generate (GstMmLlmSink * self, MmCaptionRequest * r,
   return c;
 }
 
-static void
-gst_mm_llm_sink_print (const MmCaptionResult * c)
-{
-  gchar a[32], b[32];
-
-  mm_caption_format_time (c->start, '.', a);
-  mm_caption_format_time (c->end, '.', b);
-  fprintf (stdout, "[%s --> %s] %s\n", a, b, c->text);
-  fflush (stdout);
-}
-
 /* Hands a caption to every output; worker thread, no locks held. */
 static void
 gst_mm_llm_sink_deliver (GstMmLlmSink * self, const MmCaptionResult * c,
     gboolean print)
 {
   GstElement *overlay = NULL;
-  GstStructure *s;
   GError *err = NULL;
-  MmCaption mc = { c->text, c->prompt, c->model, c->start, c->end,
-    c->latency, c->stats.prompt_tokens, c->stats.generated_tokens,
-    c->stats.reused_tokens
-  };
+  MmCaption mc;
 
   GST_DEBUG_OBJECT (self, "caption %" GST_TIME_FORMAT " - %" GST_TIME_FORMAT
       ": %s", GST_TIME_ARGS (c->start), GST_TIME_ARGS (c->end), c->text);
 
+  mm_caption_result_to_caption (c, &mc);
   if (self->writer && !mm_caption_writer_write (self->writer, &mc, &err)) {
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("Could not write the caption file."), ("%s", err->message));
@@ -1793,23 +2012,101 @@ gst_mm_llm_sink_deliver (GstMmLlmSink * self, const MmCaptionResult * c,
   g_signal_emit (self, gst_mm_llm_sink_signals[SIGNAL_CAPTION], 0, c->text,
       (guint64) c->start, (guint64) c->end);
 
-  s = gst_structure_new ("mm-caption",
-      "text", G_TYPE_STRING, c->text,
-      "prompt", G_TYPE_STRING, c->prompt,
-      "start", G_TYPE_UINT64, (guint64) c->start,
-      "end", G_TYPE_UINT64, (guint64) c->end,
-      "latency", G_TYPE_UINT64, (guint64) c->latency,
-      "prompt-tokens", G_TYPE_INT, c->stats.prompt_tokens,
-      "generated-tokens", G_TYPE_INT, c->stats.generated_tokens,
-      "reused-tokens", G_TYPE_INT, c->stats.reused_tokens,
-      "model", G_TYPE_STRING, c->model,
-      "prefill-ms", G_TYPE_DOUBLE, c->stats.prefill_ms,
-      "decode-ms", G_TYPE_DOUBLE, c->stats.decode_ms, NULL);
   gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
+      gst_message_new_element (GST_OBJECT (self),
+          mm_caption_result_to_structure (c)));
 
   if (print)
-    gst_mm_llm_sink_print (c);
+    mm_caption_result_print (c, stdout);
+}
+
+/* Current first, so that frames carry the caption once it is announced;
+ * only the worker replaces it, so @c stays valid.  Takes @c; returns it,
+ * or NULL when @epoch is stale (and @c freed). */
+static MmCaptionResult *
+gst_mm_llm_sink_set_current (GstMmLlmSink * self, MmCaptionResult * c,
+    gint epoch)
+{
+  g_mutex_lock (&self->lock);
+  if (c && self->epoch == epoch) {
+    g_clear_pointer (&self->current, mm_caption_result_free);
+    self->current = c;
+    self->n_captions++;
+  } else {
+    g_clear_pointer (&c, mm_caption_result_free);
+  }
+  g_mutex_unlock (&self->lock);
+  return c;
+}
+
+/* Transcribes the windows of @r with Whisper: NULL when nothing new is
+ * committed, or on failure (posted; the stream stops). */
+static MmCaptionResult *
+gst_mm_llm_sink_transcribe (GstMmLlmSink * self, MmCaptionRequest * r)
+{
+  MmCaptionWhisperSettings st = { 0, };
+  MmCaptionResult *c = NULL;
+  GError *err = NULL;
+
+  GST_OBJECT_LOCK (self);
+  if (self->prop_language && self->prop_language[0]
+      && g_ascii_strcasecmp (self->prop_language, "auto") != 0)
+    st.language = g_strdup (self->prop_language);
+  st.task = self->prop_task == GST_MM_LLM_SINK_TASK_TRANSLATE ?
+      MM_WHISPER_TASK_TRANSLATE : MM_WHISPER_TASK_TRANSCRIBE;
+  st.timestamps = self->prop_timestamps;
+  st.max_tokens = self->prop_max_tokens_set ? self->prop_max_tokens : 0;
+  GST_OBJECT_UNLOCK (self);
+
+  /* a flush (or a new run) since the last window: a new transcript */
+  if (r->epoch != self->transcript_epoch) {
+    mm_caption_whisper_reset (self->whisper);
+    self->transcript_epoch = r->epoch;
+  }
+  if (!mm_caption_whisper_run (self->whisper, r, &st, &c, &err)
+      && g_atomic_int_get (&self->epoch) == r->epoch) {
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+        ("Whisper model \"%s\" failed to transcribe a window.",
+            self->llm_id), ("%s", err ? err->message : "unknown error"));
+    g_mutex_lock (&self->lock);
+    self->failed = TRUE;
+    mm_caption_context_drop_pending (self->ctx);
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+  }
+  g_clear_error (&err);
+  mm_caption_whisper_settings_clear (&st);
+  return c;
+}
+
+/* EOS while transcribing: the transcript commits what it held back. */
+static void
+gst_mm_llm_sink_finish_transcript_locked (GstMmLlmSink * self)
+{
+  gint epoch = self->epoch;
+  MmCaptionResult *c = NULL;
+  gboolean print;
+
+  self->busy = TRUE;
+  g_mutex_unlock (&self->lock);
+
+  /* a transcript of an older epoch was flushed away */
+  if (self->transcript_epoch == epoch)
+    c = mm_caption_whisper_flush (self->whisper);
+  else
+    mm_caption_whisper_reset (self->whisper);
+  GST_OBJECT_LOCK (self);
+  print = self->prop_print;
+  GST_OBJECT_UNLOCK (self);
+  c = gst_mm_llm_sink_set_current (self, c, epoch);
+  if (c)
+    gst_mm_llm_sink_deliver (self, c, print);
+
+  g_mutex_lock (&self->lock);
+  if (self->epoch == epoch)
+    self->flush_transcript = FALSE;
+  self->busy = FALSE;
+  g_cond_broadcast (&self->cond);
 }
 
 static gpointer
@@ -1818,12 +2115,17 @@ gst_mm_llm_sink_worker (gpointer data)
   GstMmLlmSink *self = data;
 
   g_mutex_lock (&self->lock);
+  self->transcript_epoch = self->epoch - 1;
   while (self->running) {
     MmCaptionRequest *r = mm_caption_context_pop_request (self->ctx);
     MmCaptionSettings st = { 0, };
     MmCaptionResult *c;
     gboolean print;
 
+    if (r == NULL && self->flush_transcript && self->whisper) {
+      gst_mm_llm_sink_finish_transcript_locked (self);
+      continue;
+    }
     if (r == NULL) {
       g_cond_wait (&self->cond, &self->lock);
       continue;
@@ -1833,21 +2135,13 @@ gst_mm_llm_sink_worker (gpointer data)
     g_mutex_unlock (&self->lock);
 
     gst_mm_llm_sink_get_settings (self, &st, &print);
-    c = gst_mm_llm_sink_generate (self, r, &st);
+    if (self->whisper)
+      c = gst_mm_llm_sink_transcribe (self, r);
+    else
+      c = gst_mm_llm_sink_generate (self, r, &st);
     mm_caption_settings_clear (&st);
 
-    /* current first, so that frames carry the caption once it is
-     * announced; only this thread replaces it, so @c stays valid */
-    g_mutex_lock (&self->lock);
-    if (c && self->epoch == r->epoch) {
-      g_clear_pointer (&self->current, mm_caption_result_free);
-      self->current = c;
-      self->n_captions++;
-    } else {
-      g_clear_pointer (&c, mm_caption_result_free);
-    }
-    g_mutex_unlock (&self->lock);
-
+    c = gst_mm_llm_sink_set_current (self, c, r->epoch);
     if (c)
       gst_mm_llm_sink_deliver (self, c, print);
 
