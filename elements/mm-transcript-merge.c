@@ -313,11 +313,11 @@ settle_held (MmTranscriptMerge * m, const MmTranscriptWindow * w,
   return n;
 }
 
-/* Segments that can place text in time: in order, inside the window. */
+/* Segments that can place text in time: times in order. */
 static gboolean
 segments_usable (const MmTranscriptWindow * w)
 {
-  gdouble dur = (gdouble) (w->end - w->start) / NS_PER_S, prev = 0.0;
+  gdouble prev = 0.0;
   guint i;
 
   if (w->segments == NULL || w->n_segments == 0)
@@ -325,8 +325,7 @@ segments_usable (const MmTranscriptWindow * w)
   for (i = 0; i < w->n_segments; i++) {
     const MmTranscriptSegment *s = &w->segments[i];
 
-    if (!(s->t0 >= 0.0 && s->t1 >= s->t0 && s->t0 >= prev - 0.02
-            && s->t0 <= dur))
+    if (!(s->t0 >= 0.0 && s->t1 >= s->t0 && s->t0 >= prev - 0.02))
       return FALSE;
     prev = s->t0;
   }
@@ -352,9 +351,13 @@ add_segments (MmTranscriptMerge * m, const MmTranscriptWindow * w,
   for (i = 0; i < w->n_segments; i++) {
     const MmTranscriptSegment *s = &w->segments[i];
     gint64 a0 = abs_time (w, s->t0), a1 = abs_time (w, s->t1);
-    Piece *p = piece_new (a0, a1, a0 <= w->start + m->tol / 2, TRUE, w->end,
-        s->text);
+    Piece *p;
 
+    /* text placed after the audio (in the padding of a short window) */
+    if (w->start + (gint64) (s->t0 * NS_PER_S) >= w->end)
+      break;
+    p = piece_new (a0, a1, a0 <= w->start + m->tol / 2, TRUE, w->end,
+        s->text);
     if (p->words.text->len == 0) {
       piece_free (p);
       continue;

@@ -21,6 +21,8 @@
  *    committed (the tail: normalised to lower-case letters and digits,
  *    with their estimated times).
  * 2. With timestamps, each segment of the window in order:
+ *    - starting after the window's audio (in the zero padding of a short
+ *      window): ignored, with the ones after it;
  *    - empty text, or ending before committed_end - tol: skipped (an
  *      earlier window committed it);
  *    - ending within `edge` of the window's end (an open segment, which
@@ -44,8 +46,8 @@
  *      overlapping segment supplies that word through the rule above;
  *    - it starts after the old window's end (no overlap: a gap, a dropped
  *      window, or hop >= window): committed whole, nothing else saw it.
- * 4. Without usable timestamps (no segments; times that go backwards or
- *    start after the window), the window's text is one piece spanning the
+ * 4. Without usable timestamps (no segments, or times that go
+ *    backwards), the window's text is one piece spanning the
  *    window: its words that repeat the tail are dropped as in 2 (a run of
  *    one word only counts as the piece's first or second word, and
  *    without a run nothing is dropped: times estimated over a whole
