@@ -630,10 +630,11 @@ gst_mm_audio_enc_load (GstMmAudioEnc * self, const gchar * path,
     return FALSE;
   }
   self->model_id = g_strdup (mm_whisper_id (self->model));
-  GST_INFO_OBJECT (self, "loaded %s (%d tokens x %d per %g s) on %s; "
-      "windows of %g s every %g s", self->model_id,
-      mm_whisper_n_audio_tokens (self->model),
-      mm_whisper_d_model (self->model), model_window,
+  GST_INFO_OBJECT (self, "loaded %s (projector %s: %d tokens x %d per %g s) "
+      "on %s; windows of %g s every %g s", self->model_id,
+      mm_whisper_projector_name (mm_whisper_projector (self->model)),
+      mm_whisper_n_output_tokens (self->model),
+      mm_whisper_output_dim (self->model), model_window,
       mm_engine_device_name (self->engine), window, hop);
   return TRUE;
 }
@@ -1477,8 +1478,8 @@ static GstMmTokens *
 gst_mm_audio_enc_run_model (GstMmAudioEnc * self,
     const GstMmAudioEncWindow * w, GError ** error)
 {
-  gint64 shape[2] = { mm_whisper_n_audio_tokens (self->model),
-    mm_whisper_d_model (self->model)
+  gint64 shape[2] = { mm_whisper_n_output_tokens (self->model),
+    mm_whisper_output_dim (self->model)
   };
   MmTensor *out;
   GstMmTokens *tokens;
