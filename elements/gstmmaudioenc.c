@@ -6,12 +6,13 @@
  * @see_also: #GstMmTokensMeta, mmvisionenc
  *
  * mmaudioenc cuts the audio into windows, computes Whisper's log-mel
- * features and runs a Whisper encoder (a Hugging Face Whisper folder,
- * #GstMmAudioEnc:model) on an OpenCL device (#GstMmAudioEnc:device). The
- * encoder output of each window is attached as a #GstMmTokensMeta
- * (modality audio, the window's PTS and duration, the model's id) to the
- * buffer that closes the window. Audio passes through unchanged, in order,
- * nothing dropped.
+ * features and runs a Whisper encoder (#GstMmAudioEnc:model: a Hugging
+ * Face Whisper folder, or a GGUF audio mmproj file with the connector to
+ * an LLM) on an OpenCL device (#GstMmAudioEnc:device). The output of each
+ * window (the encoder's, or the connector's: tokens of the LLM's hidden
+ * size, for mmllmsink) is attached as a #GstMmTokensMeta (modality audio,
+ * the window's PTS and duration, the model's id) to the buffer that closes
+ * the window. Audio passes through unchanged, in order, nothing dropped.
  *
  * ## Input
  *
@@ -71,6 +72,9 @@
  * |[
  * gst-launch-1.0 -m autoaudiosrc ! audioconvert ! mmaudioenc model=whisper-base window=5 stats-interval=2 ! fakesink
  * ]| A microphone: a 5 s window every 5 s, stats on the bus.
+ * |[
+ * gst-launch-1.0 filesrc location=talk.wav ! wavparse ! audioconvert ! mmaudioenc model=mmproj-ultravox-v0_5-llama-3_2-1b-f16.gguf ! mmllmsink model=Llama-3.2-1B-Instruct-Q8_0.gguf prompt="What is said?" print=true
+ * ]| Ultravox's audio tokens answered by its LLM.
  *
  * Since: 0.1
  */
@@ -333,12 +337,18 @@ gst_mm_audio_enc_class_init (GstMmAudioEncClass * klass)
    * GstMmAudioEnc:model:
    *
    * The audio encoder: a Hugging Face Whisper folder (config.json,
-   * model.safetensors, preprocessor_config.json). Only the encoder is
-   * loaded. A missing or unreadable model is an error naming the path.
+   * model.safetensors, preprocessor_config.json; only the encoder is
+   * loaded, tokens are its output), or a GGUF audio mmproj file as
+   * llama.cpp's convert_hf_to_gguf.py --mmproj writes it (Whisper encoder +
+   * connector of projector type ultravox, voxtral or qwen2a; tokens are of
+   * the LLM's hidden size, a whole window of 2 x the encoder's positions x
+   * 10 ms each, 30 s for released models). A missing or unreadable model
+   * is an error naming the path (and for a GGUF file the key or tensor).
    */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Whisper model to load: a Hugging Face Whisper folder",
+          "Audio model to load: a Hugging Face Whisper folder, or a GGUF "
+          "audio mmproj (ultravox, voxtral, qwen2a projectors)",
           DEFAULT_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
@@ -657,7 +667,7 @@ gst_mm_audio_enc_start (GstBaseTransform * trans)
   if (path == NULL || *path == '\0') {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("No audio model given: set the model property."),
-        ("model is a Hugging Face Whisper folder"));
+        ("model is a Hugging Face Whisper folder or a GGUF audio mmproj"));
     return FALSE;
   }
   if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
