@@ -172,8 +172,9 @@ parse_projector (Loader * L)
   return MM_WHISPER_PROJ_NONE;
 }
 
-/* Rows and columns of 2-D tensor @name (0 when absent or not 2-D): the
- * connector's widths, which no key gives. */
+/* Rows and columns of 2-D tensor @name (the encoder's positions and the
+ * connector's widths, which no key gives); an error when it is absent or
+ * not 2-D. */
 static void
 dims_of (Loader * L, const gchar * name, gint64 * rows, gint64 * cols)
 {
@@ -181,6 +182,10 @@ dims_of (Loader * L, const gchar * name, gint64 * rows, gint64 * cols)
   *rows = t && t->n_dims == 2 ? t->shape[0] : 0;
   if (cols)
     *cols = t && t->n_dims == 2 ? t->shape[1] : 0;
+  if (t == NULL)
+    fail (L, "tensor '%s' is missing", name);
+  else if (t->n_dims != 2)
+    fail (L, "tensor '%s' has %d dims, expected 2", name, t->n_dims);
 }
 
 static void
@@ -192,15 +197,16 @@ read_hparams (Loader * L, MmWhisperHp * hp)
   hp->n_enc_layer = get_int (L, "clip.audio.block_count", 0, TRUE);
   hp->n_enc_head = get_int (L, "clip.audio.attention.head_count", 0, TRUE);
   hp->n_mels = get_int (L, "clip.audio.num_mel_bins", 0, TRUE);
-  hp->stack = get_int (L, "clip.audio.projector.stack_factor", 1,
-      hp->proj != MM_WHISPER_PROJ_QWEN2A);
+  hp->stack = hp->proj == MM_WHISPER_PROJ_QWEN2A ? 1 :
+      get_int (L, "clip.audio.projector.stack_factor", 0, TRUE);
   GError *err = NULL;
   if (!L->error)
     hp->eps = mm_gguf_get_f32 (L->gguf,
         "clip.audio.attention.layer_norm_epsilon", 1e-5f, &err);
   take_error (L, err);
-  gint64 rows;
-  dims_of (L, "a.position_embd.weight", &rows, NULL);
+  gint64 rows = 0;
+  if (!L->error)
+    dims_of (L, "a.position_embd.weight", &rows, NULL);
   hp->n_audio_ctx = rows;
   if (L->error)
     return;
@@ -208,7 +214,7 @@ read_hparams (Loader * L, MmWhisperHp * hp)
       || hp->enc_ffn > (1 << 20) || hp->n_enc_layer <= 0
       || hp->n_enc_layer > 1024 || hp->n_enc_head <= 0
       || hp->d % hp->n_enc_head || hp->n_mels <= 0 || hp->n_mels > 1024
-      || hp->stack <= 0 || hp->stack > 1024 || !(hp->eps > 0)
+      || hp->stack <= 0 || hp->stack > 64 || !(hp->eps > 0)
       || hp->n_audio_ctx <= 0 || hp->n_audio_ctx > (1 << 16)
       || (hp->proj == MM_WHISPER_PROJ_QWEN2A && hp->n_audio_ctx < 2))
     fail (L, "implausible audio hparams (d %d, ff %d, blocks %d, heads %d, "
@@ -221,14 +227,14 @@ read_hparams (Loader * L, MmWhisperHp * hp)
 static void
 connector_dims (Loader * L, MmWhisperHp * hp)
 {
-  gint64 r1, c1, r2, c2;
+  gint64 r1, r2, c2;
   hp->n_enc_out = hp->n_audio_ctx;
   hp->n_out = (hp->n_audio_ctx + hp->stack - 1) / hp->stack;
   switch (hp->proj) {
     case MM_WHISPER_PROJ_ULTRAVOX:
-      dims_of (L, "mm.a.mlp.1.weight", &r1, &c1);
+      dims_of (L, "mm.a.mlp.1.weight", &r1, NULL);
       dims_of (L, "mm.a.mlp.2.weight", &r2, &c2);
-      if (r1 % 2 || r1 / 2 != c2)
+      if (!L->error && (r1 % 2 || r1 / 2 != c2))
         fail (L, "mm.a.mlp.1.weight has %" G_GINT64_FORMAT " rows: SwiGLU "
             "needs twice the %" G_GINT64_FORMAT " inputs of mm.a.mlp.2.weight",
             r1, c2);
@@ -385,8 +391,7 @@ upload_one (Loader * L, const Want * wt, GError ** error)
   if (wt->kind == W_MATRIX && quant && info->shape[1] % 32 == 0)
     return mm_tensor_upload_planar (L->engine, info->dtype, info->shape[0],
         info->shape[1], info->data, info->name, error);
-  MmConvert cv = wt->kind != W_F32 && plain ? MM_CONVERT_NONE :
-      MM_CONVERT_F32;
+  MmConvert cv = wt->kind != W_F32 && plain ? MM_CONVERT_NONE : MM_CONVERT_F32;
   return mm_tensor_info_upload (info, L->file, L->engine, 0, cv, 0, NULL,
       error);
 }

@@ -212,7 +212,7 @@ connector_ultravox (MmWhisper * w, MmGraph * g, MmTensor * x)
 {
   gint64 F = w->hp.proj_ff;
   x = mm_rms_norm (g, stack_frames (w, g, x), w->mm_norm_pre, 1e-6f);
-  MmTensor *h = mm_linear (g, x, w->mm_1_w, NULL);     /* [n, 2 F] */
+  MmTensor *h = mm_linear (g, x, w->mm_1_w, NULL);      /* [n, 2 F] */
   h = mm_swiglu (g, mm_slice_cols (g, h, F, F), mm_slice_cols (g, h, 0, F));
   h = mm_rms_norm (g, h, w->mm_norm_mid, 1e-6f);
   return mm_linear (g, h, w->mm_2_w, NULL);
@@ -325,8 +325,7 @@ mm_whisper_encoder_run (MmWhisperEncoder * e, const float *audio, gsize n,
     return FALSE;
   for (gint il = 0; il < w->hp.n_enc_layer; il++) {
     x = mm_graph_keep (g, *e->resid);
-    if (!stage_end (e, enc_block (g, &w->enc[il], x, &w->hp), e->resid,
-            error))
+    if (!stage_end (e, enc_block (g, &w->enc[il], x, &w->hp), e->resid, error))
       return FALSE;
   }
   x = enc_final (w, g, mm_graph_keep (g, *e->resid));

@@ -95,8 +95,7 @@ run (const gchar * desc, GstBuffer * buf, gint * n_prompt, gint * n_gen)
       got = g_strdup (gst_structure_get_string (s, "text"));
       gst_structure_get_int (s, "prompt-tokens", n_prompt);
       gst_structure_get_int (s, "generated-tokens", n_gen);
-    }
-    else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
+    } else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
       GError *e2 = NULL;
       gst_message_parse_error (m, &e2, NULL);
       g_printerr ("FAIL: %s\n", e2->message);

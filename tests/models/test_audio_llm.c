@@ -114,7 +114,7 @@ check (MmEngine * e, const Case * c)
 
   /* one media of all the tokens, on the device */
   MmLlmMedia media[2] = { {MM_MEDIA_AUDIO, shape[0], shape[1], NULL, 0,
-          NULL, 1}
+      NULL, 1}
   };
   if (ok)
     media[0].buf = tokens->buf, media[0].offset = tokens->offset;
