@@ -5,10 +5,10 @@
 #   mmframesample ! mmvisionenc (idefics3/mmproj-idefics3.gguf, 40 wide)
 #   mmaudioenc (audio_mmproj/mmproj-ultravox.gguf, 40 wide)
 # and one mmllmsink with idefics3/idefics3.gguf (hidden 40).  The random
-# models caption gibberish; the test wants exit 0, audio windows encoded
-# (mmaudioenc's log), and JSON Lines captions whose largest prompt is
-# longer than the frames alone can make it (6 frames at 2 fps: 99 tokens
-# with the template and the prompt; each 0.9 s audio window adds 6).
+# models caption gibberish; the test wants exit 0 and JSON Lines captions
+# whose largest prompt is longer than the frames alone can make it (6
+# frames at 2 fps: 99 tokens with the template and the prompt, measured
+# with the fixture's tokenizer; each 0.9 s audio window adds 6).
 # Exits 77 (skipped) without the fixtures, the Ogg/Theora/Vorbis elements
 # or an OpenCL device.
 set -u
@@ -34,23 +34,21 @@ gst-launch-1.0 -q oggmux name=m ! filesink location="$tmp/av.ogg" \
 MM_LLM="$fx/idefics3/idefics3.gguf" \
 MM_MMPROJ="$fx/idefics3/mmproj-idefics3.gguf" \
 MM_AUDIO_MMPROJ="$fx/audio_mmproj/mmproj-ultravox.gguf" \
-MM_FPS=2 MM_INTERVAL=1 MM_PROMPT="What happens?" GST_DEBUG=mmaudioenc:6 \
+MM_FPS=2 MM_INTERVAL=1 MM_PROMPT="What happens?" \
   sh "$src/pipelines/caption-av.sh" "$tmp/av.ogg" "$tmp/out.jsonl" \
   > "$tmp/log.txt" 2>&1
 rc=$?
 if grep -q "no OpenCL device" "$tmp/log.txt"; then
   echo "SKIP: no OpenCL device"; exit 77
 fi
-grep -v "mmaudioenc" "$tmp/log.txt"
-windows=$(grep -c "mmaudioenc.*encoded in" "$tmp/log.txt")
+cat "$tmp/log.txt"
 echo "--- $tmp/out.jsonl:"
 cat "$tmp/out.jsonl" 2>/dev/null
 [ $rc -eq 0 ] || { echo "FAIL: caption-av.sh exited $rc"; exit 1; }
 n=$(grep -c '"text"' "$tmp/out.jsonl" 2>/dev/null || echo 0)
 max=$(grep -o '"prompt_tokens":[0-9]*' "$tmp/out.jsonl" | cut -d: -f2 \
   | sort -n | tail -n 1)
-echo "captions: $n, largest prompt: ${max:-0} tokens, audio windows: $windows"
+echo "captions: $n, largest prompt: ${max:-0} tokens"
 [ "$n" -ge 1 ] || { echo "FAIL: no caption"; exit 1; }
-[ "$windows" -ge 3 ] || { echo "FAIL: audio windows not encoded"; exit 1; }
 [ "${max:-0}" -gt 99 ] || { echo "FAIL: no prompt with both media"; exit 1; }
 echo PASS
