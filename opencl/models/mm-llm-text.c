@@ -198,6 +198,14 @@ mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req, GArray * ids,
   g_free (parts);
   if (p == NULL)
     return FALSE;
+  /* each media position says which media it holds (-1 - its index), so
+   * two media side by side (audio windows without markers between them)
+   * stay two spans */
+  for (guint k = 0; k < p->spans->len; k++) {
+    const MmChatMediaSpan *sp = &g_array_index (p->spans, MmChatMediaSpan, k);
+    for (guint i = 0; i < sp->n_tokens; i++)
+      g_array_index (p->ids, gint32, sp->pos + i) = -1 - (gint32) sp->part;
+  }
   g_array_append_vals (ids, p->ids->data, p->ids->len);
   mm_chat_prompt_free (p);
   return TRUE;
