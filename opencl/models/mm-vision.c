@@ -199,15 +199,16 @@ vit_positions (MmVisionModel * m, MmGraph * g, gint gh, gint gw)
   return pos;
 }
 
-/* Patches (+ class token) + positions (+ pre-LN) of pixels [3, ph, pw]:
- * hidden_states[0].  Edges that are not a multiple of the patch lose
- * their remainder (the conv is "valid"). */
+/* Patches (+ class token) + positions (+ pre-LN) of pixels [3, ph, pw] on
+ * its gh x gw patch grid: hidden_states[0] (edges that are not a multiple
+ * of the patch lose their remainder: the conv is "valid"). */
 static MmTensor *
-vit_embed (MmVisionModel * m, MmGraph * g, MmTensor * pixels, gint pw, gint ph)
+vit_embed (MmVisionModel * m, MmGraph * g, MmTensor * pixels, gint pw, gint ph,
+    gint64 gw, gint64 gh)
 {
   const MmVisionHp *hp = &m->hp;
   const MmVisionWeights *w = &m->w;
-  gint64 C = 3, p = hp->patch, gw = pw / p, gh = ph / p;
+  gint64 C = 3, p = hp->patch;
   if (gw <= 0 || gh <= 0) {
     mm_graph_failf (g, "%s: a %dx%d view is smaller than a %d-pixel patch",
         m->id, pw, ph, hp->patch);
@@ -233,10 +234,10 @@ vit_embed (MmVisionModel * m, MmGraph * g, MmTensor * pixels, gint pw, gint ph)
  * concatenated along features, post-LN'd where HF does. */
 static MmTensor *
 vit_forward (MmVisionModel * m, MmGraph * g, MmTensor * pixels, gint pw,
-    gint ph)
+    gint ph, gint gw, gint gh)
 {
   const MmVisionHp *hp = &m->hp;
-  MmTensor *x = vit_embed (m, g, pixels, pw, ph);
+  MmTensor *x = vit_embed (m, g, pixels, pw, ph, gw, gh);
   gint64 n = mm_tensor_rows (x);
   MmTensor *carry[2] = { mm_graph_tensor_2d (g, n, hp->d),
     mm_graph_tensor_2d (g, n, hp->d)
@@ -479,8 +480,12 @@ mm_vision_model_encode_views (MmVisionModel * m, const MmImage * img,
    * of them when tracing, the names then hold the last view's tensors) */
   for (gint i = 0; i < il.n_views && mm_graph_ok (g); i++) {
     MmGraphMark mark = mm_graph_mark (g);
+    /* views of different sizes (Idefics2's quarters) come padded to the
+     * largest in HF's batch, where only whole patches of the view count
+     * (patch_attention_mask): the view's own floor grid */
     MmTensor *y = connector (m, g, vit_forward (m, g, view_pixels (g, pixels,
-                &views[i]), views[i].w, views[i].h));
+                &views[i]), views[i].w, views[i].h,
+            views[i].w / m->hp.patch, views[i].h / m->hp.patch));
     if (mm_graph_ok (g) && mm_tensor_rows (y) != n_tok)
       mm_graph_failf (g, "%s: view %d gives %" G_GINT64_FORMAT " tokens, not "
           "%d", m->id, i, mm_tensor_rows (y), n_tok);
@@ -516,8 +521,9 @@ mm_vision_model_encode_pixels (MmVisionModel * m, const float *pixels,
   begin (m);
   gint64 s[3] = { 3, m->hp.image_size, m->hp.image_size };
   MmTensor *x = mm_graph_input_f32 (g, 3, s, pixels);
+  gint side = m->hp.image_size / m->hp.patch;
   MmTensor *y = connector (m, g, vit_forward (m, g, x, m->hp.image_size,
-          m->hp.image_size));
+          m->hp.image_size, side, side));
   trace (m, y, "output");
   return finish (m, y, t0, error);
 }

@@ -303,6 +303,53 @@ test_llava (MmEngine * e, const gchar * file, double tol)
   return ok;
 }
 
+/* Idefics2's views: the processor's sizes, and the pixels of each equal
+ * the unpadded part of the processor's padded batch. */
+static gboolean
+check_idefics2_views (MmVisionModel * m, const gchar * label,
+    MmSafetensors * ref, const gchar * prefix)
+{
+  MmImage img;
+  GError *err = NULL;
+  MmVisionLayout lay;
+  gchar *kp = g_strconcat (prefix, "pixel_values", NULL);
+  gchar *ks = g_strconcat (prefix, "sizes", NULL);
+  const MmTensorInfo *pi = mm_safetensors_find_tensor (ref, kp);
+  gsize n, ns;
+  float *want = mm_test_ref_f32 (ref, kp, &n);
+  gint32 *sizes = mm_test_ref_i32 (ref, ks, &ns);
+  float *got = ref_image (ref, "image_rgb", &img) ?
+      mm_vision_model_preprocess_views (m, &img, &lay, NULL, &err) : NULL;
+  gint nv = pi->shape[0], H = pi->shape[2], W = pi->shape[3];
+  gboolean ok = got && lay.n_views == nv;
+  double d = 0;
+  gsize off = 0;
+  for (gint v = 0; ok && v < nv; v++) {
+    gint w, h;
+    ok = mm_vision_model_view_size (m, v, &w, &h) && h == sizes[2 * v]
+        && w == sizes[2 * v + 1];
+    for (gint c = 0; ok && c < 3; c++)
+      for (gint y = 0; y < h; y++)
+        for (gint x = 0; x < w; x++)
+          d = MAX (d, fabs (got[off + ((gsize) c * h + y) * w + x]
+                  - want[(((gsize) v * 3 + c) * H + y) * W + x]));
+    off += (gsize) 3 *w * h;
+  }
+  ok = ok && d == 0;
+  g_print ("%s %s %s%d views, first %dx%d: pixels max-abs %.3g (tol 0)\n",
+      ok ? "ok  " : "FAIL", label, prefix, got ? lay.n_views : 0,
+      sizes[1], sizes[0], d);
+  if (err)
+    g_printerr ("  %s\n", err->message);
+  g_clear_error (&err);
+  g_free (got);
+  g_free (want);
+  g_free (sizes);
+  g_free (kp);
+  g_free (ks);
+  return ok;
+}
+
 static gboolean
 test_idefics2 (MmEngine * e)
 {
@@ -331,6 +378,17 @@ test_idefics2 (MmEngine * e)
   ok = ok && check_trace (m, label, "connector.layer_out.1", ref,
       "resampler.layer_out.1", TOL_F32);
   ok = ok && check_trace (m, label, "output", ref, "latents_out", TOL_F32);
+  /* from the image: aspect kept (30x50 -> 21x35, a 3x5 grid on the 4x4
+   * table) */
+  ok = ok && check_idefics2_views (m, label, ref, "");
+  ok = ok && check_e2e (e, m, label, ref, "image_rgb", "image_features",
+      TOL_F32);
+  /* split: four 15x25 quarters (2x3 patches; HF pads them in its batch and
+   * masks the padding) + the whole image */
+  mm_vision_model_set_splitting (m, TRUE, 0);
+  ok = ok && check_idefics2_views (m, label, ref, "split.");
+  ok = ok && check_e2e (e, m, label, ref, "image_rgb", "split.image_features",
+      TOL_F32);
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);
