@@ -25,8 +25,9 @@
  * quarters, then the whole image, each resized with the aspect-keeping
  * shortest / longest edge rule); every view goes through tower and
  * connector and the tokens of all views come out one after the other (see
- * MmVisionLayout).  LLaVA-NeXT's anyres and MiniCPM-V's slices are not
- * done: those encode their single overview image.
+ * MmVisionLayout).  Not done: MiniCPM-V's slicing (llama.cpp's llava-uhd
+ * grid for minicpmv mmproj files): one square view at the tower's size, as
+ * a fixed-size processor would; LLaVA-NeXT (anyres) is not loaded at all.
  *
  * Ownership: the model is owned by whoever loaded it and keeps a reference
  * on its engine.  mm_vision_model_encode() may be called from one thread at
