@@ -83,6 +83,7 @@
 
 #include "gstmmaudioenc.h"
 #include "gst/gstmmtokensmeta.h"
+#include "mm-enc-queue.h"
 #include "mm-whisper.h"
 #include "mm-resample.h"
 
@@ -112,8 +113,6 @@ enum
 #define MAX_SECONDS 3600.0
 #define MAX_MAX_PENDING 1000
 #define MAX_STATS_INTERVAL 86400.0
-/* encodes looked at for the latency estimate */
-#define LATENCY_WINDOW 16
 /* PTS farther than this from the sample count starts a new run */
 #define DISCONT_TOLERANCE (40 * GST_MSECOND)
 /* shortest partial window worth encoding: one encoder token */
@@ -141,32 +140,12 @@ typedef struct
   GstClockTime pts, duration;
 } GstMmAudioEncWindow;
 
-typedef enum
-{
-  ITEM_READY,                   /* may be pushed (unless held) */
-  ITEM_WAITING,                 /* a buffer whose windows wait for the encoder */
-  ITEM_ENCODING,                /* the buffer the encoder works on */
-} GstMmAudioEncItemState;
-
-/* One entry of the output queue: a buffer or a serialized event. */
-typedef struct
-{
-  GstMiniObject *obj;           /* GstBuffer or GstEvent, owned */
-  GstMmAudioEncItemState state;
-  GQueue windows;               /* GstMmAudioEncWindow: still to encode */
-  gboolean held;                /* the newest buffer, kept for a partial window */
-  gboolean orphaned;            /* flushed while encoding: the encoder frees it */
-} GstMmAudioEncItem;
-
 /* Why GstBaseTransform, and the queue: as mmvisionenc (the element
  * replaces submit_input_buffer() and generate_output(); buffers and
- * serialized events leave through push_ready(), in order).
- *
- * Threads and locks: the streaming thread cuts windows and queues; the
- * encode thread encodes the windows of WAITING items; the push thread
- * pushes items that became READY while the streaming thread was away.
- * push_lock serialises pushing downstream and is taken before lock; lock
- * guards the queue and the counters and is taken before the object lock. */
+ * serialized events leave the output queue of mm-enc-queue.h in order).
+ * The jobs of a buffer are the windows it closes; the newest buffer is
+ * held back, so that the partial window at the end of a run can still be
+ * attached to it. */
 struct _GstMmAudioEnc
 {
   GstBaseTransform parent;
@@ -188,8 +167,6 @@ struct _GstMmAudioEnc
   gchar *model_id;
   gint rate;                    /* the model's sampling rate */
   gint64 win_n, hop_n;          /* window and hop in samples at that rate */
-  GThread *encode_thread;
-  GThread *push_thread;
 
   /* streaming thread only: input format and the current run */
   GstAudioInfo info;
@@ -207,28 +184,9 @@ struct _GstMmAudioEnc
   gint64 next_win;              /* start of the next window to close */
   gint64 covered;               /* end of the last window closed */
 
-  /* serialises pushes downstream */
-  GMutex push_lock;
-
-  /* guards everything below; cond is broadcast on any change of it */
-  GMutex lock;
-  GCond cond;
-  GQueue items;                 /* GstMmAudioEncItem, oldest first */
-  guint n_waiting;              /* windows waiting for the encoder */
-  gboolean encoding;
-  gboolean running;             /* the threads keep going */
-  gboolean flushing;
-  GstFlowReturn last_flow;      /* of the last push */
-  gboolean failed;              /* an encode failed: GST_FLOW_ERROR upstream */
-  GList *flushed_sticky;        /* sticky events a flush dropped */
-  guint64 buffers_in, windows, encoded, dropped;
-  gdouble audio_seconds;
-  gdouble ms_total, ms_last;
-  gdouble ms_recent[LATENCY_WINDOW];
-  guint n_recent;
-  GstClockTime max_buffer_duration;
-  GstClockTime reported_latency;
-  gint64 next_stats;            /* monotonic µs; 0 = not scheduled */
+  /* output queue and worker threads */
+  MmEncQueue *queue;
+  gdouble audio_seconds;        /* under the object lock */
 };
 
 static void gst_mm_audio_enc_finalize (GObject * object);
@@ -263,31 +221,21 @@ static GstMmAudioEncWindow *gst_mm_audio_enc_window_new (GstMmAudioEnc *
     self, gint64 start, gint64 n);
 static void gst_mm_audio_enc_window_free (GstMmAudioEncWindow * w);
 static gboolean gst_mm_audio_enc_upstream_is_live (GstMmAudioEnc * self);
-static void gst_mm_audio_enc_make_room (GstMmAudioEnc * self,
-    guint max_pending, gboolean leaky);
-static void gst_mm_audio_enc_release_held (GstMmAudioEnc * self);
-static gboolean gst_mm_audio_enc_queue_event (GstMmAudioEnc * self,
+static gboolean gst_mm_audio_enc_encode (GstElement * element,
+    GstBuffer ** buf, gpointer job, GError ** error);
+static gboolean gst_mm_audio_enc_forward_event (GstElement * element,
     GstEvent * event);
-static gboolean gst_mm_audio_enc_flush_start (GstMmAudioEnc * self,
-    GstEvent * event);
-static gboolean gst_mm_audio_enc_flush_stop (GstMmAudioEnc * self,
-    GstEvent * event);
-static gboolean gst_mm_audio_enc_drain (GstMmAudioEnc * self);
-static GstFlowReturn gst_mm_audio_enc_push_ready (GstMmAudioEnc * self);
-static gboolean gst_mm_audio_enc_forward_event (GstMmAudioEnc * self,
-    GstEvent * event);
-static gpointer gst_mm_audio_enc_push_loop (gpointer data);
-static gpointer gst_mm_audio_enc_encode_loop (gpointer data);
-static void gst_mm_audio_enc_encode_item (GstMmAudioEnc * self,
-    GstMmAudioEncItem * item);
+static GstStructure *gst_mm_audio_enc_stats (GstElement * element,
+    const MmEncQueueStats * st);
 static GstMmTokens *gst_mm_audio_enc_run_model (GstMmAudioEnc * self,
     const GstMmAudioEncWindow * w, GError ** error);
-static GstMessage *gst_mm_audio_enc_stats_message (GstMmAudioEnc * self);
-static GstClockTime gst_mm_audio_enc_latency (GstMmAudioEnc * self);
-static void gst_mm_audio_enc_drop_items (GstMmAudioEnc * self,
-    gboolean keep_sticky);
-static GstMmAudioEncItem *gst_mm_audio_enc_item_new (GstMiniObject * obj);
-static void gst_mm_audio_enc_item_free (GstMmAudioEncItem * item);
+
+static const MmEncQueueFuncs queue_funcs = {
+  .encode = gst_mm_audio_enc_encode,
+  .forward_event = gst_mm_audio_enc_forward_event,
+  .stats = gst_mm_audio_enc_stats,
+  .job_free = (GDestroyNotify) gst_mm_audio_enc_window_free,
+};
 
 GType
 gst_mm_audio_enc_leaky_get_type (void)
@@ -466,11 +414,10 @@ gst_mm_audio_enc_init (GstMmAudioEnc * self)
   self->prop_leaky = DEFAULT_LEAKY;
 
   self->audio = g_array_new (FALSE, FALSE, sizeof (gfloat));
-  g_mutex_init (&self->push_lock);
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->items);
-  self->last_flow = GST_FLOW_OK;
+  self->queue = mm_enc_queue_new (GST_ELEMENT (self),
+      GST_BASE_TRANSFORM_SRC_PAD (trans), &queue_funcs, "mmaenc");
+  mm_enc_queue_set_max_pending (self->queue, DEFAULT_MAX_PENDING);
+  mm_enc_queue_set_stats_interval (self->queue, DEFAULT_STATS_INTERVAL);
 }
 
 static void
@@ -480,10 +427,8 @@ gst_mm_audio_enc_finalize (GObject * object)
 
   g_free (self->prop_model);
   g_free (self->prop_device);
+  mm_enc_queue_free (self->queue);
   g_array_unref (self->audio);
-  g_mutex_clear (&self->push_lock);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -525,13 +470,11 @@ gst_mm_audio_enc_set_property (GObject * object, guint prop_id,
   }
   GST_OBJECT_UNLOCK (self);
 
-  /* let the threads see the new limits and stats schedule (lock is never
-   * taken under the object lock) */
-  g_mutex_lock (&self->lock);
-  if (prop_id == PROP_STATS_INTERVAL)
-    self->next_stats = 0;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  /* the queue's lock is never taken under the object lock */
+  if (prop_id == PROP_MAX_PENDING)
+    mm_enc_queue_set_max_pending (self->queue, g_value_get_uint (value));
+  else if (prop_id == PROP_STATS_INTERVAL)
+    mm_enc_queue_set_stats_interval (self->queue, g_value_get_double (value));
 }
 
 static void
@@ -577,12 +520,8 @@ gst_mm_audio_enc_change_state (GstElement * element, GstStateChange transition)
 
   /* Unblock a streaming thread waiting for the encoder or for a drain
    * before the base class waits for it to leave. */
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
-    g_mutex_lock (&self->lock);
-    self->flushing = TRUE;
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-  }
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    mm_enc_queue_set_flushing (self->queue);
 
   return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 }
@@ -674,24 +613,10 @@ gst_mm_audio_enc_start (GstBaseTransform * trans)
   self->live_known = FALSE;
   self->in_run = FALSE;
 
-  g_mutex_lock (&self->lock);
-  self->running = TRUE;
-  self->flushing = FALSE;
-  self->last_flow = GST_FLOW_OK;
-  self->failed = FALSE;
-  self->buffers_in = self->windows = self->encoded = self->dropped = 0;
+  GST_OBJECT_LOCK (self);
   self->audio_seconds = 0.0;
-  self->ms_total = self->ms_last = 0.0;
-  self->n_recent = 0;
-  self->max_buffer_duration = 0;
-  self->reported_latency = 0;
-  self->next_stats = 0;
-  g_mutex_unlock (&self->lock);
-
-  self->encode_thread = g_thread_new ("mmaenc-encode",
-      gst_mm_audio_enc_encode_loop, self);
-  self->push_thread = g_thread_new ("mmaenc-push",
-      gst_mm_audio_enc_push_loop, self);
+  GST_OBJECT_UNLOCK (self);
+  mm_enc_queue_start (self->queue);
   return TRUE;
 }
 
@@ -700,21 +625,7 @@ gst_mm_audio_enc_stop (GstBaseTransform * trans)
 {
   GstMmAudioEnc *self = GST_MM_AUDIO_ENC (trans);
 
-  g_mutex_lock (&self->lock);
-  self->running = FALSE;
-  self->flushing = TRUE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-
-  g_clear_pointer (&self->encode_thread, g_thread_join);
-  g_clear_pointer (&self->push_thread, g_thread_join);
-
-  g_mutex_lock (&self->lock);
-  gst_mm_audio_enc_drop_items (self, FALSE);
-  g_list_free_full (self->flushed_sticky, (GDestroyNotify) gst_event_unref);
-  self->flushed_sticky = NULL;
-  g_mutex_unlock (&self->lock);
-
+  mm_enc_queue_stop (self->queue);
   g_clear_pointer (&self->resampler, mm_resampler_free);
   g_clear_pointer (&self->mono, g_free);
   self->mono_size = 0;
@@ -732,12 +643,28 @@ static gboolean
 gst_mm_audio_enc_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstMmAudioEnc *self = GST_MM_AUDIO_ENC (trans);
+  gboolean caps_failed, ret;
 
   switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_FLUSH_START:
-      return gst_mm_audio_enc_flush_start (self, event);
-    case GST_EVENT_FLUSH_STOP:
-      return gst_mm_audio_enc_flush_stop (self, event);
+    case GST_EVENT_FLUSH_START:{
+      /* forward first: unblocks a push stuck downstream */
+      gboolean ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
+          (trans, event);
+
+      mm_enc_queue_flush_start (self->queue);
+      return ret;
+    }
+    case GST_EVENT_FLUSH_STOP:{
+      gboolean ret;
+
+      /* the audio before the flush is gone: the next buffer starts a run */
+      self->in_run = FALSE;
+      g_array_set_size (self->audio, 0);
+      ret = mm_enc_queue_flush_stop (self->queue, event, &caps_failed);
+      if (caps_failed)
+        self->have_info = FALSE;
+      return ret;
+    }
     case GST_EVENT_CAPS:{
       GstCaps *caps;
 
@@ -754,7 +681,7 @@ gst_mm_audio_enc_sink_event (GstBaseTransform * trans, GstEvent * event)
       /* the run ends: its uncovered audio goes to the held buffer */
       gst_mm_audio_enc_end_run (self);
       if (GST_EVENT_TYPE (event) == GST_EVENT_EOS)
-        gst_mm_audio_enc_release_held (self);
+        mm_enc_queue_release_held (self->queue);
       break;
     case GST_EVENT_STREAM_START:
       gst_mm_audio_enc_end_run (self);
@@ -766,43 +693,21 @@ gst_mm_audio_enc_sink_event (GstBaseTransform * trans, GstEvent * event)
 
   if (!GST_EVENT_IS_SERIALIZED (event))
     return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
-  return gst_mm_audio_enc_queue_event (self, event);
+  ret = mm_enc_queue_event (self->queue, event, &caps_failed);
+  if (caps_failed)
+    self->have_info = FALSE;
+  return ret;
 }
 
 static gboolean
 gst_mm_audio_enc_query (GstBaseTransform * trans, GstPadDirection direction,
     GstQuery * query)
 {
-  GstMmAudioEnc *self = GST_MM_AUDIO_ENC (trans);
-  gboolean res;
+  MmEncQueueParentQuery parent = GST_BASE_TRANSFORM_CLASS
+      (parent_class)->query;
 
-  /* a serialized query must not overtake the buffers inside */
-  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED (query)
-      && !gst_mm_audio_enc_drain (self))
-    return FALSE;
-
-  res = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
-      query);
-
-  if (res && direction == GST_PAD_SRC
-      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    gboolean live;
-    GstClockTime min, max, ours;
-
-    gst_query_parse_latency (query, &live, &min, &max);
-    g_mutex_lock (&self->lock);
-    ours = gst_mm_audio_enc_latency (self);
-    self->reported_latency = ours;
-    g_mutex_unlock (&self->lock);
-
-    GST_DEBUG_OBJECT (self, "adding %" GST_TIME_FORMAT " of latency",
-        GST_TIME_ARGS (ours));
-    min += ours;
-    if (GST_CLOCK_TIME_IS_VALID (max))
-      max += ours;
-    gst_query_set_latency (query, live, min, max);
-  }
-  return res;
+  return mm_enc_queue_transform_query (GST_MM_AUDIO_ENC (trans)->queue, parent, trans,
+      direction, query);
 }
 
 /* The streaming function: feed the buffer's audio to the current run, cut
@@ -813,9 +718,9 @@ gst_mm_audio_enc_submit_input_buffer (GstBaseTransform * trans,
     gboolean is_discont, GstBuffer * buf)
 {
   GstMmAudioEnc *self = GST_MM_AUDIO_ENC (trans);
-  GstMmAudioEncItem *item;
   GstMmAudioEncLeaky prop_leaky;
-  guint max_pending, n_windows;
+  GQueue windows = G_QUEUE_INIT;
+  GstClockTime duration;
   gsize n_frames;
   gboolean leaky;
 
@@ -834,8 +739,8 @@ gst_mm_audio_enc_submit_input_buffer (GstBaseTransform * trans,
   }
 
   GST_OBJECT_LOCK (self);
-  max_pending = self->prop_max_pending;
   prop_leaky = self->prop_leaky;
+  self->audio_seconds += (gdouble) n_frames / GST_AUDIO_INFO_RATE (&self->info);
   GST_OBJECT_UNLOCK (self);
   leaky = prop_leaky == GST_MM_AUDIO_ENC_LEAKY_YES ||
       (prop_leaky == GST_MM_AUDIO_ENC_LEAKY_AUTO &&
@@ -849,42 +754,18 @@ gst_mm_audio_enc_submit_input_buffer (GstBaseTransform * trans,
   self->run_in += n_frames;
   mm_resampler_push (self->resampler, self->mono, n_frames, self->audio);
   self->n_out = self->audio_base + self->audio->len;
+  gst_mm_audio_enc_cut_windows (self, &windows);
 
-  item = gst_mm_audio_enc_item_new (GST_MINI_OBJECT (buf));
-  gst_mm_audio_enc_cut_windows (self, &item->windows);
-  n_windows = g_queue_get_length (&item->windows);
-
-  g_mutex_lock (&self->lock);
-  self->buffers_in++;
-  self->audio_seconds += (gdouble) n_frames / GST_AUDIO_INFO_RATE (&self->info);
+  /* the held buffer adds its duration to the latency */
   if (GST_BUFFER_DURATION_IS_VALID (buf))
-    self->max_buffer_duration = MAX (self->max_buffer_duration,
-        GST_BUFFER_DURATION (buf));
-  else if (GST_AUDIO_INFO_RATE (&self->info) > 0)
-    self->max_buffer_duration = MAX (self->max_buffer_duration,
-        gst_util_uint64_scale_int (n_frames, GST_SECOND,
-            GST_AUDIO_INFO_RATE (&self->info)));
-  self->windows += n_windows;
-  if (n_windows && !self->flushing)
-    gst_mm_audio_enc_make_room (self, max_pending, leaky);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    gst_mm_audio_enc_item_free (item);
-    return GST_FLOW_FLUSHING;
-  }
-  /* the previous buffer can go; this one is held until the next */
-  for (GList * l = self->items.head; l; l = l->next)
-    ((GstMmAudioEncItem *) l->data)->held = FALSE;
-  item->held = TRUE;
-  if (n_windows) {
-    item->state = ITEM_WAITING;
-    self->n_waiting += n_windows;
-  }
-  g_queue_push_tail (&self->items, item);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+    duration = GST_BUFFER_DURATION (buf);
+  else
+    duration = gst_util_uint64_scale_int (n_frames, GST_SECOND,
+        GST_AUDIO_INFO_RATE (&self->info));
+  mm_enc_queue_add_latency (self->queue, duration);
 
-  return gst_mm_audio_enc_push_ready (self);
+  /* this buffer is held until the next */
+  return mm_enc_queue_submit (self->queue, buf, &windows, leaky, TRUE);
 }
 
 static GstFlowReturn
@@ -999,7 +880,6 @@ gst_mm_audio_enc_end_run (GstMmAudioEnc * self)
 {
   GstMmAudioEncWindow *w = NULL;
   gint64 start, min_partial;
-  GList *l;
 
   if (!self->in_run)
     return;
@@ -1014,28 +894,8 @@ gst_mm_audio_enc_end_run (GstMmAudioEnc * self)
   if (w == NULL)
     return;
 
-  g_mutex_lock (&self->lock);
-  for (l = self->items.tail; l; l = l->prev) {
-    GstMmAudioEncItem *item = l->data;
-
-    if (!item->held)
-      continue;
-    /* an ENCODING item's loop picks the new window up */
-    g_queue_push_tail (&item->windows, w);
-    if (item->state == ITEM_READY)
-      item->state = ITEM_WAITING;
-    self->n_waiting++;
-    self->windows++;
-    w = NULL;
-    break;
-  }
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  if (w) {
-    GST_DEBUG_OBJECT (self, "no buffer left for the partial window at %"
-        GST_TIME_FORMAT, GST_TIME_ARGS (w->pts));
-    gst_mm_audio_enc_window_free (w);
-  }
+  if (!mm_enc_queue_add_job (self->queue, w))
+    GST_DEBUG_OBJECT (self, "no buffer left for the partial window");
 }
 
 /* Windows of the run that the audio so far completes. */
@@ -1100,375 +960,38 @@ gst_mm_audio_enc_upstream_is_live (GstMmAudioEnc * self)
   return self->upstream_live;
 }
 
-/* Called with lock held, before a buffer with windows is queued: make sure
- * fewer than @max_pending windows wait for the encoder. */
-static void
-gst_mm_audio_enc_make_room (GstMmAudioEnc * self, guint max_pending,
-    gboolean leaky)
-{
-  GstMmAudioEncWindow *w;
-  GList *l;
-
-  while (self->n_waiting >= max_pending && !self->flushing) {
-    if (!leaky) {
-      g_cond_wait (&self->cond, &self->lock);
-      continue;
-    }
-    for (l = self->items.head; l; l = l->next) {
-      GstMmAudioEncItem *item = l->data;
-
-      if (item->state != ITEM_WAITING)
-        continue;
-      GST_DEBUG_OBJECT (self, "encoder behind: releasing %u windows of the "
-          "buffer at %" GST_TIME_FORMAT " without tokens",
-          g_queue_get_length (&item->windows),
-          GST_TIME_ARGS (GST_BUFFER_PTS (GST_BUFFER (item->obj))));
-      while ((w = g_queue_pop_head (&item->windows))) {
-        gst_mm_audio_enc_window_free (w);
-        self->n_waiting--;
-        self->dropped++;
-      }
-      item->state = ITEM_READY;
-      break;
-    }
-    g_cond_broadcast (&self->cond);
-  }
-}
-
-/* The held buffer may leave (EOS, drain, flush). */
-static void
-gst_mm_audio_enc_release_held (GstMmAudioEnc * self)
-{
-  GList *l;
-
-  g_mutex_lock (&self->lock);
-  for (l = self->items.head; l; l = l->next)
-    ((GstMmAudioEncItem *) l->data)->held = FALSE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
+/* Hands a serialized event to the base class (caps negotiation, segment
+ * tracking, forwarding). */
 static gboolean
-gst_mm_audio_enc_queue_event (GstMmAudioEnc * self, GstEvent * event)
+gst_mm_audio_enc_forward_event (GstElement * element, GstEvent * event)
 {
-  gboolean is_caps = GST_EVENT_TYPE (event) == GST_EVENT_CAPS;
-  gboolean ret;
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
+      (GST_BASE_TRANSFORM (element), event);
+}
 
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    gst_event_unref (event);
+/* The encode thread: features + encoder of one window (@job), tokens
+ * attached to the buffer with the window's PTS span. */
+static gboolean
+gst_mm_audio_enc_encode (GstElement * element, GstBuffer ** buf,
+    gpointer job, GError ** error)
+{
+  GstMmAudioEnc *self = GST_MM_AUDIO_ENC (element);
+  GstMmAudioEncWindow *w = job;
+  GstMmTokens *tokens;
+
+  tokens = gst_mm_audio_enc_run_model (self, w, error);
+  if (tokens == NULL) {
+    g_prefix_error (error, "Audio encoder failed on the window at %"
+        GST_TIME_FORMAT ": ", GST_TIME_ARGS (w->pts));
     return FALSE;
   }
-  if (!g_queue_is_empty (&self->items)) {
-    g_queue_push_tail (&self->items,
-        gst_mm_audio_enc_item_new (GST_MINI_OBJECT (event)));
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-    gst_mm_audio_enc_push_ready (self);
-    return TRUE;
-  }
-  g_mutex_unlock (&self->lock);
-
-  /* Nothing inside: handle it now and return the real result. Only this
-   * thread queues, so the queue stays empty; push_lock waits for a push
-   * thread still busy with the last item it took. */
-  g_mutex_lock (&self->push_lock);
-  ret = gst_mm_audio_enc_forward_event (self, event);
-  g_mutex_unlock (&self->push_lock);
-  if (!ret && is_caps)
-    self->have_info = FALSE;
-  return ret;
-}
-
-static gboolean
-gst_mm_audio_enc_flush_start (GstMmAudioEnc * self, GstEvent * event)
-{
-  gboolean ret;
-
-  /* forward first: unblocks a push stuck downstream */
-  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
-      (GST_BASE_TRANSFORM (self), event);
-
-  g_mutex_lock (&self->lock);
-  self->flushing = TRUE;
-  gst_mm_audio_enc_drop_items (self, TRUE);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  return ret;
-}
-
-static gboolean
-gst_mm_audio_enc_flush_stop (GstMmAudioEnc * self, GstEvent * event)
-{
-  GstBaseTransformClass *bclass = GST_BASE_TRANSFORM_CLASS (parent_class);
-  GList *sticky, *l;
-  gboolean ret;
-
-  /* the audio before the flush is gone: the next buffer starts a run */
-  self->in_run = FALSE;
-  g_array_set_size (self->audio, 0);
-
-  /* no push from before the flush may follow FLUSH_STOP downstream */
-  g_mutex_lock (&self->push_lock);
-  g_mutex_lock (&self->lock);
-  self->flushing = FALSE;
-  self->last_flow = GST_FLOW_OK;
-  self->failed = FALSE;
-  sticky = self->flushed_sticky;
-  self->flushed_sticky = NULL;
-  g_mutex_unlock (&self->lock);
-
-  ret = bclass->sink_event (GST_BASE_TRANSFORM (self), event);
-  for (l = sticky; l; l = l->next) {
-    GstEvent *ev = l->data;
-    gboolean is_caps = GST_EVENT_TYPE (ev) == GST_EVENT_CAPS;
-
-    if (!bclass->sink_event (GST_BASE_TRANSFORM (self), ev) && is_caps)
-      self->have_info = FALSE;
-  }
-  g_list_free (sticky);
-  g_mutex_unlock (&self->push_lock);
-  return ret;
-}
-
-/* Waits until every buffer inside has been encoded and pushed (the held
- * one is let go).  FALSE when flushing. */
-static gboolean
-gst_mm_audio_enc_drain (GstMmAudioEnc * self)
-{
-  gboolean ok;
-
-  gst_mm_audio_enc_release_held (self);
-  g_mutex_lock (&self->lock);
-  while (!self->flushing && !g_queue_is_empty (&self->items))
-    g_cond_wait (&self->cond, &self->lock);
-  ok = !self->flushing;
-  g_mutex_unlock (&self->lock);
-
-  /* the last item may still be on its way downstream */
-  g_mutex_lock (&self->push_lock);
-  g_mutex_unlock (&self->push_lock);
-  return ok;
-}
-
-/* Pushes the READY, not held items at the head of the queue, in order;
- * called by the streaming thread after queueing and by the push thread.
- * Returns the flow to report upstream. */
-static GstFlowReturn
-gst_mm_audio_enc_push_ready (GstMmAudioEnc * self)
-{
-  GstMmAudioEncItem *item;
-  GstFlowReturn ret;
-
-  g_mutex_lock (&self->push_lock);
-  g_mutex_lock (&self->lock);
-  while (!self->flushing && (item = g_queue_peek_head (&self->items))
-      && item->state == ITEM_READY && !item->held) {
-    GstMiniObject *obj = item->obj;
-
-    g_queue_pop_head (&self->items);
-    item->obj = NULL;
-    gst_mm_audio_enc_item_free (item);
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-
-    if (GST_IS_BUFFER (obj)) {
-      ret = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), GST_BUFFER (obj));
-      g_mutex_lock (&self->lock);
-      self->last_flow = ret;
-    } else {
-      gboolean is_caps = GST_EVENT_TYPE (obj) == GST_EVENT_CAPS;
-      gboolean ok = gst_mm_audio_enc_forward_event (self, GST_EVENT (obj));
-
-      g_mutex_lock (&self->lock);
-      if (!ok && is_caps)
-        self->last_flow = GST_FLOW_NOT_NEGOTIATED;
-    }
-    if (self->last_flow != GST_FLOW_OK)
-      GST_DEBUG_OBJECT (self, "push: %s", gst_flow_get_name (self->last_flow));
-  }
-  if (self->flushing)
-    ret = GST_FLOW_FLUSHING;
-  else if (self->failed)
-    ret = GST_FLOW_ERROR;
-  else
-    ret = self->last_flow;
-  g_mutex_unlock (&self->lock);
-  g_mutex_unlock (&self->push_lock);
-  return ret;
-}
-
-/* Hands a serialized event to the base class (caps negotiation, segment
- * tracking, forwarding).  Before EOS goes on, the final stats are posted:
- * everything in front of it has been encoded, and an application stops
- * reading the bus at the pipeline's EOS message. */
-static gboolean
-gst_mm_audio_enc_forward_event (GstMmAudioEnc * self, GstEvent * event)
-{
-  gboolean post = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
-  GstMessage *stats;
-
-  if (post) {
-    GST_OBJECT_LOCK (self);
-    post = self->prop_stats_interval > 0;
-    GST_OBJECT_UNLOCK (self);
-  }
-  if (post) {
-    g_mutex_lock (&self->lock);
-    stats = gst_mm_audio_enc_stats_message (self);
-    g_mutex_unlock (&self->lock);
-    gst_element_post_message (GST_ELEMENT (self), stats);
-  }
-  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
-      (GST_BASE_TRANSFORM (self), event);
-}
-
-static gpointer
-gst_mm_audio_enc_push_loop (gpointer data)
-{
-  GstMmAudioEnc *self = data;
-  GstMmAudioEncItem *head;
-
-  g_mutex_lock (&self->lock);
-  while (self->running) {
-    head = g_queue_peek_head (&self->items);
-    if (!self->flushing && head && head->state == ITEM_READY && !head->held) {
-      g_mutex_unlock (&self->lock);
-      gst_mm_audio_enc_push_ready (self);
-      g_mutex_lock (&self->lock);
-      continue;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  return NULL;
-}
-
-static gpointer
-gst_mm_audio_enc_encode_loop (gpointer data)
-{
-  GstMmAudioEnc *self = data;
-  GstMmAudioEncItem *item;
-  GstMessage *stats;
-  gdouble interval;
-  gint64 now;
-  GList *l;
-
-  g_mutex_lock (&self->lock);
-  while (self->running) {
-    GST_OBJECT_LOCK (self);
-    interval = self->prop_stats_interval;
-    GST_OBJECT_UNLOCK (self);
-    now = g_get_monotonic_time ();
-    if (interval <= 0)
-      self->next_stats = 0;
-    else if (self->next_stats == 0)
-      self->next_stats = now + interval * G_USEC_PER_SEC;
-    if (self->next_stats != 0 && now >= self->next_stats) {
-      self->next_stats = now + interval * G_USEC_PER_SEC;
-      stats = gst_mm_audio_enc_stats_message (self);
-      g_mutex_unlock (&self->lock);
-      gst_element_post_message (GST_ELEMENT (self), stats);
-      g_mutex_lock (&self->lock);
-      continue;
-    }
-
-    item = NULL;
-    for (l = self->items.head; l && !self->flushing; l = l->next) {
-      if (((GstMmAudioEncItem *) l->data)->state == ITEM_WAITING) {
-        item = l->data;
-        break;
-      }
-    }
-    if (item == NULL) {
-      if (self->next_stats != 0)
-        g_cond_wait_until (&self->cond, &self->lock, self->next_stats);
-      else
-        g_cond_wait (&self->cond, &self->lock);
-      continue;
-    }
-
-    item->state = ITEM_ENCODING;
-    self->encoding = TRUE;
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-    gst_mm_audio_enc_encode_item (self, item);
-    g_mutex_lock (&self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  return NULL;
-}
-
-/* Encodes the windows of an ENCODING item one by one (a partial window may
- * be added meanwhile), attaches their tokens, and marks it READY (or frees
- * it if a flush orphaned it). The item's windows are taken under lock; its
- * buffer is touched by this thread only while ENCODING. */
-static void
-gst_mm_audio_enc_encode_item (GstMmAudioEnc * self, GstMmAudioEncItem * item)
-{
-  GstMmAudioEncWindow *w;
-  GstMessage *latency_msg = NULL;
-  GstClockTime latency;
-
-  g_mutex_lock (&self->lock);
-  while (!item->orphaned && (w = g_queue_pop_head (&item->windows))) {
-    g_autoptr (GError) err = NULL;
-    GstMmTokens *tokens;
-    gint64 t0;
-    gdouble ms;
-
-    self->n_waiting--;
-    g_mutex_unlock (&self->lock);
-
-    t0 = g_get_monotonic_time ();
-    tokens = gst_mm_audio_enc_run_model (self, w, &err);
-    ms = (g_get_monotonic_time () - t0) / 1000.0;
-    if (tokens) {
-      GstBuffer *buf = gst_buffer_make_writable (GST_BUFFER (item->obj));
-
-      item->obj = GST_MINI_OBJECT (buf);
-      gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_AUDIO, tokens,
-          w->pts, w->duration, self->model_id);
-      gst_mm_tokens_unref (tokens);
-      GST_LOG_OBJECT (self, "window %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT
-          " encoded in %.1f ms", GST_TIME_ARGS (w->pts),
-          GST_TIME_ARGS (w->duration), ms);
-    } else {
-      GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
-          ("Audio encoder failed on the window at %" GST_TIME_FORMAT ": %s",
-              GST_TIME_ARGS (w->pts), err->message), (NULL));
-    }
-    gst_mm_audio_enc_window_free (w);
-
-    g_mutex_lock (&self->lock);
-    if (tokens) {
-      self->encoded++;
-      self->ms_last = ms;
-      self->ms_total += ms;
-      self->ms_recent[(self->encoded - 1) % LATENCY_WINDOW] = ms;
-      self->n_recent = MIN (self->n_recent + 1, LATENCY_WINDOW);
-      latency = gst_mm_audio_enc_latency (self);
-      if (latency > self->reported_latency + self->reported_latency / 10) {
-        self->reported_latency = latency;
-        if (latency_msg == NULL)
-          latency_msg = gst_message_new_latency (GST_OBJECT (self));
-      }
-    } else {
-      self->failed = TRUE;
-    }
-  }
-  self->encoding = FALSE;
-  if (item->orphaned) {
-    gst_mm_audio_enc_item_free (item);
-  } else {
-    item->state = ITEM_READY;
-  }
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-
-  if (latency_msg)
-    gst_element_post_message (GST_ELEMENT (self), latency_msg);
+  *buf = gst_buffer_make_writable (*buf);
+  gst_buffer_add_mm_tokens_meta (*buf, GST_MM_MODALITY_AUDIO, tokens,
+      w->pts, w->duration, self->model_id);
+  gst_mm_tokens_unref (tokens);
+  GST_LOG_OBJECT (self, "window %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT
+      " encoded", GST_TIME_ARGS (w->pts), GST_TIME_ARGS (w->duration));
+  return TRUE;
 }
 
 /* Features + encoder of one window, written into a device buffer of its
@@ -1499,87 +1022,24 @@ gst_mm_audio_enc_run_model (GstMmAudioEnc * self,
   return tokens;
 }
 
-/* Called with lock held. */
-static GstMessage *
-gst_mm_audio_enc_stats_message (GstMmAudioEnc * self)
+/* Called with the queue's lock held (taken before the object lock). */
+static GstStructure *
+gst_mm_audio_enc_stats (GstElement * element, const MmEncQueueStats * st)
 {
-  GstStructure *s;
-
-  s = gst_structure_new ("mm-encoder-stats",
-      "buffers-in", G_TYPE_UINT64, self->buffers_in,
-      "windows", G_TYPE_UINT64, self->windows,
-      "encoded", G_TYPE_UINT64, self->encoded,
-      "dropped", G_TYPE_UINT64, self->dropped,
-      "pending", G_TYPE_UINT, self->n_waiting + (self->encoding ? 1 : 0),
-      "audio-seconds", G_TYPE_DOUBLE, self->audio_seconds,
-      "ms-per-window-avg", G_TYPE_DOUBLE,
-      self->encoded ? self->ms_total / self->encoded : 0.0,
-      "ms-per-window-last", G_TYPE_DOUBLE, self->ms_last,
-      "model-id", G_TYPE_STRING, self->model_id, NULL);
-  return gst_message_new_element (GST_OBJECT (self), s);
-}
-
-/* Called with lock held: the longest a buffer can be held, (max-pending +
- * 1) times the slowest recent encode, plus the held buffer's duration. */
-static GstClockTime
-gst_mm_audio_enc_latency (GstMmAudioEnc * self)
-{
-  gdouble ms = 0.0;
-  guint i, max_pending;
-
-  for (i = 0; i < self->n_recent; i++)
-    ms = MAX (ms, self->ms_recent[i]);
+  GstMmAudioEnc *self = GST_MM_AUDIO_ENC (element);
+  gdouble seconds;
 
   GST_OBJECT_LOCK (self);
-  max_pending = self->prop_max_pending;
+  seconds = self->audio_seconds;
   GST_OBJECT_UNLOCK (self);
-
-  return (GstClockTime) (ms * GST_MSECOND) * (max_pending + 1)
-      + self->max_buffer_duration;
-}
-
-/* Called with lock held: empties the queue.  An ENCODING item is left to
- * the encode thread; sticky events other than segment and EOS are kept for
- * after the flush when @keep_sticky. */
-static void
-gst_mm_audio_enc_drop_items (GstMmAudioEnc * self, gboolean keep_sticky)
-{
-  GstMmAudioEncItem *item;
-
-  while ((item = g_queue_pop_head (&self->items))) {
-    if (item->state == ITEM_ENCODING) {
-      item->orphaned = TRUE;
-      continue;
-    }
-    if (keep_sticky && GST_IS_EVENT (item->obj)
-        && GST_EVENT_IS_STICKY (item->obj)
-        && GST_EVENT_TYPE (item->obj) != GST_EVENT_SEGMENT
-        && GST_EVENT_TYPE (item->obj) != GST_EVENT_EOS) {
-      self->flushed_sticky = g_list_append (self->flushed_sticky, item->obj);
-      item->obj = NULL;
-    }
-    gst_mm_audio_enc_item_free (item);
-  }
-  self->n_waiting = 0;
-}
-
-static GstMmAudioEncItem *
-gst_mm_audio_enc_item_new (GstMiniObject * obj)
-{
-  GstMmAudioEncItem *item = g_new0 (GstMmAudioEncItem, 1);
-
-  item->obj = obj;
-  item->state = ITEM_READY;
-  g_queue_init (&item->windows);
-  return item;
-}
-
-static void
-gst_mm_audio_enc_item_free (GstMmAudioEncItem * item)
-{
-  g_queue_clear_full (&item->windows,
-      (GDestroyNotify) gst_mm_audio_enc_window_free);
-  if (item->obj)
-    gst_mini_object_unref (item->obj);
-  g_free (item);
+  return gst_structure_new ("mm-encoder-stats",
+      "buffers-in", G_TYPE_UINT64, st->buffers_in,
+      "windows", G_TYPE_UINT64, st->jobs_in,
+      "encoded", G_TYPE_UINT64, st->encoded,
+      "dropped", G_TYPE_UINT64, st->dropped,
+      "pending", G_TYPE_UINT, st->pending,
+      "audio-seconds", G_TYPE_DOUBLE, seconds,
+      "ms-per-window-avg", G_TYPE_DOUBLE, st->ms_avg,
+      "ms-per-window-last", G_TYPE_DOUBLE, st->ms_last,
+      "model-id", G_TYPE_STRING, self->model_id, NULL);
 }

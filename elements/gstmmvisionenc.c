@@ -113,6 +113,7 @@
 #include "gstmmvisionenc.h"
 #include "gst/gstmmsamplemeta.h"
 #include "gst/gstmmtokensmeta.h"
+#include "mm-enc-queue.h"
 #include "mm-vision.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_mm_vision_enc_debug);
@@ -141,9 +142,6 @@ enum
 #define MAX_MAX_PENDING 1000
 #define MAX_MAX_TILES 1024
 #define MAX_STATS_INTERVAL 86400.0
-/* encodes looked at for the latency estimate */
-#define LATENCY_WINDOW 16
-
 #define VIDEO_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, " \
     "ARGB, ABGR, I420, NV12, GRAY8 }"
 
@@ -157,36 +155,14 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
 
-typedef enum
-{
-  ITEM_READY,                   /* may be pushed */
-  ITEM_WAITING,                 /* a frame waiting for the encoder */
-  ITEM_ENCODING,                /* the frame the encoder works on */
-} GstMmVisionEncItemState;
-
-/* One entry of the output queue: a frame or a serialized event. */
-typedef struct
-{
-  GstMiniObject *obj;           /* GstBuffer or GstEvent, owned */
-  GstMmVisionEncItemState state;
-  GstVideoInfo info;            /* frames: the caps they arrived with */
-  gboolean orphaned;            /* flushed while encoding: the encoder frees it */
-} GstMmVisionEncItem;
-
 /* Why GstBaseTransform: it brings caps and accept-caps handling, allocation
  * and latency forwarding, QoS and segment tracking for a passthrough
  * element. The element replaces submit_input_buffer() and
- * generate_output(): buffers go into the output queue instead of being
- * pushed by the base class, and leave from whichever thread finds them ready
- * (see push_ready()). Serialized events take the same queue and reach the
- * base class's sink_event() when they leave it, so caps and segments follow
- * the frames they belong to.
- *
- * Threads and locks: the streaming thread queues; the encode thread encodes
- * WAITING frames; the push thread pushes items that became READY while the
- * streaming thread was away. push_lock serialises pushing downstream and is
- * taken before lock; lock guards the queue and the counters and is taken
- * before the object lock. */
+ * generate_output(): frames go into the output queue (mm-enc-queue.h)
+ * instead of being pushed by the base class, one job (the caps the frame
+ * came with) per frame to encode.  Serialized events take the same queue
+ * and reach the base class's sink_event() when they leave it, so caps and
+ * segments follow the frames they belong to. */
 struct _GstMmVisionEnc
 {
   GstBaseTransform parent;
@@ -206,8 +182,9 @@ struct _GstMmVisionEnc
   MmVisionModel *model;
   gboolean model_splits;        /* the model's processor splits by default */
   gchar *model_id;
-  GThread *encode_thread;
-  GThread *push_thread;
+
+  /* output queue and worker threads */
+  MmEncQueue *queue;
 
   /* streaming thread only */
   GstVideoInfo in_info;
@@ -215,27 +192,6 @@ struct _GstMmVisionEnc
   gboolean seen_sample_meta;
   gboolean live_known;
   gboolean upstream_live;
-
-  /* serialises pushes downstream */
-  GMutex push_lock;
-
-  /* guards everything below; cond is broadcast on any change of it */
-  GMutex lock;
-  GCond cond;
-  GQueue items;                 /* GstMmVisionEncItem, oldest first */
-  guint n_waiting;
-  gboolean encoding;
-  gboolean running;             /* the threads keep going */
-  gboolean flushing;
-  GstFlowReturn last_flow;      /* of the last push */
-  gboolean failed;              /* an encode failed: GST_FLOW_ERROR upstream */
-  GList *flushed_sticky;        /* sticky events a flush dropped */
-  guint64 frames_in, sampled, encoded, dropped;
-  gdouble ms_total, ms_last;
-  gdouble ms_recent[LATENCY_WINDOW];
-  guint n_recent;
-  GstClockTime reported_latency;
-  gint64 next_stats;            /* monotonic µs; 0 = not scheduled */
 };
 
 static void gst_mm_vision_enc_finalize (GObject * object);
@@ -259,32 +215,19 @@ static GstFlowReturn gst_mm_vision_enc_generate_output (GstBaseTransform *
 static gboolean gst_mm_vision_enc_wants (GstMmVisionEnc * self,
     GstBuffer * buf);
 static gboolean gst_mm_vision_enc_upstream_is_live (GstMmVisionEnc * self);
-static void gst_mm_vision_enc_make_room (GstMmVisionEnc * self,
-    guint max_pending, gboolean leaky);
-static gboolean gst_mm_vision_enc_queue_event (GstMmVisionEnc * self,
+static gboolean gst_mm_vision_enc_encode (GstElement * element,
+    GstBuffer ** buf, gpointer job, GError ** error);
+static gboolean gst_mm_vision_enc_forward_event (GstElement * element,
     GstEvent * event);
-static gboolean gst_mm_vision_enc_flush_start (GstMmVisionEnc * self,
-    GstEvent * event);
-static gboolean gst_mm_vision_enc_flush_stop (GstMmVisionEnc * self,
-    GstEvent * event);
-static gboolean gst_mm_vision_enc_drain (GstMmVisionEnc * self);
-static GstFlowReturn gst_mm_vision_enc_push_ready (GstMmVisionEnc * self);
-static gboolean gst_mm_vision_enc_forward_event (GstMmVisionEnc * self,
-    GstEvent * event);
-static gpointer gst_mm_vision_enc_push_loop (gpointer data);
-static gpointer gst_mm_vision_enc_encode_loop (gpointer data);
-static void gst_mm_vision_enc_encode_item (GstMmVisionEnc * self,
-    GstMmVisionEncItem * item);
-static GstMmTokens *gst_mm_vision_enc_run_model (GstMmVisionEnc * self,
-    GstBuffer * buf, const GstVideoInfo * info, MmVisionLayout * layout,
-    GError ** error);
-static GstMessage *gst_mm_vision_enc_stats_message (GstMmVisionEnc * self);
-static GstClockTime gst_mm_vision_enc_latency (GstMmVisionEnc * self);
-static void gst_mm_vision_enc_drop_items (GstMmVisionEnc * self,
-    gboolean keep_sticky);
-static GstMmVisionEncItem *gst_mm_vision_enc_item_new (GstMiniObject * obj,
-    GstMmVisionEncItemState state, const GstVideoInfo * info);
-static void gst_mm_vision_enc_item_free (GstMmVisionEncItem * item);
+static GstStructure *gst_mm_vision_enc_stats (GstElement * element,
+    const MmEncQueueStats * st);
+
+static const MmEncQueueFuncs queue_funcs = {
+  .encode = gst_mm_vision_enc_encode,
+  .forward_event = gst_mm_vision_enc_forward_event,
+  .stats = gst_mm_vision_enc_stats,
+  .job_free = g_free,
+};
 
 GType
 gst_mm_vision_enc_leaky_get_type (void)
@@ -504,11 +447,10 @@ gst_mm_vision_enc_init (GstMmVisionEnc * self)
   self->prop_image_splitting = DEFAULT_IMAGE_SPLITTING;
   self->prop_max_tiles = DEFAULT_MAX_TILES;
 
-  g_mutex_init (&self->push_lock);
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->items);
-  self->last_flow = GST_FLOW_OK;
+  self->queue = mm_enc_queue_new (GST_ELEMENT (self),
+      GST_BASE_TRANSFORM_SRC_PAD (trans), &queue_funcs, "mmvenc");
+  mm_enc_queue_set_max_pending (self->queue, DEFAULT_MAX_PENDING);
+  mm_enc_queue_set_stats_interval (self->queue, DEFAULT_STATS_INTERVAL);
 }
 
 static void
@@ -518,9 +460,7 @@ gst_mm_vision_enc_finalize (GObject * object)
 
   g_free (self->prop_model);
   g_free (self->prop_device);
-  g_mutex_clear (&self->push_lock);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
+  mm_enc_queue_free (self->queue);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -562,13 +502,11 @@ gst_mm_vision_enc_set_property (GObject * object, guint prop_id,
   }
   GST_OBJECT_UNLOCK (self);
 
-  /* let the threads see the new limits and stats schedule (lock is never
-   * taken under the object lock) */
-  g_mutex_lock (&self->lock);
-  if (prop_id == PROP_STATS_INTERVAL)
-    self->next_stats = 0;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  /* the queue's lock is never taken under the object lock */
+  if (prop_id == PROP_MAX_PENDING)
+    mm_enc_queue_set_max_pending (self->queue, g_value_get_uint (value));
+  else if (prop_id == PROP_STATS_INTERVAL)
+    mm_enc_queue_set_stats_interval (self->queue, g_value_get_double (value));
 }
 
 static void
@@ -614,12 +552,8 @@ gst_mm_vision_enc_change_state (GstElement * element, GstStateChange transition)
 
   /* Unblock a streaming thread waiting for the encoder or for a drain
    * before the base class waits for it to leave. */
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
-    g_mutex_lock (&self->lock);
-    self->flushing = TRUE;
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-  }
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    mm_enc_queue_set_flushing (self->queue);
 
   return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 }
@@ -674,23 +608,7 @@ gst_mm_vision_enc_start (GstBaseTransform * trans)
 
   self->seen_sample_meta = FALSE;
   self->live_known = FALSE;
-
-  g_mutex_lock (&self->lock);
-  self->running = TRUE;
-  self->flushing = FALSE;
-  self->last_flow = GST_FLOW_OK;
-  self->failed = FALSE;
-  self->frames_in = self->sampled = self->encoded = self->dropped = 0;
-  self->ms_total = self->ms_last = 0.0;
-  self->n_recent = 0;
-  self->reported_latency = 0;
-  self->next_stats = 0;
-  g_mutex_unlock (&self->lock);
-
-  self->encode_thread = g_thread_new ("mmvenc-encode",
-      gst_mm_vision_enc_encode_loop, self);
-  self->push_thread = g_thread_new ("mmvenc-push",
-      gst_mm_vision_enc_push_loop, self);
+  mm_enc_queue_start (self->queue);
   return TRUE;
 }
 
@@ -699,21 +617,7 @@ gst_mm_vision_enc_stop (GstBaseTransform * trans)
 {
   GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
 
-  g_mutex_lock (&self->lock);
-  self->running = FALSE;
-  self->flushing = TRUE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-
-  g_clear_pointer (&self->encode_thread, g_thread_join);
-  g_clear_pointer (&self->push_thread, g_thread_join);
-
-  g_mutex_lock (&self->lock);
-  gst_mm_vision_enc_drop_items (self, FALSE);
-  g_list_free_full (self->flushed_sticky, (GDestroyNotify) gst_event_unref);
-  self->flushed_sticky = NULL;
-  g_mutex_unlock (&self->lock);
-
+  mm_enc_queue_stop (self->queue);
   g_clear_pointer (&self->model, mm_vision_model_free);
   g_clear_pointer (&self->engine, mm_engine_unref);
   g_clear_pointer (&self->model_id, g_free);
@@ -724,12 +628,25 @@ static gboolean
 gst_mm_vision_enc_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
+  gboolean caps_failed, ret;
 
   switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_FLUSH_START:
-      return gst_mm_vision_enc_flush_start (self, event);
-    case GST_EVENT_FLUSH_STOP:
-      return gst_mm_vision_enc_flush_stop (self, event);
+    case GST_EVENT_FLUSH_START:{
+      /* forward first: unblocks a push stuck downstream */
+      gboolean ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
+          (trans, event);
+
+      mm_enc_queue_flush_start (self->queue);
+      return ret;
+    }
+    case GST_EVENT_FLUSH_STOP:{
+      gboolean ret = mm_enc_queue_flush_stop (self->queue, event,
+          &caps_failed);
+
+      if (caps_failed)
+        self->have_info = FALSE;
+      return ret;
+    }
     case GST_EVENT_CAPS:{
       GstCaps *caps;
       GstVideoInfo info;
@@ -754,43 +671,21 @@ gst_mm_vision_enc_sink_event (GstBaseTransform * trans, GstEvent * event)
 
   if (!GST_EVENT_IS_SERIALIZED (event))
     return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
-  return gst_mm_vision_enc_queue_event (self, event);
+  ret = mm_enc_queue_event (self->queue, event, &caps_failed);
+  if (caps_failed)
+    self->have_info = FALSE;
+  return ret;
 }
 
 static gboolean
 gst_mm_vision_enc_query (GstBaseTransform * trans, GstPadDirection direction,
     GstQuery * query)
 {
-  GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
-  gboolean res;
+  MmEncQueueParentQuery parent = GST_BASE_TRANSFORM_CLASS
+      (parent_class)->query;
 
-  /* a serialized query must not overtake the frames inside */
-  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED (query)
-      && !gst_mm_vision_enc_drain (self))
-    return FALSE;
-
-  res = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
-      query);
-
-  if (res && direction == GST_PAD_SRC
-      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    gboolean live;
-    GstClockTime min, max, ours;
-
-    gst_query_parse_latency (query, &live, &min, &max);
-    g_mutex_lock (&self->lock);
-    ours = gst_mm_vision_enc_latency (self);
-    self->reported_latency = ours;
-    g_mutex_unlock (&self->lock);
-
-    GST_DEBUG_OBJECT (self, "adding %" GST_TIME_FORMAT " of latency",
-        GST_TIME_ARGS (ours));
-    min += ours;
-    if (GST_CLOCK_TIME_IS_VALID (max))
-      max += ours;
-    gst_query_set_latency (query, live, min, max);
-  }
-  return res;
+  return mm_enc_queue_transform_query (GST_MM_VISION_ENC (trans)->queue, parent, trans,
+      direction, query);
 }
 
 /* The streaming function: queue the frame (WAITING when it is to be
@@ -800,10 +695,9 @@ gst_mm_vision_enc_submit_input_buffer (GstBaseTransform * trans,
     gboolean is_discont, GstBuffer * buf)
 {
   GstMmVisionEnc *self = GST_MM_VISION_ENC (trans);
-  GstMmVisionEncItem *item;
   GstMmVisionEncLeaky prop_leaky;
-  guint max_pending;
-  gboolean encode, leaky;
+  GQueue jobs = G_QUEUE_INIT;
+  gboolean leaky;
 
   if (!self->have_info) {
     gst_buffer_unref (buf);
@@ -813,35 +707,17 @@ gst_mm_vision_enc_submit_input_buffer (GstBaseTransform * trans,
   }
 
   GST_OBJECT_LOCK (self);
-  max_pending = self->prop_max_pending;
   prop_leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
 
   leaky = prop_leaky == GST_MM_VISION_ENC_LEAKY_YES ||
       (prop_leaky == GST_MM_VISION_ENC_LEAKY_AUTO &&
       gst_mm_vision_enc_upstream_is_live (self));
-  encode = gst_mm_vision_enc_wants (self, buf);
-  item = gst_mm_vision_enc_item_new (GST_MINI_OBJECT (buf),
-      encode ? ITEM_WAITING : ITEM_READY, &self->in_info);
-
-  g_mutex_lock (&self->lock);
-  self->frames_in++;
-  if (encode && !self->flushing) {
-    self->sampled++;
-    gst_mm_vision_enc_make_room (self, max_pending, leaky);
-  }
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    gst_mm_vision_enc_item_free (item);
-    return GST_FLOW_FLUSHING;
-  }
-  g_queue_push_tail (&self->items, item);
-  if (encode)
-    self->n_waiting++;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-
-  return gst_mm_vision_enc_push_ready (self);
+  /* the job: the caps the frame came with */
+  if (gst_mm_vision_enc_wants (self, buf))
+    g_queue_push_tail (&jobs, g_memdup2 (&self->in_info,
+            sizeof (GstVideoInfo)));
+  return mm_enc_queue_submit (self->queue, buf, &jobs, leaky, FALSE);
 }
 
 static GstFlowReturn
@@ -888,350 +764,50 @@ gst_mm_vision_enc_upstream_is_live (GstMmVisionEnc * self)
   return self->upstream_live;
 }
 
-/* Called with lock held, before a frame to encode is queued: make sure
- * fewer than @max_pending frames wait for the encoder. */
-static void
-gst_mm_vision_enc_make_room (GstMmVisionEnc * self, guint max_pending,
-    gboolean leaky)
-{
-  GList *l;
-
-  while (self->n_waiting >= max_pending && !self->flushing) {
-    if (!leaky) {
-      g_cond_wait (&self->cond, &self->lock);
-      continue;
-    }
-    for (l = self->items.head; l; l = l->next) {
-      GstMmVisionEncItem *item = l->data;
-
-      if (item->state == ITEM_WAITING) {
-        GST_DEBUG_OBJECT (self, "encoder behind: releasing frame %"
-            GST_TIME_FORMAT " without tokens",
-            GST_TIME_ARGS (GST_BUFFER_PTS (GST_BUFFER (item->obj))));
-        item->state = ITEM_READY;
-        self->n_waiting--;
-        self->dropped++;
-        break;
-      }
-    }
-    g_cond_broadcast (&self->cond);
-  }
-}
-
-static gboolean
-gst_mm_vision_enc_queue_event (GstMmVisionEnc * self, GstEvent * event)
-{
-  gboolean is_caps = GST_EVENT_TYPE (event) == GST_EVENT_CAPS;
-  gboolean ret;
-
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    gst_event_unref (event);
-    return FALSE;
-  }
-  if (!g_queue_is_empty (&self->items)) {
-    g_queue_push_tail (&self->items,
-        gst_mm_vision_enc_item_new (GST_MINI_OBJECT (event), ITEM_READY, NULL));
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-    gst_mm_vision_enc_push_ready (self);
-    return TRUE;
-  }
-  g_mutex_unlock (&self->lock);
-
-  /* Nothing inside: handle it now and return the real result. Only this
-   * thread queues, so the queue stays empty; push_lock waits for a push
-   * thread still busy with the last item it took. */
-  g_mutex_lock (&self->push_lock);
-  ret = gst_mm_vision_enc_forward_event (self, event);
-  g_mutex_unlock (&self->push_lock);
-  if (!ret && is_caps)
-    self->have_info = FALSE;
-  return ret;
-}
-
-static gboolean
-gst_mm_vision_enc_flush_start (GstMmVisionEnc * self, GstEvent * event)
-{
-  gboolean ret;
-
-  /* forward first: unblocks a push stuck downstream */
-  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
-      (GST_BASE_TRANSFORM (self), event);
-
-  g_mutex_lock (&self->lock);
-  self->flushing = TRUE;
-  gst_mm_vision_enc_drop_items (self, TRUE);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  return ret;
-}
-
-static gboolean
-gst_mm_vision_enc_flush_stop (GstMmVisionEnc * self, GstEvent * event)
-{
-  GstBaseTransformClass *bclass = GST_BASE_TRANSFORM_CLASS (parent_class);
-  GList *sticky, *l;
-  gboolean ret;
-
-  /* no push from before the flush may follow FLUSH_STOP downstream */
-  g_mutex_lock (&self->push_lock);
-  g_mutex_lock (&self->lock);
-  self->flushing = FALSE;
-  self->last_flow = GST_FLOW_OK;
-  self->failed = FALSE;
-  sticky = self->flushed_sticky;
-  self->flushed_sticky = NULL;
-  g_mutex_unlock (&self->lock);
-
-  ret = bclass->sink_event (GST_BASE_TRANSFORM (self), event);
-  for (l = sticky; l; l = l->next) {
-    GstEvent *ev = l->data;
-    gboolean is_caps = GST_EVENT_TYPE (ev) == GST_EVENT_CAPS;
-
-    if (!bclass->sink_event (GST_BASE_TRANSFORM (self), ev) && is_caps)
-      self->have_info = FALSE;
-  }
-  g_list_free (sticky);
-  g_mutex_unlock (&self->push_lock);
-  return ret;
-}
-
-/* Waits until every frame inside has been encoded and pushed.  FALSE when
- * flushing. */
-static gboolean
-gst_mm_vision_enc_drain (GstMmVisionEnc * self)
-{
-  gboolean ok;
-
-  g_mutex_lock (&self->lock);
-  while (!self->flushing && !g_queue_is_empty (&self->items))
-    g_cond_wait (&self->cond, &self->lock);
-  ok = !self->flushing;
-  g_mutex_unlock (&self->lock);
-
-  /* the last item may still be on its way downstream */
-  g_mutex_lock (&self->push_lock);
-  g_mutex_unlock (&self->push_lock);
-  return ok;
-}
-
-/* Pushes the READY items at the head of the queue, in order; called by the
- * streaming thread after queueing and by the push thread.  Returns the flow
- * to report upstream. */
-static GstFlowReturn
-gst_mm_vision_enc_push_ready (GstMmVisionEnc * self)
-{
-  GstMmVisionEncItem *item;
-  GstFlowReturn ret;
-
-  g_mutex_lock (&self->push_lock);
-  g_mutex_lock (&self->lock);
-  while (!self->flushing && (item = g_queue_peek_head (&self->items))
-      && item->state == ITEM_READY) {
-    GstMiniObject *obj = item->obj;
-
-    g_queue_pop_head (&self->items);
-    item->obj = NULL;
-    gst_mm_vision_enc_item_free (item);
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-
-    if (GST_IS_BUFFER (obj)) {
-      ret = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), GST_BUFFER (obj));
-      g_mutex_lock (&self->lock);
-      self->last_flow = ret;
-    } else {
-      gboolean is_caps = GST_EVENT_TYPE (obj) == GST_EVENT_CAPS;
-      gboolean ok = gst_mm_vision_enc_forward_event (self, GST_EVENT (obj));
-
-      g_mutex_lock (&self->lock);
-      if (!ok && is_caps)
-        self->last_flow = GST_FLOW_NOT_NEGOTIATED;
-    }
-    if (self->last_flow != GST_FLOW_OK)
-      GST_DEBUG_OBJECT (self, "push: %s", gst_flow_get_name (self->last_flow));
-  }
-  if (self->flushing)
-    ret = GST_FLOW_FLUSHING;
-  else if (self->failed)
-    ret = GST_FLOW_ERROR;
-  else
-    ret = self->last_flow;
-  g_mutex_unlock (&self->lock);
-  g_mutex_unlock (&self->push_lock);
-  return ret;
-}
-
 /* Hands a serialized event to the base class (caps negotiation, segment
  * tracking, forwarding). */
 static gboolean
-gst_mm_vision_enc_forward_event (GstMmVisionEnc * self, GstEvent * event)
+gst_mm_vision_enc_forward_event (GstElement * element, GstEvent * event)
 {
-  gboolean is_eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
-  GstMessage *stats = NULL;
-  gboolean ret;
-
-  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
-      (GST_BASE_TRANSFORM (self), event);
-
-  if (is_eos) {
-    GST_OBJECT_LOCK (self);
-    is_eos = self->prop_stats_interval > 0;
-    GST_OBJECT_UNLOCK (self);
-  }
-  if (is_eos) {
-    g_mutex_lock (&self->lock);
-    stats = gst_mm_vision_enc_stats_message (self);
-    g_mutex_unlock (&self->lock);
-    gst_element_post_message (GST_ELEMENT (self), stats);
-  }
-  return ret;
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
+      (GST_BASE_TRANSFORM (element), event);
 }
 
-static gpointer
-gst_mm_vision_enc_push_loop (gpointer data)
+static GstMmTokens *gst_mm_vision_enc_run_model (GstMmVisionEnc * self,
+    GstBuffer * buf, const GstVideoInfo * info, MmVisionLayout * layout,
+    GError ** error);
+
+/* The encode thread: runs the model on a frame (@job: its GstVideoInfo)
+ * and attaches the tokens. */
+static gboolean
+gst_mm_vision_enc_encode (GstElement * element, GstBuffer ** buf,
+    gpointer job, GError ** error)
 {
-  GstMmVisionEnc *self = data;
-  GstMmVisionEncItem *head;
-
-  g_mutex_lock (&self->lock);
-  while (self->running) {
-    head = g_queue_peek_head (&self->items);
-    if (!self->flushing && head && head->state == ITEM_READY) {
-      g_mutex_unlock (&self->lock);
-      gst_mm_vision_enc_push_ready (self);
-      g_mutex_lock (&self->lock);
-      continue;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  return NULL;
-}
-
-static gpointer
-gst_mm_vision_enc_encode_loop (gpointer data)
-{
-  GstMmVisionEnc *self = data;
-  GstMmVisionEncItem *item;
-  GstMessage *stats;
-  gdouble interval;
-  gint64 now;
-  GList *l;
-
-  g_mutex_lock (&self->lock);
-  while (self->running) {
-    GST_OBJECT_LOCK (self);
-    interval = self->prop_stats_interval;
-    GST_OBJECT_UNLOCK (self);
-    now = g_get_monotonic_time ();
-    if (interval <= 0)
-      self->next_stats = 0;
-    else if (self->next_stats == 0)
-      self->next_stats = now + interval * G_USEC_PER_SEC;
-    if (self->next_stats != 0 && now >= self->next_stats) {
-      self->next_stats = now + interval * G_USEC_PER_SEC;
-      stats = gst_mm_vision_enc_stats_message (self);
-      g_mutex_unlock (&self->lock);
-      gst_element_post_message (GST_ELEMENT (self), stats);
-      g_mutex_lock (&self->lock);
-      continue;
-    }
-
-    item = NULL;
-    for (l = self->items.head; l && !self->flushing; l = l->next) {
-      if (((GstMmVisionEncItem *) l->data)->state == ITEM_WAITING) {
-        item = l->data;
-        break;
-      }
-    }
-    if (item == NULL) {
-      if (self->next_stats != 0)
-        g_cond_wait_until (&self->cond, &self->lock, self->next_stats);
-      else
-        g_cond_wait (&self->cond, &self->lock);
-      continue;
-    }
-
-    item->state = ITEM_ENCODING;
-    self->n_waiting--;
-    self->encoding = TRUE;
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-    gst_mm_vision_enc_encode_item (self, item);
-    g_mutex_lock (&self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  return NULL;
-}
-
-/* Runs the model on an ENCODING item, attaches the tokens, and marks it
- * READY (or frees it if a flush orphaned it meanwhile). Called without
- * lock: nobody else touches an ENCODING item. */
-static void
-gst_mm_vision_enc_encode_item (GstMmVisionEnc * self, GstMmVisionEncItem * item)
-{
-  g_autoptr (GError) err = NULL;
-  GstBuffer *buf = GST_BUFFER (item->obj);
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (element);
+  GstClockTime pts = GST_BUFFER_PTS (*buf);
   GstMmTokens *tokens;
   GstMmTokensMeta *meta;
   MmVisionLayout layout = { 0, };
-  GstMessage *latency_msg = NULL;
-  GstClockTime pts = GST_BUFFER_PTS (buf), latency;
-  gint64 t0 = g_get_monotonic_time ();
-  gdouble ms;
 
-  tokens = gst_mm_vision_enc_run_model (self, buf, &item->info, &layout,
-      &err);
-  ms = (g_get_monotonic_time () - t0) / 1000.0;
-
-  if (tokens) {
-    buf = gst_buffer_make_writable (buf);
-    item->obj = GST_MINI_OBJECT (buf);
-    meta = gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_VIDEO, tokens,
-        pts, GST_BUFFER_DURATION (buf), self->model_id);
-    if (meta && layout.n_views > 1
-        && !gst_mm_tokens_meta_set_layout (meta, layout.rows, layout.cols,
-            layout.n_views, layout.global_view))
-      GST_WARNING_OBJECT (self, "encoder layout %d views, %d x %d tiles, "
-          "global %d does not fit %u tokens", layout.n_views, layout.rows,
-          layout.cols, layout.global_view, meta->n_tokens);
-    gst_mm_tokens_unref (tokens);
-    GST_LOG_OBJECT (self, "encoded %" GST_TIME_FORMAT " in %.1f ms",
-        GST_TIME_ARGS (pts), ms);
-  } else {
-    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
-        ("Vision encoder failed on the frame at %" GST_TIME_FORMAT ": %s",
-            GST_TIME_ARGS (pts), err->message), (NULL));
+  tokens = gst_mm_vision_enc_run_model (self, *buf, job, &layout, error);
+  if (tokens == NULL) {
+    g_prefix_error (error, "Vision encoder failed on the frame at %"
+        GST_TIME_FORMAT ": ", GST_TIME_ARGS (pts));
+    return FALSE;
   }
-
-  g_mutex_lock (&self->lock);
-  self->encoding = FALSE;
-  if (tokens) {
-    self->encoded++;
-    self->ms_last = ms;
-    self->ms_total += ms;
-    self->ms_recent[(self->encoded - 1) % LATENCY_WINDOW] = ms;
-    self->n_recent = MIN (self->n_recent + 1, LATENCY_WINDOW);
-    latency = gst_mm_vision_enc_latency (self);
-    if (latency > self->reported_latency + self->reported_latency / 10) {
-      self->reported_latency = latency;
-      latency_msg = gst_message_new_latency (GST_OBJECT (self));
-    }
-  } else {
-    self->failed = TRUE;
-  }
-  if (item->orphaned)
-    gst_mm_vision_enc_item_free (item);
-  else
-    item->state = ITEM_READY;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-
-  if (latency_msg)
-    gst_element_post_message (GST_ELEMENT (self), latency_msg);
+  *buf = gst_buffer_make_writable (*buf);
+  meta = gst_buffer_add_mm_tokens_meta (*buf, GST_MM_MODALITY_VIDEO, tokens,
+      pts, GST_BUFFER_DURATION (*buf), self->model_id);
+  /* several views of the image (tiles + global): say how they lie */
+  if (meta && layout.n_views > 1
+      && !gst_mm_tokens_meta_set_layout (meta, layout.rows, layout.cols,
+          layout.n_views, layout.global_view))
+    GST_WARNING_OBJECT (self, "encoder layout %d views, %d x %d tiles, "
+        "global %d does not fit %u tokens", layout.n_views, layout.rows,
+        layout.cols, layout.global_view, meta->n_tokens);
+  gst_mm_tokens_unref (tokens);
+  GST_LOG_OBJECT (self, "encoded %" GST_TIME_FORMAT, GST_TIME_ARGS (pts));
+  return TRUE;
 }
 
 static MmPixelFormat
@@ -1355,85 +931,19 @@ gst_mm_vision_enc_run_model (GstMmVisionEnc * self, GstBuffer * buf,
   return tokens;
 }
 
-/* Called with lock held. */
-static GstMessage *
-gst_mm_vision_enc_stats_message (GstMmVisionEnc * self)
+/* Called with the queue's lock held. */
+static GstStructure *
+gst_mm_vision_enc_stats (GstElement * element, const MmEncQueueStats * st)
 {
-  GstStructure *s;
+  GstMmVisionEnc *self = GST_MM_VISION_ENC (element);
 
-  s = gst_structure_new ("mm-encoder-stats",
-      "frames-in", G_TYPE_UINT64, self->frames_in,
-      "sampled", G_TYPE_UINT64, self->sampled,
-      "encoded", G_TYPE_UINT64, self->encoded,
-      "dropped", G_TYPE_UINT64, self->dropped,
-      "pending", G_TYPE_UINT, self->n_waiting + (self->encoding ? 1 : 0),
-      "ms-per-frame-avg", G_TYPE_DOUBLE,
-      self->encoded ? self->ms_total / self->encoded : 0.0,
-      "ms-per-frame-last", G_TYPE_DOUBLE, self->ms_last,
+  return gst_structure_new ("mm-encoder-stats",
+      "frames-in", G_TYPE_UINT64, st->buffers_in,
+      "sampled", G_TYPE_UINT64, st->jobs_in,
+      "encoded", G_TYPE_UINT64, st->encoded,
+      "dropped", G_TYPE_UINT64, st->dropped,
+      "pending", G_TYPE_UINT, st->pending,
+      "ms-per-frame-avg", G_TYPE_DOUBLE, st->ms_avg,
+      "ms-per-frame-last", G_TYPE_DOUBLE, st->ms_last,
       "model-id", G_TYPE_STRING, self->model_id, NULL);
-  return gst_message_new_element (GST_OBJECT (self), s);
-}
-
-/* Called with lock held: the longest a frame can be held, (max-pending + 1)
- * times the slowest recent encode. */
-static GstClockTime
-gst_mm_vision_enc_latency (GstMmVisionEnc * self)
-{
-  gdouble ms = 0.0;
-  guint i, max_pending;
-
-  for (i = 0; i < self->n_recent; i++)
-    ms = MAX (ms, self->ms_recent[i]);
-
-  GST_OBJECT_LOCK (self);
-  max_pending = self->prop_max_pending;
-  GST_OBJECT_UNLOCK (self);
-
-  return (GstClockTime) (ms * GST_MSECOND) * (max_pending + 1);
-}
-
-/* Called with lock held: empties the queue.  An ENCODING item is left to
- * the encode thread; sticky events other than segment and EOS are kept for
- * after the flush when @keep_sticky. */
-static void
-gst_mm_vision_enc_drop_items (GstMmVisionEnc * self, gboolean keep_sticky)
-{
-  GstMmVisionEncItem *item;
-
-  while ((item = g_queue_pop_head (&self->items))) {
-    if (item->state == ITEM_ENCODING) {
-      item->orphaned = TRUE;
-      continue;
-    }
-    if (keep_sticky && GST_IS_EVENT (item->obj)
-        && GST_EVENT_IS_STICKY (item->obj)
-        && GST_EVENT_TYPE (item->obj) != GST_EVENT_SEGMENT
-        && GST_EVENT_TYPE (item->obj) != GST_EVENT_EOS) {
-      self->flushed_sticky = g_list_append (self->flushed_sticky, item->obj);
-      item->obj = NULL;
-    }
-    gst_mm_vision_enc_item_free (item);
-  }
-  self->n_waiting = 0;
-}
-
-static GstMmVisionEncItem *
-gst_mm_vision_enc_item_new (GstMiniObject * obj,
-    GstMmVisionEncItemState state, const GstVideoInfo * info)
-{
-  GstMmVisionEncItem *item = g_new0 (GstMmVisionEncItem, 1);
-
-  item->obj = obj;
-  item->state = state;
-  if (info)
-    item->info = *info;
-  return item;
-}
-
-static void
-gst_mm_vision_enc_item_free (GstMmVisionEncItem * item)
-{
-  if (item->obj)
-    gst_mini_object_unref (item->obj);
-  g_free (item);
 }

@@ -7,6 +7,9 @@
 G_BEGIN_DECLS
 
 /* Sets a MM_FORMAT_ERROR "<file>: <message>". */
+/* Maps @path read-only: (transfer full) bytes, or NULL with an I/O error
+ * naming the file. */
+GBytes *mm_format_map_file (const gchar * path, GError ** error);
 void mm_format_set_error (GError ** error, MmFormatError code,
     const gchar * file, const gchar * format, ...) G_GNUC_PRINTF (4, 5);
 

@@ -20,6 +20,23 @@ mm_format_set_error (GError ** error, MmFormatError code, const gchar * file,
   g_free (msg);
 }
 
+GBytes *
+mm_format_map_file (const gchar * path, GError ** error)
+{
+  GError *err = NULL;
+  GMappedFile *mf = g_mapped_file_new (path, FALSE, &err);
+  GBytes *bytes;
+
+  if (mf == NULL) {
+    mm_format_set_error (error, MM_FORMAT_ERROR_IO, path, "%s", err->message);
+    g_error_free (err);
+    return NULL;
+  }
+  bytes = g_mapped_file_get_bytes (mf);
+  g_mapped_file_unref (mf);
+  return bytes;
+}
+
 const gchar *
 mm_format_shape_str (gint n_dims, const gint64 * shape, gchar * buf, gsize size)
 {

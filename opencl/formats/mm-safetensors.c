@@ -249,15 +249,9 @@ mm_safetensors_open_from_bytes (GBytes * bytes, const gchar * name,
 MmSafetensors *
 mm_safetensors_open (const gchar * path, GError ** error)
 {
-  GError *err = NULL;
-  GMappedFile *mf = g_mapped_file_new (path, FALSE, &err);
-  if (mf == NULL) {
-    mm_format_set_error (error, MM_FORMAT_ERROR_IO, path, "%s", err->message);
-    g_error_free (err);
+  GBytes *bytes = mm_format_map_file (path, error);
+  if (bytes == NULL)
     return NULL;
-  }
-  GBytes *bytes = g_mapped_file_get_bytes (mf);
-  g_mapped_file_unref (mf);
   MmSafetensors *st = mm_safetensors_open_from_bytes (bytes, path, error);
   g_bytes_unref (bytes);
   return st;
