@@ -179,12 +179,14 @@ mm_llm_text_decoder (MmLlmText * text)
 
 
 /* Views the template splices @m as: rows * cols + 1 for a tiled image
- * under the Idefics3 template, else 1. */
+ * under the Idefics3 template of a tokenizer that has its markers (not
+ * Idefics2's, whose template looks the same), else 1. */
 static gint
 media_views (MmLlmText * text, const MmLlmMedia * m)
 {
   if (m->kind != MM_MEDIA_IMAGE || m->rows <= 0 || m->cols <= 0
-      || mm_chat_template_get_format (text->chat) != MM_CHAT_FORMAT_IDEFICS3)
+      || mm_chat_template_get_format (text->chat) != MM_CHAT_FORMAT_IDEFICS3
+      || mm_tokenizer_token_id (text->tok, "<global-img>") < 0)
     return 1;
   return m->rows * m->cols + 1;
 }

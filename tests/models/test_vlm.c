@@ -137,6 +137,57 @@ out:
   return ok;
 }
 
+/* Tiled media under a template without Idefics3's markers (the Llama
+ * fixture's ChatML): the tokens go in as one run, and a token count that
+ * does not divide into the views under the Idefics3 template is an
+ * error. */
+static gboolean
+check_other_templates (MmEngine * e)
+{
+  gchar *llama = mm_test_fixture ("llama/llama.gguf");
+  gchar *idefics = mm_test_fixture ("idefics3/idefics3.gguf");
+  GError *err = NULL;
+  MmLlm *llm = mm_llm_load (e, llama, &err);
+  MmLlm *vlm = llm ? mm_llm_load (e, idefics, &err) : NULL;
+  gboolean ok = vlm != NULL;
+  float host[63 * 4] = { 0 };
+  MmLlmMedia media = { MM_MEDIA_IMAGE, 63, 4, NULL, 0, host, 1, 2, 3 };
+  MmLlmRequest req = { NULL, "Describe this image.", &media, 1 };
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  if (ok && mm_llm_prompt_ids (llm, &req, ids, &err)) {
+    guint runs = 0, n = 0;
+    for (guint i = 0; i < ids->len; i++) {
+      gint32 id = g_array_index (ids, gint32, i);
+      if (id < 0 && (i == 0 || g_array_index (ids, gint32, i - 1) >= 0))
+        runs++;
+      n += id < 0;
+    }
+    ok = runs == 1 && n == 63;
+    g_print ("%s tiled image under ChatML: %u run(s) of %u tokens\n",
+        ok ? "ok  " : "FAIL", runs, n);
+  }
+  g_array_set_size (ids, 0);
+  media.n_tokens = 62;          /* not 7 equal views */
+  if (ok) {
+    gboolean got = mm_llm_prompt_ids (vlm, &req, ids, &err);
+    ok = !got && err != NULL;
+    g_print ("%s 62 tokens as 2 x 3 tiles + global: %s\n", ok ? "ok  " :
+        "FAIL", err ? err->message : "accepted");
+    g_clear_error (&err);
+  }
+  if (err) {
+    g_printerr ("FAIL: %s\n", err->message);
+    g_error_free (err);
+    ok = FALSE;
+  }
+  g_array_unref (ids);
+  mm_llm_free (llm);
+  mm_llm_free (vlm);
+  g_free (llama);
+  g_free (idefics);
+  return ok;
+}
+
 int
 main (void)
 {
@@ -149,6 +200,7 @@ main (void)
       MM_VISION_SPLIT_OFF, "nosplit.");
   ok &= check (e, "idefics3/hf", "idefics3/hf", MM_VISION_SPLIT_OFF,
       "nosplit.");
+  ok &= check_other_templates (e);
   mm_engine_unref (e);
   g_print ("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
