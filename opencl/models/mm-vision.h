@@ -27,7 +27,9 @@
  * connector and the tokens of all views come out one after the other (see
  * MmVisionLayout).  Not done: MiniCPM-V's slicing (llama.cpp's llava-uhd
  * grid for minicpmv mmproj files): one square view at the tower's size, as
- * a fixed-size processor would; LLaVA-NeXT (anyres) is not loaded at all.
+ * a fixed-size processor would; LLaVA-NeXT (anyres) is not loaded at all;
+ * the LLM side splices split images with Idefics3 / SmolVLM's markers only
+ * (Idefics2's five views go in as one run of tokens).
  *
  * Ownership: the model is owned by whoever loaded it and keeps a reference
  * on its engine.  mm_vision_model_encode() may be called from one thread at
