@@ -556,7 +556,7 @@ make_plan (MmImagePrep * p, gint w, gint h, GError ** error)
       return FALSE;
     }
     v->out.offset = p->total;
-    p->total += (gsize) 3 *v->out.w * v->out.h;
+    p->total += (gsize) 3 * v->out.w * v->out.h;
     g_array_append_val (p->out_views, v->out);
   }
   p->layout.n_views = p->views->len;

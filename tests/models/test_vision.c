@@ -333,7 +333,7 @@ check_idefics2_views (MmVisionModel * m, const gchar * label,
         for (gint x = 0; x < w; x++)
           d = MAX (d, fabs (got[off + ((gsize) c * h + y) * w + x]
                   - want[(((gsize) v * 3 + c) * H + y) * W + x]));
-    off += (gsize) 3 *w * h;
+    off += (gsize) 3 * w * h;
   }
   ok = ok && d == 0;
   g_print ("%s %s %s%d views, first %dx%d: pixels max-abs %.3g (tol 0)\n",
