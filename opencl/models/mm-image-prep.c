@@ -282,6 +282,7 @@ clear_plan (MmImagePrep * p)
   p->n_base_passes = 0;
   p->plan_w = p->plan_h = 0;
   p->total = 0;
+  memset (&p->layout, 0, sizeof (p->layout));
 }
 
 void
