@@ -375,7 +375,7 @@ gst_mm_vision_enc_class_init (GstMmVisionEncClass * klass)
    * clip.vision.preproc_image_size on its longest edge, as llama.cpp).
    * Takes effect at the next frame.
    *
-   * Since: 0.2
+   * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_IMAGE_SPLITTING,
       g_param_spec_enum ("image-splitting", "Image splitting",
@@ -397,7 +397,7 @@ gst_mm_vision_enc_class_init (GstMmVisionEncClass * klass)
    * that gives at most max-tiles tiles), so tokens and prompt stay what the
    * model was trained on. Takes effect at the next frame.
    *
-   * Since: 0.2
+   * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_MAX_TILES,
       g_param_spec_uint ("max-tiles", "Max tiles",

@@ -41,7 +41,7 @@ GType gst_mm_vision_enc_leaky_get_type (void);
  * Image splitting of models whose processor splits images (Idefics3 /
  * SmolVLM, Idefics2); other models always encode one view.
  *
- * Since: 0.2
+ * Since: 0.1
  */
 typedef enum
 {

@@ -552,7 +552,7 @@ gst_buffer_add_mm_tokens_meta (GstBuffer * buffer, GstMmModality modality,
  * Returns: %TRUE when the layout was valid and set; %FALSE leaves the meta
  *     unchanged
  *
- * Since: 0.2
+ * Since: 0.1
  */
 gboolean
 gst_mm_tokens_meta_set_layout (GstMmTokensMeta * meta, guint rows, guint cols,

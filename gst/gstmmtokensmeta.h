@@ -101,16 +101,16 @@ typedef struct _GstMmTokensMeta GstMmTokensMeta;
  * @duration: length of that span, or %GST_CLOCK_TIME_NONE
  * @model_id: (nullable): identifier of the model that produced the tokens
  * @tokens: the payload, shared by every copy of the meta
- * @n_views: number of views the tokens come from (Since: 0.2): an image
+ * @n_views: number of views the tokens come from (Since: 0.1): an image
  *     split into tiles by the encoder's image processor gives one view per
  *     tile plus a view of the whole image; 1 otherwise
  * @tokens_per_view: tokens of each view, one view after the other
- *     (@n_views × @tokens_per_view = @n_tokens) (Since: 0.2)
- * @rows: tile rows, 0 without tiles (Since: 0.2)
- * @cols: tile columns, 0 without tiles (Since: 0.2)
+ *     (@n_views × @tokens_per_view = @n_tokens) (Since: 0.1)
+ * @rows: tile rows, 0 without tiles (Since: 0.1)
+ * @cols: tile columns, 0 without tiles (Since: 0.1)
  * @global_view: index of the view of the whole image (after the tiles:
  *     @rows × @cols for Idefics3 / SmolVLM splitting), -1 when there is
- *     none; 0 for a single view (Since: 0.2)
+ *     none; 0 for a single view (Since: 0.1)
  *
  * Tokens computed from the content of the buffer that carries the meta.
  * Several metas may sit on one buffer (e.g. two encoders, or an audio
@@ -142,7 +142,7 @@ struct _GstMmTokensMeta
   gchar *model_id;
   GstMmTokens *tokens;
 
-  /* Since: 0.2; appended, the fields above keep their offsets */
+  /* appended: the fields above keep their offsets */
   guint n_views;
   guint tokens_per_view;
   guint rows;
