@@ -570,9 +570,15 @@ mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
     g_array_unref (ids);
     return NULL;
   }
-  GArray *keys = prompt_keys (ids, req);
-  float *logits = prefill (llm, req, ids, keys, &st, &err);
+  /* tiled images fill one media run per view */
+  MmLlmRequest runs = *req;
+  MmLlmMedia *media = mm_llm_text_media_runs (llm->text, req, &runs.n_media);
+  runs.media = media;
+  GArray *keys = prompt_keys (ids, &runs);
+  float *logits = prefill (llm, &runs, ids, keys, &st, &err);
   g_array_unref (keys);
+  if (media != req->media)
+    g_free (media);
   MmStopper *stopper = make_stopper (req);
   MmDecodeStream *dec = mm_llm_text_decoder (llm->text);
   GString *piece = g_string_new (NULL), *shown = g_string_new (NULL);
