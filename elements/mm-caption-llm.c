@@ -269,6 +269,8 @@ fill_media (const MmCaptionBackend * backend, gpointer llm,
     m->n_tokens = s->n_tokens;
     m->dim = s->dim;
     m->id = s->id;
+    m->rows = s->rows;
+    m->cols = s->cols;
     /* engines are shared per device: the same queue means the payload's
      * buffer lives in the LLM's context and is read in order */
     if (queue && gst_mm_tokens_get_queue (s->tokens) == queue)

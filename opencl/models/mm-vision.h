@@ -19,9 +19,17 @@
  *   GGUF "resampler" (MiniCPM-V 2.5/2.6)      one cross-attention layer
  *
  * Preprocessing follows the HF image processor of the family (PIL
- * backend): pixel-exact for RGB input.  One image gives one set of tokens:
- * processors that tile large images (Idefics3's splitting, LLaVA-NeXT's
- * anyres, MiniCPM-V's slices) are reduced to their single global view.
+ * backend): pixel-exact for RGB input.  Processors that split an image
+ * into several views are followed too: Idefics3 / SmolVLM (tiles of
+ * max_image_size, row by row, then the global image) and Idefics2 (four
+ * quarters, then the whole image, each resized with the aspect-keeping
+ * shortest / longest edge rule); every view goes through tower and
+ * connector and the tokens of all views come out one after the other (see
+ * MmVisionLayout).  Not done: MiniCPM-V's slicing (llama.cpp's llava-uhd
+ * grid for minicpmv mmproj files): one square view at the tower's size, as
+ * a fixed-size processor would; LLaVA-NeXT (anyres) is not loaded at all;
+ * the LLM side splices split images with Idefics3 / SmolVLM's markers only
+ * (Idefics2's five views go in as one run of tokens).
  *
  * Ownership: the model is owned by whoever loaded it and keeps a reference
  * on its engine.  mm_vision_model_encode() may be called from one thread at
@@ -55,7 +63,14 @@ typedef enum
 {
   MM_COLOR_MATRIX_BT601,        /* GStreamer's default for SD video */
   MM_COLOR_MATRIX_BT709,
+  MM_COLOR_MATRIX_BT2020,
+  MM_COLOR_MATRIX_SMPTE240M,
+  MM_COLOR_MATRIX_FCC,
 } MmColorMatrix;
+
+/* Luma coefficients Kr, Kb of @matrix (R' = Y' + 2 (1 - Kr) Cr, ...). */
+void mm_color_matrix_coefficients (MmColorMatrix matrix, double *kr,
+    double *kb);
 
 /* A host image; planes/strides as in GstVideoFrame.  @matrix and
  * @full_range apply to I420 / NV12 only; zero-initialised means BT.601,
@@ -74,6 +89,19 @@ typedef struct _MmVisionModel MmVisionModel;
 
 /* Settings that override what the file says.  Zero-initialise, then set
  * what you need. */
+/* Image splitting (the processor's do_image_splitting). */
+typedef enum
+{
+  MM_VISION_SPLIT_DEFAULT,      /* as the model's processor does: HF folders
+                                 * do_image_splitting of the processor
+                                 * config (class default when absent);
+                                 * GGUF idefics3 mmproj files split (as
+                                 * llama.cpp), tiles of clip.vision.image_size
+                                 * from clip.vision.preproc_image_size */
+  MM_VISION_SPLIT_ON,
+  MM_VISION_SPLIT_OFF,
+} MmVisionSplit;
+
 typedef struct
 {
   /* Input resolution (square); 0: the model's own.  Position embeddings
@@ -84,7 +112,26 @@ typedef struct
    * vision_feature_layer); 0 with @set_feature_layer FALSE: the file's. */
   gint feature_layer;
   gboolean set_feature_layer;
+  /* Image splitting, for models whose processor splits (Idefics3 /
+   * SmolVLM, Idefics2); ignored by the others. */
+  MmVisionSplit split;
+  /* Idefics3 / SmolVLM: at most this many tiles per image (0: no cap);
+   * see mm_vision_model_set_splitting(). */
+  gint max_tiles;
 } MmVisionOptions;
+
+/* How the tokens of one image are laid out: @n_views views of
+ * @tokens_per_view tokens each, one after the other: @rows x @cols tiles
+ * row by row (0 x 0: no tiles), and the view of the whole image at index
+ * @global_view (Idefics3's global image, Idefics2's whole image: after
+ * the tiles; without tiles the one view, index 0). */
+typedef struct
+{
+  gint n_views;
+  gint tokens_per_view;
+  gint rows, cols;
+  gint global_view;
+} MmVisionLayout;
 
 /* @path: a GGUF mmproj file or a Hugging Face model folder.  Hparams,
  * preprocessing and every tensor's name and shape are checked before
@@ -97,8 +144,9 @@ MmVisionModel *mm_vision_model_load_with_options (MmEngine * engine,
 void mm_vision_model_free (MmVisionModel * m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmVisionModel, mm_vision_model_free)
 
-/* Output tokens per image and their dimension (the LLM's hidden size for
- * models with a connector). */
+/* Output tokens per view and their dimension (the LLM's hidden size for
+ * models with a connector).  An image split into views gives n_tokens
+ * times the number of views. */
 gint mm_vision_model_n_tokens (MmVisionModel * m);
 gint mm_vision_model_dim (MmVisionModel * m);
 /* The model's input resolution. */
@@ -114,6 +162,23 @@ gdouble mm_vision_model_last_ms (MmVisionModel * m);
  * the result is ready. */
 MmTensor *mm_vision_model_encode (MmVisionModel * m, const MmImage * img,
     GError ** error);
+/* Same, and the layout of the views the tokens come from (nullable):
+ * [n_views * tokens_per_view, dim]. */
+MmTensor *mm_vision_model_encode_views (MmVisionModel * m,
+    const MmImage * img, MmVisionLayout * layout, GError ** error);
+
+/* Whether the model's processor knows how to split images (Idefics3 /
+ * SmolVLM, Idefics2), and whether it does now. */
+gboolean mm_vision_model_can_split (MmVisionModel * m);
+gboolean mm_vision_model_get_splitting (MmVisionModel * m);
+/* Turns splitting on or off for the next encodes (no effect on models that
+ * cannot split).  @max_tiles (Idefics3 / SmolVLM, 0: no cap) bounds the
+ * work per image for live use: when the processor's longest-edge setting
+ * would give more tiles, it is lowered to the largest multiple of the tile
+ * size that gives at most @max_tiles (exactly the processor run with that
+ * size.longest_edge). */
+void mm_vision_model_set_splitting (MmVisionModel * m, gboolean split,
+    gint max_tiles);
 
 /* Output tensors come from a small per-model pool: free them with
  * mm_tensor_free() as usual; a pooled buffer is handed out again once only
@@ -121,9 +186,18 @@ MmTensor *mm_vision_model_encode (MmVisionModel * m, const MmImage * img,
 
 /* ---- lower levels, for tests and tools ---- */
 
-/* The preprocessed pixels of @img, [3, S, S] floats (host, g_free). */
+/* The preprocessed pixels of @img (host, g_free): every view [3, h, w]
+ * one after the other ([3, S, S] for one view of a square model). */
 float *mm_vision_model_preprocess (MmVisionModel * m, const MmImage * img,
     GError ** error);
+/* Same, with the layout (nullable; tokens_per_view is 0 here) and the
+ * number of floats (nullable). */
+float *mm_vision_model_preprocess_views (MmVisionModel * m,
+    const MmImage * img, MmVisionLayout * layout, gsize * n_floats,
+    GError ** error);
+/* Size of view @i of the last preprocessing or encode. */
+gboolean mm_vision_model_view_size (MmVisionModel * m, gint i, gint * w,
+    gint * h);
 /* Tower + connector on preprocessed pixels [3, S, S] (host). */
 MmTensor *mm_vision_model_encode_pixels (MmVisionModel * m,
     const float *pixels, GError ** error);

@@ -123,15 +123,13 @@ check_preprocess (MmVisionModel * m, const gchar * label, MmSafetensors * ref,
   if (!ref_image (ref, img_name, &img))
     return TRUE;
   GError *err = NULL;
-  float *got = mm_vision_model_preprocess (m, &img, &err);
-  gsize n;
+  gsize n, n_got = 0;
+  float *got = mm_vision_model_preprocess_views (m, &img, NULL, &n_got, &err);
   float *want = mm_test_ref_f32 (ref, pv_name, &n);
   gchar *what = g_strdup_printf ("%s %s", label, pv_name);
-  gint S = mm_vision_model_image_size (m);
   if (got == NULL)
     g_printerr ("FAIL %s: %s\n", what, err->message);
-  gboolean ok = got && compare (what, got, (gsize) 3 * S * S, want, n,
-      TOL_PIXELS);
+  gboolean ok = got && compare (what, got, n_got, want, n, TOL_PIXELS);
   g_clear_error (&err);
   g_free (what);
   g_free (got);
@@ -231,6 +229,33 @@ test_tower (MmEngine * e, const gchar * dir, const gchar * file)
   return ok;
 }
 
+/* The traced connector output of one view vs rows of the reference's
+ * output of all views. */
+static gboolean
+check_view_output (MmVisionModel * m, const gchar * label,
+    MmSafetensors * ref, const gchar * ref_name, gint view)
+{
+  gint64 rows = 0, cols = 0;
+  gsize n;
+  GError *err = NULL;
+  float *got = mm_vision_model_trace_get (m, "output", &rows, &cols, &err);
+  float *want = mm_test_ref_f32 (ref, ref_name, &n);
+  gchar *what = g_strdup_printf ("%s %s (view %d)", label, ref_name, view);
+  gsize per = (gsize) rows * cols;
+  gboolean ok = got && (view + 1) * per <= n
+      && compare (what, got, per, want + view * per, per, TOL_F32);
+  if (got == NULL)
+    g_printerr ("FAIL %s: %s\n", what, err->message);
+  g_clear_error (&err);
+  g_free (what);
+  g_free (got);
+  g_free (want);
+  return ok;
+}
+
+/* The fixture processor splits the 30x50 image into 2 x 3 tiles + the
+ * global image: pixels of every view, the tower on view 0, the connector
+ * output of all views end to end; without splitting the global image. */
 static gboolean
 test_idefics3 (MmEngine * e, const gchar * file)
 {
@@ -243,9 +268,15 @@ test_idefics3 (MmEngine * e, const gchar * file)
   ok = ok && check_tower (e, m, label, ref, "vision.", 2, TOL_F32);
   ok = ok && check_trace (m, label, "tower_out", ref,
       "vision.last_hidden_state", TOL_F32);
-  ok = ok && check_trace (m, label, "output", ref, "connector_out", TOL_F32);
+  ok = ok && check_view_output (m, label, ref, "connector_out", 0);
   ok = ok && check_e2e (e, m, label, ref, "image_rgb", "connector_out",
       TOL_F32);
+  if (m)
+    mm_vision_model_set_splitting (m, FALSE, 0);
+  ok = ok && check_preprocess (m, label, ref, "image_rgb",
+      "nosplit.pixel_values");
+  ok = ok && check_e2e (e, m, label, ref, "image_rgb",
+      "nosplit.connector_out", TOL_F32);
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);
@@ -269,6 +300,53 @@ test_llava (MmEngine * e, const gchar * file, double tol)
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);
+  return ok;
+}
+
+/* Idefics2's views: the processor's sizes, and the pixels of each equal
+ * the unpadded part of the processor's padded batch. */
+static gboolean
+check_idefics2_views (MmVisionModel * m, const gchar * label,
+    MmSafetensors * ref, const gchar * prefix)
+{
+  MmImage img;
+  GError *err = NULL;
+  MmVisionLayout lay;
+  gchar *kp = g_strconcat (prefix, "pixel_values", NULL);
+  gchar *ks = g_strconcat (prefix, "sizes", NULL);
+  const MmTensorInfo *pi = mm_safetensors_find_tensor (ref, kp);
+  gsize n, ns;
+  float *want = mm_test_ref_f32 (ref, kp, &n);
+  gint32 *sizes = mm_test_ref_i32 (ref, ks, &ns);
+  float *got = ref_image (ref, "image_rgb", &img) ?
+      mm_vision_model_preprocess_views (m, &img, &lay, NULL, &err) : NULL;
+  gint nv = pi->shape[0], H = pi->shape[2], W = pi->shape[3];
+  gboolean ok = got && lay.n_views == nv;
+  double d = 0;
+  gsize off = 0;
+  for (gint v = 0; ok && v < nv; v++) {
+    gint w, h;
+    ok = mm_vision_model_view_size (m, v, &w, &h) && h == sizes[2 * v]
+        && w == sizes[2 * v + 1];
+    for (gint c = 0; ok && c < 3; c++)
+      for (gint y = 0; y < h; y++)
+        for (gint x = 0; x < w; x++)
+          d = MAX (d, fabs (got[off + ((gsize) c * h + y) * w + x]
+                  - want[(((gsize) v * 3 + c) * H + y) * W + x]));
+    off += (gsize) 3 * w * h;
+  }
+  ok = ok && d == 0;
+  g_print ("%s %s %s%d views, first %dx%d: pixels max-abs %.3g (tol 0)\n",
+      ok ? "ok  " : "FAIL", label, prefix, got ? lay.n_views : 0,
+      sizes[1], sizes[0], d);
+  if (err)
+    g_printerr ("  %s\n", err->message);
+  g_clear_error (&err);
+  g_free (got);
+  g_free (want);
+  g_free (sizes);
+  g_free (kp);
+  g_free (ks);
   return ok;
 }
 
@@ -300,6 +378,17 @@ test_idefics2 (MmEngine * e)
   ok = ok && check_trace (m, label, "connector.layer_out.1", ref,
       "resampler.layer_out.1", TOL_F32);
   ok = ok && check_trace (m, label, "output", ref, "latents_out", TOL_F32);
+  /* from the image: aspect kept (30x50 -> 21x35, a 3x5 grid on the 4x4
+   * table) */
+  ok = ok && check_idefics2_views (m, label, ref, "");
+  ok = ok && check_e2e (e, m, label, ref, "image_rgb", "image_features",
+      TOL_F32);
+  /* split: four 15x25 quarters (2x3 patches; HF pads them in its batch and
+   * masks the padding) + the whole image */
+  mm_vision_model_set_splitting (m, TRUE, 0);
+  ok = ok && check_idefics2_views (m, label, ref, "split.");
+  ok = ok && check_e2e (e, m, label, ref, "image_rgb", "split.image_features",
+      TOL_F32);
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);
