@@ -18,11 +18,13 @@
  *   included at EOS; the same with timestamps=false (the text of every
  *   window), and with prompt changes on the way (which change nothing);
  * - tokens of another width or length: an error naming both models and
- *   both shapes; a video pad: an error at start.
+ *   both shapes; a video pad, or a Whisper folder without a tokenizer: an
+ *   error at start; an unknown language: an error naming it.
  *
  * Skips (77) without the fixture or an OpenCL device.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <gst/gst.h>
@@ -560,6 +562,97 @@ GST_START_TEST (test_video_pad_refused)
 
 GST_END_TEST;
 
+/* A language the model does not know: an error naming it, no crash. */
+GST_START_TEST (test_unknown_language)
+{
+  GstBus *bus;
+  GstHarness *h = sink_harness (&bus, "language=xx");
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, 4, NULL);
+  gfloat *x;
+  gsize n;
+  GstMmTokens *tokens;
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+
+  gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  x = ref_floats ("stream_encoder_0", &n);
+  tokens = gst_mm_tokens_new_host (x, 50, 36);
+  gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_AUDIO, tokens, 0,
+      GST_SECOND, "hf");
+  gst_mm_tokens_unref (tokens);
+  g_free (x);
+  gst_harness_push (h, buf);
+  msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, &dbg);
+  fail_unless (strstr (err->message, "\"hf\"") != NULL, "%s", err->message);
+  fail_unless (dbg && strstr (dbg, "\"xx\"") != NULL, "%s", dbg);
+  g_clear_error (&err);
+  g_free (dbg);
+  gst_message_unref (msg);
+  teardown (h, bus);
+}
+
+GST_END_TEST;
+
+/* A Whisper folder without tokenizer.json (what mmaudioenc alone needs)
+ * cannot transcribe: an error at start naming the folder. */
+GST_START_TEST (test_folder_that_cannot_transcribe)
+{
+  const gchar *files[] = { "config.json", "model.safetensors",
+    "preprocessor_config.json"
+  };
+  gchar *dir = g_dir_make_tmp ("mm-whisper-XXXXXX", NULL);
+  gchar *desc = g_strdup_printf ("mmllmsink model=\"%s\"", dir);
+  GstElement *e;
+  GstBus *bus = gst_bus_new ();
+  GstPad *pad;
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (files); i++) {
+    gchar *from = g_build_filename (model_dir, files[i], NULL);
+    gchar *to = g_build_filename (dir, files[i], NULL);
+
+    fail_unless (symlink (from, to) == 0);
+    g_free (from);
+    g_free (to);
+  }
+  e = gst_parse_launch (desc, NULL);
+  gst_element_set_bus (e, bus);
+  pad = gst_element_request_pad_simple (e, "audio_%u");
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (bus, 5 * GST_SECOND, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, &dbg);
+  fail_unless (strstr (err->message, dir) != NULL, "%s", err->message);
+  fail_unless (dbg && strstr (dbg, "cannot transcribe"), "%s", dbg);
+  g_clear_error (&err);
+  g_free (dbg);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_release_request_pad (e, pad);
+  gst_object_unref (pad);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  for (i = 0; i < G_N_ELEMENTS (files); i++) {
+    gchar *to = g_build_filename (dir, files[i], NULL);
+
+    g_unlink (to);
+    g_free (to);
+  }
+  g_rmdir (dir);
+  g_free (dir);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 static Suite *
 suite (void)
 {
@@ -574,6 +667,8 @@ suite (void)
   tcase_add_test (tc, test_prompt_change_is_harmless);
   tcase_add_test (tc, test_tokens_that_do_not_fit);
   tcase_add_test (tc, test_video_pad_refused);
+  tcase_add_test (tc, test_unknown_language);
+  tcase_add_test (tc, test_folder_that_cannot_transcribe);
   return s;
 }
 
