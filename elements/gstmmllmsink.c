@@ -565,8 +565,7 @@ gst_mm_llm_sink_install_llm_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
       g_param_spec_float ("temperature", "Temperature",
           "Sampling temperature; 0 = greedy (deterministic). Whisper models "
-          "always decode greedily", 0.0f, 10.0f,
-          DEFAULT_TEMPERATURE, rw_play));
+          "always decode greedily", 0.0f, 10.0f, DEFAULT_TEMPERATURE, rw_play));
   g_object_class_install_property (gobject_class, PROP_TOP_K,
       g_param_spec_int ("top-k", "Top-k",
           "Sample from the k most likely tokens (temperature > 0); 0 = off",
@@ -708,8 +707,7 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
       "LLM caption sink", "Sink/Video/Audio/Analyzer",
       "Runs an LLM over vision/audio tokens and the prompt, or Whisper's "
       "decoder over audio tokens; posts captions, answers and transcripts "
-      "as messages, signals, files and stream metadata",
-      "mm developers");
+      "as messages, signals, files and stream metadata", "mm developers");
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_mm_llm_sink_change_state);

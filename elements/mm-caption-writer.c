@@ -159,8 +159,7 @@ format_jsonl (const MmCaption * c, guint64 index)
       g_string_append (out, ",\"end\":");
       append_json_seconds (out, c->segments[i].end);
       g_string_append (out, ",\"text\":");
-      append_json_string (out, c->segments[i].text ? c->segments[i].text :
-          "");
+      append_json_string (out, c->segments[i].text ? c->segments[i].text : "");
       g_string_append_c (out, '}');
     }
     g_string_append_c (out, ']');

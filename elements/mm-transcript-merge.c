@@ -283,8 +283,7 @@ commit (MmTranscriptMerge * m, const Piece * p, gboolean drop_last,
   if (first < last) {
     /* from the first new word's estimated start, never before the last
      * piece given out ends */
-    o.start = m->out_end != TIME_NONE ? MAX (b[first], m->out_end) :
-        b[first];
+    o.start = m->out_end != TIME_NONE ? MAX (b[first], m->out_end) : b[first];
     o.end = MAX (done, o.start);
     o.text = words_join (&p->words, first, last);
     g_array_append_val (out, o);
@@ -297,8 +296,7 @@ commit (MmTranscriptMerge * m, const Piece * p, gboolean drop_last,
 
 /* Rule 3: what the previous window held back, now that @w arrived. */
 static guint
-settle_held (MmTranscriptMerge * m, const MmTranscriptWindow * w,
-    GArray * out)
+settle_held (MmTranscriptMerge * m, const MmTranscriptWindow * w, GArray * out)
 {
   guint i, n = 0;
 
@@ -342,8 +340,7 @@ abs_time (const MmTranscriptWindow * w, gdouble t)
 
 /* Rule 2. */
 static guint
-add_segments (MmTranscriptMerge * m, const MmTranscriptWindow * w,
-    GArray * out)
+add_segments (MmTranscriptMerge * m, const MmTranscriptWindow * w, GArray * out)
 {
   gboolean holding = FALSE;
   guint i, n = 0;
@@ -356,8 +353,7 @@ add_segments (MmTranscriptMerge * m, const MmTranscriptWindow * w,
     /* text placed after the audio (in the padding of a short window) */
     if (w->start + (gint64) (s->t0 * NS_PER_S) >= w->end)
       break;
-    p = piece_new (a0, a1, a0 <= w->start + m->tol / 2, TRUE, w->end,
-        s->text);
+    p = piece_new (a0, a1, a0 <= w->start + m->tol / 2, TRUE, w->end, s->text);
     if (p->words.text->len == 0) {
       piece_free (p);
       continue;

@@ -493,7 +493,7 @@ GST_END_TEST;
  * SRT numbers going on across entries, JSON with the segments. */
 static const MmCaptionSegment transcript_segments[] = {
   {GST_SECOND, 2 * GST_SECOND, (gchar *) "Hello there."},
-  {2 * GST_SECOND, 2 * GST_SECOND, (gchar *) "\x0f\x7f"},     /* nothing to show */
+  {2 * GST_SECOND, 2 * GST_SECOND, (gchar *) "\x0f\x7f"},       /* nothing to show */
   {2500 * GST_MSECOND, 4 * GST_SECOND, (gchar *) "How are\tyou?"},
 };
 

@@ -185,8 +185,7 @@ collect_cues (GstBus * bus, guint * n_results)
     (*n_results)++;
     fail_unless_equals_string (gst_structure_get_string (s, "task"),
         "transcribe");
-    fail_unless_equals_string (gst_structure_get_string (s, "language"),
-        "en");
+    fail_unless_equals_string (gst_structure_get_string (s, "language"), "en");
     fail_unless_equals_string (gst_structure_get_string (s, "model"), "hf");
     fail_unless (gst_structure_get_string (s, "prompt") == NULL);
     fail_unless (gst_structure_get_uint64 (s, "start", &start));
@@ -253,8 +252,7 @@ assert_cues (GArray * got, GArray * want)
     fail_unless (i < got->len && i < want->len, "cue %u: got %s, want %s", i,
         g, w);
     {
-      Cue *a = &g_array_index (got, Cue, i), *b = &g_array_index (want, Cue,
-          i);
+      Cue *a = &g_array_index (got, Cue, i), *b = &g_array_index (want, Cue, i);
 
       fail_unless (g_str_equal (a->text, b->text)
           && ABS ((gint64) a->start - (gint64) b->start) <= TIME_TOL

@@ -85,8 +85,7 @@ check_webvtt (const gchar * path)
   check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
   if (contents == NULL)
     return 0;
-  check (g_str_has_prefix (contents, "WEBVTT\n\n"), "header: %.20s",
-      contents);
+  check (g_str_has_prefix (contents, "WEBVTT\n\n"), "header: %.20s", contents);
   check (g_utf8_validate (contents, -1, NULL), "not UTF-8");
   check (g_str_has_suffix (contents, "\n\n") || g_str_equal (contents,
           "WEBVTT\n\n"), "the last cue is not terminated");

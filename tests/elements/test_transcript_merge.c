@@ -154,8 +154,7 @@ sim_clear (SimResult * r)
   guint i;
 
   for (i = 0; i < r->segments->len; i++)
-    g_free ((gchar *) g_array_index (r->segments, MmTranscriptSegment,
-            i).text);
+    g_free ((gchar *) g_array_index (r->segments, MmTranscriptSegment, i).text);
   g_array_unref (r->segments);
   g_string_free (r->text, TRUE);
 }
@@ -393,8 +392,7 @@ run_one (const Config * c, guint32 seed, gdouble total, guint * errors,
   }
   if (overlap && !c->loose)
     check (n_cut == 0, "window %.2f hop %.2f %s seed %u: %u cut word(s)",
-        c->window, c->hop, c->timestamps ? "timestamps" : "text", seed,
-        n_cut);
+        c->window, c->hop, c->timestamps ? "timestamps" : "text", seed, n_cut);
 
   /* pieces in order, never overlapping, inside the stream */
   for (i = 0; i < pieces->len; i++) {
