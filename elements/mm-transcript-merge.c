@@ -330,12 +330,17 @@ segments_usable (const MmTranscriptWindow * w)
   return TRUE;
 }
 
+/* @t seconds into @w, clamped to its audio (NaN: its start). */
 static gint64
 abs_time (const MmTranscriptWindow * w, gdouble t)
 {
-  gint64 ns = w->start + (gint64) (t * NS_PER_S + 0.5);
+  gdouble ns = t * NS_PER_S;
 
-  return CLAMP (ns, w->start, w->end);
+  if (!(ns > 0.0))
+    return w->start;
+  if (ns >= (gdouble) (w->end - w->start))
+    return w->end;
+  return w->start + (gint64) (ns + 0.5);
 }
 
 /* Rule 2. */
@@ -351,7 +356,7 @@ add_segments (MmTranscriptMerge * m, const MmTranscriptWindow * w, GArray * out)
     Piece *p;
 
     /* text placed after the audio (in the padding of a short window) */
-    if (w->start + (gint64) (s->t0 * NS_PER_S) >= w->end)
+    if (s->t0 * NS_PER_S >= (gdouble) (w->end - w->start))
       break;
     p = piece_new (a0, a1, a0 <= w->start + m->tol / 2, TRUE, w->end, s->text);
     if (p->words.text->len == 0) {

@@ -17,6 +17,7 @@
  * overlap (or with a dropped window) exactly the words that some window
  * saw whole, once each.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -532,6 +533,35 @@ test_unusable_timestamps (void)
   mm_transcript_merge_flush (m, out);
   check (out->len == 2 && g_str_equal (g_array_index (out, MmTranscriptPiece,
               1).text, "gamma"), "flush commits the held word");
+
+  /* hostile values: NaN, infinities, a window that ends before it starts,
+   * invalid UTF-8; pieces stay inside the windows, in order */
+  {
+    MmTranscriptSegment odd[] = { {0.0, INFINITY, " one"},
+    {1e300, 1e301, " two"}, {NAN, NAN, " three"}
+    };
+    MmTranscriptSegment huge[] = { {0.5, 1e300, " four \xff five"} };
+    MmTranscriptWindow ws[] = {
+      {10 * 1000000000LL, 12 * 1000000000LL, odd, 3, " one two three"},
+      {11 * 1000000000LL, 13 * 1000000000LL, huge, 1, NULL},
+      {14 * 1000000000LL, 13 * 1000000000LL, NULL, 0, " six"},
+    };
+    guint i;
+
+    g_array_set_size (out, 0);
+    for (i = 0; i < G_N_ELEMENTS (ws); i++)
+      mm_transcript_merge_add (m, &ws[i], out);
+    mm_transcript_merge_flush (m, out);
+    check (out->len > 0, "hostile values: no pieces");
+    for (i = 0; i < out->len; i++) {
+      MmTranscriptPiece *p = &g_array_index (out, MmTranscriptPiece, i);
+
+      check (p->start >= 10 * 1000000000LL && p->end <= 14 * 1000000000LL
+          && p->start <= p->end && g_utf8_validate (p->text, -1, NULL),
+          "hostile piece %u: %" G_GINT64_FORMAT " - %" G_GINT64_FORMAT
+          " \"%s\"", i, p->start, p->end, p->text);
+    }
+  }
 
   g_array_unref (out);
   mm_transcript_merge_free (m);
