@@ -127,10 +127,9 @@ set_audio (MmCaptionWhisper * t, const MmCaptionSample * s, GError ** error)
 {
   gint64 shape[2] = { s->n_tokens, s->dim };
   cl_command_queue queue = mm_engine_queue (t->engine);
-  MmTensor view = { 0, };
+  MmTensor view = { 0, }, *in;
   gsize offset = 0;
   const gfloat *host;
-  gboolean ok;
 
   if (gst_mm_tokens_get_queue (s->tokens) == queue
       && (view.buf = gst_mm_tokens_get_device (s->tokens, &offset))) {
@@ -144,10 +143,10 @@ set_audio (MmCaptionWhisper * t, const MmCaptionSample * s, GError ** error)
   if (host == NULL)
     return FALSE;
   mm_graph_reset (t->input);
-  ok = mm_whisper_decoder_set_audio (t->decoder, mm_graph_input_f32 (t->input,
-          2, shape, host), error);
-  /* the upload's own error, if any, comes first */
-  return mm_graph_finish (t->input, ok ? error : NULL) && ok;
+  in = mm_graph_input_f32 (t->input, 2, shape, host);
+  if (!mm_graph_finish (t->input, error))
+    return FALSE;
+  return mm_whisper_decoder_set_audio (t->decoder, in, error);
 }
 
 /* Decoder prompt: start [+ language + task] [+ no-timestamps]. */
