@@ -93,8 +93,9 @@
  * same OpenCL device, else their host copy. The tokens must be the
  * encoder output of that Whisper (token count = its encoder's output
  * length, dimension = its d_model): anything else is an element error
- * naming both models and both shapes. Video pads cannot be used with a
- * Whisper model (an error at start). #GstMmLlmSink:prompt,
+ * naming both models and both shapes (tokens that fit but come from an
+ * encoder of another name get a warning, once). Video pads cannot be
+ * used with a Whisper model (an error at start). #GstMmLlmSink:prompt,
  * #GstMmLlmSink:system-prompt and the sampling properties do not apply
  * (a prompt change is ignored); #GstMmLlmSink:interval and
  * #GstMmLlmSink:context-tokens neither: every window is transcribed once.
@@ -384,6 +385,7 @@ struct _GstMmLlmSink
   gboolean leaky;               /* the leaky mode in effect */
   gboolean dim_error;
   gboolean flush_transcript;    /* EOS: the worker commits what is held */
+  gint encoder_warned;          /* atomic: tokens of another model id */
   gint transcript_epoch;        /* worker only: epoch of the transcript */
   gint epoch;                   /* bumped (atomically) by flush/stop/abort */
   MmCaptionContext *ctx;        /* samples and pending requests */
@@ -1257,6 +1259,7 @@ gst_mm_llm_sink_start (GstMmLlmSink * self)
   self->failed = FALSE;
   self->dim_error = FALSE;
   self->flush_transcript = FALSE;
+  self->encoder_warned = FALSE;
   self->oversize_warned = FALSE;
   self->n_captions = 0;
   self->n_dropped = 0;
@@ -1471,8 +1474,17 @@ gst_mm_llm_sink_check_dim (GstMmLlmSink * self, GstMmTokensMeta * meta)
 
   if ((gint) meta->dim == self->hidden_size
       && meta->dtype == GST_MM_TOKENS_DTYPE_F32
-      && (self->whisper == NULL || (gint) meta->n_tokens == n_audio))
+      && (self->whisper == NULL || (gint) meta->n_tokens == n_audio)) {
+    /* the shapes fit; the decoder was trained on its own encoder */
+    if (self->whisper && g_strcmp0 (meta->model_id, self->llm_id) != 0
+        && !g_atomic_int_exchange (&self->encoder_warned, TRUE))
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Audio tokens from encoder model \"%s\" are decoded by Whisper "
+              "model \"%s\": the transcript is only right when both are "
+              "the same Whisper.", GST_STR_NULL (meta->model_id),
+              self->llm_id), (NULL));
     return TRUE;
+  }
 
   g_mutex_lock (&self->lock);
   first = !self->dim_error;

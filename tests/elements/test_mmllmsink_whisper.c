@@ -560,6 +560,45 @@ GST_START_TEST (test_video_pad_refused)
 
 GST_END_TEST;
 
+/* Tokens of the right shape from an encoder of another name: a warning
+ * naming both, and the window is transcribed all the same. */
+GST_START_TEST (test_other_encoder_warns)
+{
+  GstBus *bus;
+  GstHarness *h = sink_harness (&bus, NULL);
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, 4, NULL);
+  GstMessage *msg;
+  GstMmTokens *tokens;
+  GError *err = NULL;
+  GArray *got;
+  gfloat *x;
+  gsize n;
+  guint n_results;
+
+  gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  x = ref_floats ("stream_encoder_0", &n);
+  tokens = gst_mm_tokens_new_host (x, 50, 36);
+  gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_AUDIO, tokens, 0,
+      GST_SECOND, "whisper-other");
+  gst_mm_tokens_unref (tokens);
+  g_free (x);
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  msg = gst_bus_timed_pop_filtered (bus, 5 * GST_SECOND, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL);
+  gst_message_parse_warning (msg, &err, NULL);
+  fail_unless (strstr (err->message, "\"whisper-other\"")
+      && strstr (err->message, "\"hf\""), "%s", err->message);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  got = collect_cues (bus, &n_results);
+  fail_unless (n_results >= 1);
+  g_array_unref (got);
+  teardown (h, bus);
+}
+
+GST_END_TEST;
+
 /* A language the model does not know: an error naming it, no crash. */
 GST_START_TEST (test_unknown_language)
 {
@@ -665,6 +704,7 @@ suite (void)
   tcase_add_test (tc, test_prompt_change_is_harmless);
   tcase_add_test (tc, test_tokens_that_do_not_fit);
   tcase_add_test (tc, test_video_pad_refused);
+  tcase_add_test (tc, test_other_encoder_warns);
   tcase_add_test (tc, test_unknown_language);
   tcase_add_test (tc, test_folder_that_cannot_transcribe);
   return s;
