@@ -64,6 +64,9 @@ plus decoding.py's task and start tokens; SuppressBlank's " " and end
 token).  A model is multilingual when its vocabulary has 51865 tokens or
 more (openai/whisper's rule); only then lang_to_id and task_to_id are
 written.  max_initial_timestamp_index is 50 (openai's 1.0 s at 0.02 s).
+forced_decoder_ids are those of the Hugging Face releases (transformers'
+generate() leaves out the task token of a multilingual model without
+them).
 """
 
 import argparse
@@ -291,14 +294,15 @@ def convert_weights(W):
     }
     # what the decoder spec says about itself: Whisper's choices only
     for key, want in (("decoder/pre_norm", 1), ("decoder/activation", GELU),
-                      ("decoder/alibi", 0)):
+                      ("decoder/alibi", 0),
+                      ("decoder/start_from_zero_embedding", 0)):
         got = W.scalar(key, want)
         if got != want:
             raise ConvertError("%s is %s, not Whisper's %s" % (key, got, want))
     hp["scale_embedding"] = bool(W.scalar("decoder/scale_embeddings", 0))
     for key in ("decoder/alignment_heads", "decoder/alignment_layer",
-                "decoder/start_from_zero_embedding"):
-        W.scalar(key, 0)  # known, not needed
+                "decoder/alibi_use_positive_positions", "decoder/scale_alibi"):
+        W.scalar(key, 0)  # known, not needed (word alignment; no ALiBi)
 
     ef, df = hp["encoder_ffn_dim"], hp["decoder_ffn_dim"]
     e = "model.encoder."
@@ -356,8 +360,13 @@ def convert_weights(W):
         if np.any(W.get("decoder/projection/bias") != 0):
             raise ConvertError("decoder/projection/bias is not zero")
     left = W.unused()
-    if left:
-        raise ConvertError("variables not understood: " + ", ".join(left))
+    flags = [n for n in left if W.raw(n).ndim == 0]
+    if flags:  # options of later CTranslate2 versions: say so, go on
+        print("ct2-whisper-to-hf: ignored: " + ", ".join(
+            "%s=%s" % (n, W.raw(n).item()) for n in flags), file=sys.stderr)
+    tensors = [n for n in left if n not in flags]
+    if tensors:
+        raise ConvertError("tensors not understood: " + ", ".join(tensors))
     return hp, out
 
 
@@ -475,6 +484,10 @@ def generation_config(hp, ct2_cfg, tok):
         g["lang_to_id"] = dict(sorted(langs.items(), key=lambda x: x[1]))
         g["task_to_id"] = {"transcribe": sp["<|transcribe|>"],
                            "translate": sp["<|translate|>"]}
+    # transformers' generate() takes its default task from here; mm does
+    # not read it
+    g["forced_decoder_ids"] = [[1, None], [2, sp["<|transcribe|>"]]] \
+        if multilingual else [[1, sp["<|notimestamps|>"]]]
     return g, derived
 
 
