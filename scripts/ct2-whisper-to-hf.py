@@ -12,6 +12,7 @@ folder that mm (and transformers) load:
     tokenizer_config.json     the special tokens, for transformers
 
     ct2-whisper-to-hf.py SRC DST [--dtype auto|f16|f32]
+                                 [--multilingual auto|yes|no]
                                  [--model-bin PART [PART ...]]
 
 SRC holds config.json and tokenizer.json, and model.bin unless
@@ -62,8 +63,8 @@ copies them from transformers' generation config).  When they are absent
 they are derived as openai/whisper does (tokenizer.py non_speech_tokens
 plus decoding.py's task and start tokens; SuppressBlank's " " and end
 token).  A model is multilingual when its vocabulary has 51865 tokens or
-more (openai/whisper's rule); only then lang_to_id and task_to_id are
-written.  max_initial_timestamp_index is 50 (openai's 1.0 s at 0.02 s).
+more (openai/whisper's rule; --multilingual overrides it for toy models);
+only then lang_to_id and task_to_id are written.  max_initial_timestamp_index is 50 (openai's 1.0 s at 0.02 s).
 forced_decoder_ids are those of the Hugging Face releases (transformers'
 generate() leaves out the task token of a multilingual model without
 them).
@@ -434,7 +435,7 @@ def special_ids(tok):
     return ids
 
 
-def generation_config(hp, ct2_cfg, tok):
+def generation_config(hp, ct2_cfg, tok, multilingual=None):
     sp = special_ids(tok)
     need = ("<|endoftext|>", "<|startoftranscript|>", "<|translate|>",
             "<|transcribe|>", "<|startoflm|>", "<|startofprev|>",
@@ -444,7 +445,8 @@ def generation_config(hp, ct2_cfg, tok):
         raise ConvertError("tokenizer.json lacks " + ", ".join(missing))
     eot, sot = sp["<|endoftext|>"], sp["<|startoftranscript|>"]
     no_speech = sp.get("<|nocaptions|>", sp.get("<|nospeech|>"))
-    multilingual = hp["vocab_size"] >= 51865
+    if multilingual is None:
+        multilingual = hp["vocab_size"] >= 51865
     suppress = ct2_cfg.get("suppress_ids")
     begin = ct2_cfg.get("suppress_ids_begin")
     derived = []
@@ -588,6 +590,9 @@ def main():
     ap.add_argument("--dtype", choices=("auto", "f16", "f32"), default="auto",
                     help="safetensors type (auto: F16 when the source has "
                     "F16 weights, else F32)")
+    ap.add_argument("--multilingual", choices=("auto", "yes", "no"),
+                    default="auto", help="auto: a vocabulary of 51865 "
+                    "tokens or more")
     ap.add_argument("--model-bin", nargs="+", metavar="PART",
                     help="model.bin, or its parts in order (split packages)")
     a = ap.parse_args()
@@ -606,7 +611,8 @@ def main():
 
     W = Weights(variables, aliases)
     hp, tensors = convert_weights(W)
-    gen, derived = generation_config(hp, ct2_cfg, tok)
+    gen, derived = generation_config(hp, ct2_cfg, tok, {
+        "yes": True, "no": False}.get(a.multilingual))
     dtype = {"f16": "float16", "f32": "float32"}.get(a.dtype)
     if dtype is None:
         kinds = {v.dtype for v in variables.values() if v.ndim >= 2}
