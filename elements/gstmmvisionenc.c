@@ -68,11 +68,13 @@
  *
  * Models whose image processor cuts an image into several views (Idefics3
  * / SmolVLM: tiles of the tower's size plus a downscaled global image;
- * Idefics2: four quarters plus the whole image) encode every view, and the
- * #GstMmTokensMeta carries the layout: `n-views`, `tokens-per-view`,
- * `rows` × `cols` tiles and the index of the global view. mmllmsink
+ * Idefics2: four quarters plus the whole image; MiniCPM-V: up to 9 slices
+ * of the image resized to patch multiples plus an overview, each view at
+ * its own aspect) encode every view, and the #GstMmTokensMeta carries the
+ * layout: `n-views`, `tokens-per-view`, `rows` × `cols` tiles and the
+ * index of the global view (the tiles come first, row by row). mmllmsink
  * splices such tokens with the model's markers (`<row_1_col_1>` ...
- * `<global-img>`). #GstMmVisionEnc:image-splitting follows the model's
+ * `<global-img>`; MiniCPM-V's `<image>` overview then `<slice>`s). #GstMmVisionEnc:image-splitting follows the model's
  * processor by default; a tile costs as much as a whole frame without
  * splitting, so live pipelines may bound the work per frame with
  * #GstMmVisionEnc:max-tiles.
@@ -389,13 +391,14 @@ gst_mm_vision_enc_class_init (GstMmVisionEncClass * klass)
   /**
    * GstMmVisionEnc:max-tiles:
    *
-   * With image splitting (Idefics3 / SmolVLM), at most this many tiles per
-   * frame; 0: as many as the processor makes. Each tile costs one encoder
-   * forward: a live pipeline can bound its per-frame work here. A frame
-   * that would give more tiles is processed as the model's processor would
-   * with a smaller longest-edge size (the largest multiple of the tile size
-   * that gives at most max-tiles tiles), so tokens and prompt stay what the
-   * model was trained on. Takes effect at the next frame.
+   * With image splitting (Idefics3 / SmolVLM, MiniCPM-V), at most this
+   * many tiles per frame; 0: as many as the processor makes. Each tile
+   * costs one encoder forward: a live pipeline can bound its per-frame
+   * work here. A frame that would give more tiles is processed as the
+   * model's processor would with a smaller longest-edge size (Idefics3:
+   * the largest multiple of the tile size that gives at most max-tiles
+   * tiles) or max_slice_nums (MiniCPM-V), so tokens and prompt stay what
+   * the model was trained on. Takes effect at the next frame.
    *
    * Since: 0.1
    */

@@ -27,6 +27,8 @@ typedef struct
  * takes. */
 typedef struct
 {
+  gboolean from_source;         /* the region is of the input image, not of
+                                 * the base */
   gint src_x, src_y, src_w, src_h;      /* region of the base image */
   guint first_pass, n_passes;   /* into passes */
   gint crop_top, crop_left;     /* after the passes */
@@ -308,6 +310,8 @@ mm_image_prep_new (MmEngine * engine, const MmImagePrepSpec * spec,
   if (spec->out_w < 0 || spec->out_h < 0 || (spec->out_w == 0) !=
       (spec->out_h == 0) || spec->n_steps < 0 || spec->n_steps > 3
       || (spec->split_kind == MM_SPLIT_IDEFICS3 && spec->tile <= 0)
+      || (spec->split_kind == MM_SPLIT_MINICPMV && (spec->tile <= 0
+              || spec->patch <= 0 || spec->max_slices <= 0))
       || spec->max_tiles < 0 || (spec->resample != MM_RESAMPLE_NEAREST
           && !get_filter (spec->resample, &f, &support))) {
     g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
@@ -422,7 +426,7 @@ static gboolean
 add_view (MmImagePrep * p, gint x, gint y, gint w, gint h,
     const MmResizeStep * steps, gint n, GError ** error)
 {
-  View v = { x, y, w, h, p->passes->len, 0, 0, 0, {0, 0, 0} };
+  View v = { FALSE, x, y, w, h, p->passes->len, 0, 0, 0, {0, 0, 0} };
   if (w <= 0 || h <= 0) {
     g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
         "image preprocessing: the image is too small to split (a %dx%d "
@@ -508,12 +512,108 @@ plan_idefics2_split (MmImagePrep * p, gint w, gint h, GError ** error)
   return add_view (p, 0, 0, w, h, s->steps, n, error);
 }
 
+/* MiniCPM-V's ensure_divide: Python's round() (half to even) of
+ * @length / @patch, times @patch, at least @patch. */
+static double
+ensure_divide (double length, gint patch)
+{
+  return MAX (rint (length / patch) * patch, patch);
+}
+
+/* find_best_resize: about scale^2 pixels keeping the aspect (only when
+ * larger, or @upscale), edges rounded to patch multiples.  Python's
+ * int() truncates. */
+static void
+best_resize (double w, double h, gint scale, gint patch, gboolean upscale,
+    gint * ow, gint * oh)
+{
+  if (w * h > (double) scale * scale || upscale) {
+    double r = w / h;
+    h = trunc (scale / sqrt (r));
+    w = trunc (h * r);
+  }
+  *ow = (gint) ensure_divide (w, patch);
+  *oh = (gint) ensure_divide (h, patch);
+}
+
+void
+mm_image_prep_minicpmv_geometry (gint w, gint h, gint scale, gint patch,
+    gint max_slices, gboolean never_split, MmSliceGeometry * geo)
+{
+  memset (geo, 0, sizeof (*geo));
+  /* get_sliced_grid: about w h / scale^2 slices (one either side too),
+   * the grid whose aspect is closest in log (first found on ties) */
+  double log_ratio = log ((double) w / h);
+  double ratio = (double) w * h / ((double) scale * scale);
+  gint multiple = (gint) MIN (ceil (ratio), (double) max_slices);
+  if (multiple <= 1 || never_split) {
+    best_resize (w, h, scale, patch, TRUE, &geo->ov_w, &geo->ov_h);
+    return;
+  }
+  double min_error = INFINITY;
+  for (gint n = multiple - 1; n <= multiple + 1; n++) {
+    if (n == 1 || n > max_slices)
+      continue;
+    for (gint m = 1; m <= n; m++) {
+      if (n % m != 0)
+        continue;
+      double error = fabs (log_ratio - log ((double) m / (n / m)));
+      if (error < min_error) {
+        min_error = error;
+        geo->cols = m;
+        geo->rows = n / m;
+      }
+    }
+  }
+  best_resize (w, h, scale, patch, FALSE, &geo->ov_w, &geo->ov_h);
+  /* get_refine_size: the image to a size the grid divides, each slice
+   * then resized (upscaling allowed) like the overview */
+  double gw = ensure_divide (w, geo->cols) / geo->cols;
+  double gh = ensure_divide (h, geo->rows) / geo->rows;
+  best_resize (gw, gh, scale, patch, TRUE, &geo->slice_w, &geo->slice_h);
+}
+
+/* MiniCPM-V slice_image: the slices, crops of the input resized to the
+ * refine size (the base), row by row, then the overview, resized from the
+ * input itself. */
+static gboolean
+plan_minicpmv_split (MmImagePrep * p, gint w, gint h, GError ** error)
+{
+  const MmImagePrepSpec *s = &p->spec;
+  gint max_slices = s->max_tiles > 0 ? MIN (s->max_tiles, s->max_slices)
+      : s->max_slices;
+  MmSliceGeometry geo;
+  mm_image_prep_minicpmv_geometry (w, h, s->tile, s->patch, max_slices,
+      !s->do_split, &geo);
+  MmResizeStep ov = { MM_SIZE_FIXED, geo.ov_w, geo.ov_h, 0, 0 };
+  if (geo.cols == 0)
+    return add_view (p, 0, 0, w, h, &ov, 1, error);
+  if (!plan_resize (p, w, h, geo.slice_w * geo.cols, geo.slice_h * geo.rows,
+          error))
+    return FALSE;
+  p->n_base_passes = p->passes->len;
+  p->layout.rows = geo.rows;
+  p->layout.cols = geo.cols;
+  for (gint r = 0; r < geo.rows; r++)
+    for (gint c = 0; c < geo.cols; c++)
+      if (!add_view (p, c * geo.slice_w, r * geo.slice_h, geo.slice_w,
+              geo.slice_h, NULL, 0, error))
+        return FALSE;
+  p->layout.global_view = p->views->len;
+  if (!add_view (p, 0, 0, w, h, &ov, 1, error))
+    return FALSE;
+  g_array_index (p->views, View, p->views->len - 1).from_source = TRUE;
+  return TRUE;
+}
+
 static gboolean
 plan_views (MmImagePrep * p, gint w, gint h, GError ** error)
 {
   const MmImagePrepSpec *s = &p->spec;
   p->layout.rows = p->layout.cols = 0;
   p->layout.global_view = 0;
+  if (s->split_kind == MM_SPLIT_MINICPMV)
+    return plan_minicpmv_split (p, w, h, error);
   if (s->do_split && s->split_kind == MM_SPLIT_IDEFICS3)
     return plan_idefics3_split (p, w, h, error);
   if (s->do_split && s->split_kind == MM_SPLIT_IDEFICS2)
@@ -778,11 +878,14 @@ run_pass (MmGraph * g, const Pass * ps, MmTensor * in)
 }
 
 /* One view: crop the region when further passes follow, resize, then
- * crop + normalise into @out at the view's offset. */
+ * crop + normalise into @out at the view's offset.  @base is the image
+ * after the base passes, @src the input image (RGB). */
 static void
 run_view (MmImagePrep * p, MmGraph * g, const View * v, MmTensor * base,
-    gint bw, gint bh, MmTensor * out)
+    gint bw, gint bh, MmTensor * src, gint sw, gint sh, MmTensor * out)
 {
+  if (v->from_source)
+    base = src, bw = sw, bh = sh;
   MmTensor *x = base;
   gint w = bw, h = bh, top = v->crop_top, left = v->crop_left;
   gboolean whole = v->src_x == 0 && v->src_y == 0 && v->src_w == bw
@@ -842,7 +945,7 @@ mm_image_prep_run (MmImagePrep * p, MmGraph * g, const MmImage * img)
   }
   gsize off[3];
   MmTensor *raw = upload_image (g, img, &l, off);
-  MmTensor *x = to_rgb (g, img, raw, &l, off);
+  MmTensor *rgb = to_rgb (g, img, raw, &l, off), *x = rgb;
   gint w = img->width, h = img->height;
   for (guint i = 0; i < p->n_base_passes; i++) {
     const Pass *ps = &g_array_index (p->passes, Pass, i);
@@ -854,6 +957,7 @@ mm_image_prep_run (MmImagePrep * p, MmGraph * g, const MmImage * img)
   MmTensor *y = p->views->len == 1 ? mm_graph_tensor (g, MM_DTYPE_F32, 3, s1)
       : mm_graph_tensor (g, MM_DTYPE_F32, 1, &sn);
   for (guint i = 0; i < p->views->len && mm_graph_ok (g); i++)
-    run_view (p, g, &g_array_index (p->views, View, i), x, w, h, y);
+    run_view (p, g, &g_array_index (p->views, View, i), x, w, h, rgb,
+        img->width, img->height, y);
   return y;
 }

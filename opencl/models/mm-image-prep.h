@@ -73,6 +73,15 @@ typedef enum
   MM_SPLIT_IDEFICS2,            /* Idefics2ImageProcessor: the four quarters
                                  * (h // 2, w // 2), then the whole image,
                                  * each through the resize steps */
+  MM_SPLIT_MINICPMV,            /* MiniCPM-V's slice_image (llava-uhd): a
+                                 * grid of slices of the image resized to a
+                                 * patch-multiple refine size, row by row,
+                                 * then the overview (the image resized
+                                 * keeping its aspect to about @tile^2
+                                 * pixels, edges multiples of @patch);
+                                 * without splitting or when the image
+                                 * holds at most @tile^2 pixels, the
+                                 * overview alone (upscaled) */
 } MmSplitKind;
 
 typedef struct
@@ -93,13 +102,18 @@ typedef struct
   /* splitting */
   MmSplitKind split_kind;
   gboolean do_split;
-  gint tile;                    /* IDEFICS3: max_image_size.longest_edge */
+  gint tile;                    /* IDEFICS3: max_image_size.longest_edge;
+                                 * MINICPMV: scale_resolution */
   gint max_tiles;               /* IDEFICS3: at most this many tiles (0: no
                                  * cap); more would come out of the longest
                                  * edge setting, it is lowered to the largest
                                  * multiple of @tile that gives at most this
                                  * many (the processor with a smaller
-                                 * size.longest_edge) */
+                                 * size.longest_edge); MINICPMV: at most
+                                 * this many slices (max_slice_nums lowered
+                                 * to it) */
+  gint patch;                   /* MINICPMV: edges are multiples of this */
+  gint max_slices;              /* MINICPMV: the processor's max_slice_nums */
 } MmImagePrepSpec;
 
 /* Where the views of the last run sit in its output. */
@@ -111,7 +125,8 @@ typedef struct
 
 /* The layout of the last run: @n_views views (tiles row by row, then the
  * global image for IDEFICS3; quarters then the whole image for
- * IDEFICS2); @rows x @cols tiles (0 x 0: none); @global_view: index of the
+ * IDEFICS2; slices row by row then the overview for MINICPMV, whose
+ * processor puts the overview first); @rows x @cols tiles (0 x 0: none); @global_view: index of the
  * view of the whole image, -1 when none. */
 typedef struct
 {
@@ -144,6 +159,21 @@ MmTensor *mm_image_prep_run (MmImagePrep * p, MmGraph * g,
  * next run). */
 const MmImageView *mm_image_prep_views (MmImagePrep * p,
     MmImageLayout * layout);
+
+/* MiniCPM-V's slicing of a @w x @h image (image_processing_minicpmv.py
+ * get_sliced_grid, find_best_resize, get_refine_size): the overview size,
+ * the grid (@cols x @rows, 0 x 0: no slices) and the size of each slice
+ * (the refine size divided by the grid).  @scale: scale_resolution,
+ * @patch: patch_size; @never_split: the overview alone. */
+typedef struct
+{
+  gint ov_w, ov_h;
+  gint cols, rows;
+  gint slice_w, slice_h;
+} MmSliceGeometry;
+
+void mm_image_prep_minicpmv_geometry (gint w, gint h, gint scale, gint patch,
+    gint max_slices, gboolean never_split, MmSliceGeometry * geo);
 
 /* Output size of resize step rules for an input of @w x @h (exposed for
  * tests). */

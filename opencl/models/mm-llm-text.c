@@ -144,6 +144,8 @@ mm_llm_text_new (MmLlmSource * src, gint vocab, GError ** error)
   MmLlmText *text = g_new0 (MmLlmText, 1);
   text->tok = tok;
   text->chat = mm_chat_template_new (tmpl);
+  mm_chat_template_set_image_style (text->chat,
+      mm_chat_template_image_style_for (text->chat, text->tok));
   /* the end-of-turn token of the family ends a generation */
   const gchar *eot[] = { "<|im_end|>", "<|eot_id|>", "<end_of_utterance>" };
   for (guint i = 0; i < G_N_ELEMENTS (eot); i++)
@@ -180,15 +182,34 @@ mm_llm_text_decoder (MmLlmText * text)
 
 /* Views the template splices @m as: rows * cols + 1 for a tiled image
  * under the Idefics3 template of a tokenizer that has its markers (not
- * Idefics2's, whose template looks the same), else 1. */
+ * Idefics2's, whose template looks the same) or with MiniCPM-V's markers,
+ * else 1. */
 static gint
 media_views (MmLlmText * text, const MmLlmMedia * m)
 {
+  gboolean idefics3 =
+      mm_chat_template_get_format (text->chat) == MM_CHAT_FORMAT_IDEFICS3
+      && mm_tokenizer_token_id (text->tok, "<global-img>") >= 0;
+  gboolean minicpmv = mm_chat_template_get_format (text->chat) !=
+      MM_CHAT_FORMAT_IDEFICS3
+      && mm_chat_template_get_image_style (text->chat) !=
+      MM_CHAT_IMAGE_MARKERS;
   if (m->kind != MM_MEDIA_IMAGE || m->rows <= 0 || m->cols <= 0
-      || mm_chat_template_get_format (text->chat) != MM_CHAT_FORMAT_IDEFICS3
-      || mm_tokenizer_token_id (text->tok, "<global-img>") < 0)
+      || !(idefics3 || minicpmv))
     return 1;
   return m->rows * m->cols + 1;
+}
+
+/* The encoder's view (tiles row by row, then the global image) that the
+ * prompt's @i-th run of a @v-view image takes: MiniCPM-V's markers put the
+ * overview first. */
+static gint
+run_view (MmLlmText * text, gint i, gint v)
+{
+  if (v > 1 && mm_chat_template_get_format (text->chat) !=
+      MM_CHAT_FORMAT_IDEFICS3)
+    return i == 0 ? v - 1 : i - 1;
+  return i;
 }
 
 MmLlmMedia *
@@ -208,13 +229,14 @@ mm_llm_text_media_runs (MmLlmText * text, const MmLlmRequest * req,
     gint v = media_views (text, src), per = src->n_tokens / v;
     for (gint i = 0; i < v; i++) {
       MmLlmMedia *r = &runs[n++];
+      gint view = run_view (text, i, v);
       *r = *src;
       r->rows = r->cols = 0;
       r->n_tokens = per;
       if (r->buf)
-        r->offset += (gsize) i * per * src->dim * sizeof (float);
+        r->offset += (gsize) view * per * src->dim * sizeof (float);
       else if (r->host)
-        r->host += (gsize) i * per * src->dim;
+        r->host += (gsize) view * per * src->dim;
     }
   }
   return runs;
@@ -229,7 +251,7 @@ mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req, GArray * ids,
     gint v = media_views (text, &req->media[m]);
     if (req->media[m].n_tokens <= 0 || req->media[m].n_tokens % v != 0) {
       g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
-          "an image of %d x %d tiles + global image cannot hold %d tokens",
+          "an image of %d x %d tiles + global view cannot hold %d tokens",
           req->media[m].rows, req->media[m].cols, req->media[m].n_tokens);
       return FALSE;
     }

@@ -367,6 +367,9 @@ get_floats3 (Loader * L, MmJson * j, const gchar * key, gfloat * v)
 
 static void probe_tower (Loader * L, MmVisionHp * hp);
 
+/* image_processing_minicpmv.py's max_slice_nums default */
+#define MINICPMV_MAX_SLICES 9
+
 /* ---- hparams: GGUF ---- */
 
 static void
@@ -441,6 +444,20 @@ gguf_hparams (Loader * L, MmVisionHp * hp, MmImagePrepSpec * prep)
           FALSE), 0};
     prep->split_kind = MM_SPLIT_IDEFICS3;
     prep->tile = hp->image_size;
+    prep->do_split = TRUE;
+  } else if (hp->proj == MM_PROJ_MINICPMV) {
+    /* MiniCPM-V's processor (llama.cpp's llava-uhd slicing): slices and
+     * overview of about image_size^2 pixels (scale_resolution), edges
+     * multiples of the patch, at most 9 slices (max_slice_nums, which
+     * llama.cpp fixes too); Pillow's bicubic */
+    prep->resample = MM_RESAMPLE_BICUBIC;
+    prep->n_steps = 1;
+    prep->steps[0] = (MmResizeStep) {
+    MM_SIZE_FIXED, hp->image_size, hp->image_size, 0, 0};
+    prep->split_kind = MM_SPLIT_MINICPMV;
+    prep->tile = hp->image_size;
+    prep->patch = hp->patch;
+    prep->max_slices = MINICPMV_MAX_SLICES;
     prep->do_split = TRUE;
   } else if (clip_like) {
     prep->resample = MM_RESAMPLE_BICUBIC;
@@ -801,6 +818,11 @@ finish_hparams (Loader * L, MmVisionHp * hp, MmImagePrepSpec * prep,
   if (hp->proj == MM_PROJ_PERCEIVER) {
     /* bucketed positions: views of any size (at least one patch) */
     prep->out_w = prep->out_h = 0;
+  } else if (prep->split_kind == MM_SPLIT_MINICPMV) {
+    /* bucketed positions, resampler positions per view: views of any
+     * size; the scale resolution is the model's size */
+    hp->image_size = prep->tile;
+    prep->out_w = prep->out_h = 0;
   } else if (ow != oh || ow < hp->patch) {
     fail (L, "processor output %dx%d: only square inputs are supported", ow,
         oh);
@@ -943,20 +965,20 @@ position_table (const MmVisionHp * hp, const float *trained, GError ** error)
   return out;
 }
 
-/* MiniCPM-V resampler.py get_2d_sincos_pos_embed: [g * g, D]; the first
- * D/2 channels follow the column, the last D/2 the row; float32 as numpy
- * computes it. */
-static float *
-sincos_2d (gint g, gint D)
+/* MiniCPM-V resampler.py get_2d_sincos_pos_embed for a @gh x @gw grid:
+ * [gh * gw, D] row-major over (row, column); the first D/2 channels follow
+ * the column, the last D/2 the row; float32 as numpy computes it. */
+float *
+mm_vision_sincos_2d (gint gh, gint gw, gint D)
 {
   gint half = D / 2, quarter = D / 4;
   float *omega = g_new (float, quarter);
   for (gint i = 0; i < quarter; i++)
     omega[i] = 1.0f / powf (10000.0f, (float) i / (float) (half / 2.0));
-  float *out = g_new (float, (gsize) g * g * D);
-  for (gint y = 0; y < g; y++)
-    for (gint x = 0; x < g; x++) {
-      float *row = out + ((gsize) y * g + x) * D;
+  float *out = g_new (float, (gsize) gh * gw * D);
+  for (gint y = 0; y < gh; y++)
+    for (gint x = 0; x < gw; x++) {
+      float *row = out + ((gsize) y * gw + x) * D;
       for (gint i = 0; i < quarter; i++) {
         float ax = (float) x * omega[i], ay = (float) y * omega[i];
         row[i] = sinf (ax);
@@ -1341,7 +1363,7 @@ mm_vision_load_file (MmEngine * engine, const gchar * path,
     }
     if (hp->proj == MM_PROJ_MINICPMV && out->w.pos) {
       gint64 rs[2] = { (gint64) g * g, hp->r_dim };
-      r_pos = sincos_2d (g, hp->r_dim);
+      r_pos = mm_vision_sincos_2d (g, g, hp->r_dim);
       out->w.r_pos = mm_tensor_upload (engine, MM_DTYPE_F32, 2, rs, r_pos,
           "resampler position embeddings", &err);
     }

@@ -125,5 +125,8 @@ void mm_vision_weights_clear (MmVisionWeights * w, const MmVisionHp * hp);
 /* Idefics2/3 (NaViT) bucketed position of each of @go patches along an
  * axis on a table of @gi per side, as modeling_idefics3.py computes it. */
 void mm_vision_bucket_ids (gint gi, gint go, gint * ids);
+/* MiniCPM-V's 2-D sin-cos table of a @gh x @gw grid, [gh * gw, D]
+ * (g_free). */
+float *mm_vision_sincos_2d (gint gh, gint gw, gint D);
 
 G_END_DECLS

@@ -32,7 +32,13 @@ struct _MmVisionModel
   gboolean trace;
   GHashTable *traced;           /* name -> MmTensor * of the last forward */
   GPtrArray *pool;              /* cl_mem of output tensors, one ref each */
+  GHashTable *r_pos_grids;      /* MiniCPM-V: grid (gh << 16 | gw) ->
+                                 * MmTensor * of its sin-cos table */
 };
+
+/* Grids whose resampler position tables are kept (a stream of equal
+ * frames has two or three: slices, overview). */
+#define R_POS_GRIDS_MAX 8
 
 /* ---- builders ---- */
 
@@ -344,10 +350,44 @@ perceiver_connector (MmVisionModel * m, MmGraph * g, MmTensor * x)
   return mm_rms_norm (g, lat, w->p_norm, hp->p_eps);
 }
 
-/* MiniCPM-V: learned queries attend once to the projected features, with
- * 2-D sin-cos positions added to the keys. */
+/* MiniCPM-V: the sin-cos table of a gh x gw patch grid: the one made at
+ * load for the model's square grid, else computed once per grid and
+ * kept. */
 static MmTensor *
-minicpmv_resampler (MmVisionModel * m, MmGraph * g, MmTensor * x)
+resampler_positions (MmVisionModel * m, MmGraph * g, gint gh, gint gw)
+{
+  gint side = m->hp.image_size / m->hp.patch;
+  if (gh == side && gw == side)
+    return m->w.r_pos;
+  gpointer key = GINT_TO_POINTER (gh << 16 | gw);
+  MmTensor *t = g_hash_table_lookup (m->r_pos_grids, key);
+  if (t)
+    return t;
+  if (gh <= 0 || gw <= 0 || gh > 0x7fff || gw > 0xffff) {
+    mm_graph_failf (g, "%s: a %dx%d patch grid", m->id, gw, gh);
+    return mm_graph_dead (g);
+  }
+  if (g_hash_table_size (m->r_pos_grids) >= R_POS_GRIDS_MAX)
+    g_hash_table_remove_all (m->r_pos_grids);
+  float *pos = mm_vision_sincos_2d (gh, gw, m->hp.r_dim);
+  gint64 shape[2] = { (gint64) gh * gw, m->hp.r_dim };
+  GError *err = NULL;
+  t = mm_tensor_upload (m->engine, MM_DTYPE_F32, 2, shape, pos,
+      "resampler position embeddings", &err);
+  g_free (pos);
+  if (t == NULL) {
+    mm_graph_fail (g, err);
+    return mm_graph_dead (g);
+  }
+  g_hash_table_insert (m->r_pos_grids, key, t);
+  return t;
+}
+
+/* MiniCPM-V: learned queries attend once to the projected features of a
+ * gh x gw patch grid, with 2-D sin-cos positions added to the keys. */
+static MmTensor *
+minicpmv_resampler (MmVisionModel * m, MmGraph * g, MmTensor * x, gint gh,
+    gint gw)
 {
   const MmVisionHp *hp = &m->hp;
   const MmVisionWeights *w = &m->w;
@@ -357,7 +397,7 @@ minicpmv_resampler (MmVisionModel * m, MmGraph * g, MmTensor * x)
   MmTensor *q = mm_layer_norm (g, w->r_query, w->r_ln_q_w, w->r_ln_q_b,
       hp->r_eps);
   trace (m, v, "connector.kv");
-  MmTensor *k = mm_add (g, v, w->r_pos);
+  MmTensor *k = mm_add (g, v, resampler_positions (m, g, gh, gw));
   MmTensor *a = build_attn (g, q, k, v, w->r_q_w, w->r_q_b, w->r_k_w,
       w->r_k_b, w->r_v_w, w->r_v_b, w->r_o_w, w->r_o_b, hp->r_n_head,
       hp->r_n_head, hp->r_dim / hp->r_n_head);
@@ -366,8 +406,9 @@ minicpmv_resampler (MmVisionModel * m, MmGraph * g, MmTensor * x)
   return mm_linear (g, a, w->r_proj_w, NULL);
 }
 
+/* The connector on tower features of a gh x gw patch grid. */
 static MmTensor *
-connector (MmVisionModel * m, MmGraph * g, MmTensor * x)
+connector (MmVisionModel * m, MmGraph * g, MmTensor * x, gint gh, gint gw)
 {
   switch (m->hp.proj) {
     case MM_PROJ_NONE:
@@ -379,7 +420,7 @@ connector (MmVisionModel * m, MmGraph * g, MmTensor * x)
     case MM_PROJ_PERCEIVER:
       return perceiver_connector (m, g, x);
     case MM_PROJ_MINICPMV:
-      return minicpmv_resampler (m, g, x);
+      return minicpmv_resampler (m, g, x, gh, gw);
   }
   return x;
 }
@@ -483,9 +524,9 @@ mm_vision_model_encode_views (MmVisionModel * m, const MmImage * img,
     /* views of different sizes (Idefics2's quarters) come padded to the
      * largest in HF's batch, where only whole patches of the view count
      * (patch_attention_mask): the view's own floor grid */
+    gint gw = views[i].w / m->hp.patch, gh = views[i].h / m->hp.patch;
     MmTensor *y = connector (m, g, vit_forward (m, g, view_pixels (g, pixels,
-                &views[i]), views[i].w, views[i].h,
-            views[i].w / m->hp.patch, views[i].h / m->hp.patch));
+                &views[i]), views[i].w, views[i].h, gw, gh), gh, gw);
     if (mm_graph_ok (g) && mm_tensor_rows (y) != n_tok)
       mm_graph_failf (g, "%s: view %d gives %" G_GINT64_FORMAT " tokens, not "
           "%d", m->id, i, mm_tensor_rows (y), n_tok);
@@ -523,7 +564,7 @@ mm_vision_model_encode_pixels (MmVisionModel * m, const float *pixels,
   MmTensor *x = mm_graph_input_f32 (g, 3, s, pixels);
   gint side = m->hp.image_size / m->hp.patch;
   MmTensor *y = connector (m, g, vit_forward (m, g, x, m->hp.image_size,
-          m->hp.image_size, side, side));
+          m->hp.image_size, side, side), side, side);
   trace (m, y, "output");
   return finish (m, y, t0, error);
 }
@@ -543,7 +584,7 @@ mm_vision_model_encode_features (MmVisionModel * m, const float *features,
   }
   gint64 s[2] = { n, m->hp.d * m->hp.n_feature_layers };
   MmTensor *x = mm_graph_input_f32 (g, 2, s, features);
-  MmTensor *y = connector (m, g, x);
+  MmTensor *y = connector (m, g, x, g_side, g_side);
   trace (m, y, "output");
   return finish (m, y, t0, error);
 }
@@ -668,6 +709,8 @@ mm_vision_model_load_with_options (MmEngine * engine, const gchar * path,
   g_free (ld.kind);
   m->traced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   m->pool = g_ptr_array_new_with_free_func (release_mem);
+  m->r_pos_grids = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) mm_tensor_free);
   return m;
 }
 
@@ -686,6 +729,7 @@ mm_vision_model_free (MmVisionModel * m)
   mm_image_prep_free (m->prep);
   g_hash_table_unref (m->traced);
   g_ptr_array_unref (m->pool);
+  g_hash_table_unref (m->r_pos_grids);
   mm_graph_free (m->graph);
   mm_engine_unref (m->engine);
   g_free (m->id);

@@ -17,19 +17,24 @@
  *   GGUF "idefics3" / HF Idefics3 (SmolVLM)   pixel shuffle + linear
  *   HF Idefics2ForConditionalGeneration       MLP + Perceiver resampler
  *   GGUF "resampler" (MiniCPM-V 2.5/2.6)      one cross-attention layer
+ *                                             per view (slices + overview)
  *
  * Preprocessing follows the HF image processor of the family (PIL
  * backend): pixel-exact for RGB input.  Processors that split an image
  * into several views are followed too: Idefics3 / SmolVLM (tiles of
  * max_image_size, row by row, then the global image) and Idefics2 (four
  * quarters, then the whole image, each resized with the aspect-keeping
- * shortest / longest edge rule); every view goes through tower and
- * connector and the tokens of all views come out one after the other (see
- * MmVisionLayout).  Not done: MiniCPM-V's slicing (llama.cpp's llava-uhd
- * grid for minicpmv mmproj files): one square view at the tower's size, as
- * a fixed-size processor would; LLaVA-NeXT (anyres) is not loaded at all;
- * the LLM side splices split images with Idefics3 / SmolVLM's markers only
- * (Idefics2's five views go in as one run of tokens).
+ * shortest / longest edge rule) and MiniCPM-V (image_processing_minicpmv.py
+ * slice_image, llama.cpp's llava-uhd: the grid of up to max_slice_nums
+ * slices closest to the image's aspect, slices of the image resized to
+ * patch multiples, then the overview resized keeping the aspect; without
+ * splitting the overview alone, the processor's never_split); every view
+ * goes through tower and connector and the tokens of all views come out
+ * one after the other (see MmVisionLayout).  Views of MiniCPM-V run the
+ * tower on their own patch grid (NaViT bucketed positions) and the
+ * resampler with that grid's sin-cos positions.  Not done: LLaVA-NeXT
+ * (anyres) is not loaded at all; MiniCPM-V HF folders (no transformers
+ * class); Idefics2's five views go into the LLM as one run of tokens.
  *
  * Ownership: the model is owned by whoever loaded it and keeps a reference
  * on its engine.  mm_vision_model_encode() may be called from one thread at
@@ -97,15 +102,20 @@ typedef enum
                                  * config (class default when absent);
                                  * GGUF idefics3 mmproj files split (as
                                  * llama.cpp), tiles of clip.vision.image_size
-                                 * from clip.vision.preproc_image_size */
+                                 * from clip.vision.preproc_image_size;
+                                 * GGUF resampler (MiniCPM-V) files slice
+                                 * (as llama.cpp): slices of about
+                                 * clip.vision.image_size^2 pixels, at most
+                                 * 9 (the processor's max_slice_nums) */
   MM_VISION_SPLIT_ON,
   MM_VISION_SPLIT_OFF,
 } MmVisionSplit;
 
 typedef struct
 {
-  /* Input resolution (square); 0: the model's own.  Position embeddings
-   * follow (interpolated for SigLIP / CLIP, bucketed for Idefics). */
+  /* Input resolution (square; MiniCPM-V: the slices' scale resolution);
+   * 0: the model's own.  Position embeddings follow (interpolated for
+   * SigLIP / CLIP, bucketed for Idefics and MiniCPM-V). */
   gint image_size;
   /* Tower output as an index into HF's hidden_states (0: embeddings,
    * n_layer: last block; negative counts from the end like
@@ -113,18 +123,20 @@ typedef struct
   gint feature_layer;
   gboolean set_feature_layer;
   /* Image splitting, for models whose processor splits (Idefics3 /
-   * SmolVLM, Idefics2); ignored by the others. */
+   * SmolVLM, Idefics2, MiniCPM-V); ignored by the others. */
   MmVisionSplit split;
-  /* Idefics3 / SmolVLM: at most this many tiles per image (0: no cap);
-   * see mm_vision_model_set_splitting(). */
+  /* Idefics3 / SmolVLM, MiniCPM-V: at most this many tiles (slices) per
+   * image (0: no cap); see mm_vision_model_set_splitting(). */
   gint max_tiles;
 } MmVisionOptions;
 
 /* How the tokens of one image are laid out: @n_views views of
  * @tokens_per_view tokens each, one after the other: @rows x @cols tiles
  * row by row (0 x 0: no tiles), and the view of the whole image at index
- * @global_view (Idefics3's global image, Idefics2's whole image: after
- * the tiles; without tiles the one view, index 0). */
+ * @global_view (Idefics3's global image, Idefics2's whole image,
+ * MiniCPM-V's overview: after the tiles, although MiniCPM-V's processor
+ * and prompt put the overview first; without tiles the one view, index
+ * 0). */
 typedef struct
 {
   gint n_views;
@@ -168,15 +180,16 @@ MmTensor *mm_vision_model_encode_views (MmVisionModel * m,
     const MmImage * img, MmVisionLayout * layout, GError ** error);
 
 /* Whether the model's processor knows how to split images (Idefics3 /
- * SmolVLM, Idefics2), and whether it does now. */
+ * SmolVLM, Idefics2, MiniCPM-V), and whether it does now. */
 gboolean mm_vision_model_can_split (MmVisionModel * m);
 gboolean mm_vision_model_get_splitting (MmVisionModel * m);
 /* Turns splitting on or off for the next encodes (no effect on models that
- * cannot split).  @max_tiles (Idefics3 / SmolVLM, 0: no cap) bounds the
- * work per image for live use: when the processor's longest-edge setting
- * would give more tiles, it is lowered to the largest multiple of the tile
- * size that gives at most @max_tiles (exactly the processor run with that
- * size.longest_edge). */
+ * cannot split).  @max_tiles (Idefics3 / SmolVLM, MiniCPM-V; 0: no cap)
+ * bounds the work per image for live use: when the processor's
+ * longest-edge setting would give more tiles, it is lowered to the
+ * largest multiple of the tile size that gives at most @max_tiles
+ * (exactly the processor run with that size.longest_edge); MiniCPM-V's
+ * max_slice_nums is lowered to @max_tiles. */
 void mm_vision_model_set_splitting (MmVisionModel * m, gboolean split,
     gint max_tiles);
 

@@ -2,14 +2,16 @@
 /*
  * mmvisionenc through the plugin: caps refusal and start errors that name
  * the model path (no model, missing file, garbage file); then, on the
- * fixture vision models ($MM_FIXTURES/siglip/mmproj-siglip.gguf and
- * $MM_FIXTURES/idefics3/mmproj-idefics3.gguf): tokens of the model's shape
+ * fixture vision models ($MM_FIXTURES/siglip/mmproj-siglip.gguf,
+ * $MM_FIXTURES/idefics3/mmproj-idefics3.gguf and
+ * $MM_FIXTURES/minicpmv_resampler/mmproj-minicpmv_resampler.gguf): tokens of the model's shape
  * on every frame and format, live-mode drops with no frame lost, EOS drain,
  * a flush in the middle, and a gst_parse_launch pipeline with mmframesample.
  * The Idefics3 fixture splits images (2 x 3 tiles + global image for a
  * 52x30 frame): the meta carries that layout and exactly the tokens of
  * mm_vision_model_encode_views(); image-splitting=off and max-tiles change
- * it.  YUV frames are converted with their caps colorimetry: the tokens of
+ * it; so does the MiniCPM-V fixture (2 x 3 slices + overview for a 100x44
+ * frame, 1 x 2 with max-tiles=2).  YUV frames are converted with their caps colorimetry: the tokens of
  * an I420 frame tagged BT.709 / BT.2020 / full range equal the encoder's on
  * the same planes with that matrix and range.
  *
@@ -42,6 +44,7 @@ typedef struct
 static Model models[] = {
   {"siglip/mmproj-siglip.gguf"},
   {"idefics3/mmproj-idefics3.gguf"},
+  {"minicpmv_resampler/mmproj-minicpmv_resampler.gguf"},
 };
 
 /* Sets the element to PAUSED, expects the state change to fail with an
@@ -633,6 +636,58 @@ GST_START_TEST (test_model_split_layout)
 
 GST_END_TEST;
 
+/* The MiniCPM-V fixture slices a 100x44 frame (scale 28, patch 7) into
+ * 2 x 3 slices + the overview: the meta says so (tiles first, the
+ * overview last) and holds exactly what the encoder gives; max-tiles=2
+ * lowers max_slice_nums to 2 (1 x 2 slices). */
+GST_START_TEST (test_model_minicpmv_slices)
+{
+  const Model *m = &models[2];
+  const gchar *caps = "video/x-raw,format=RGB,width=100,height=44,"
+      "framerate=1/1";
+  g_autofree guint8 *rgb = test_picture (100, 44);
+  g_autoptr (GError) err = NULL;
+  MmEngine *engine = mm_engine_get (NULL, &err);
+  MmVisionModel *vm = mm_vision_model_load (engine, m->path, &err);
+  MmImage img = { MM_PIXEL_RGB, 100, 44, {rgb}, {300} };
+  MmVisionLayout lay;
+  MmTensor *want;
+  GstMmTokensMeta *meta;
+  GstBuffer *buf;
+
+  fail_unless (vm != NULL, "%s", err ? err->message : "?");
+  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
+  fail_unless (want != NULL, "%s", err ? err->message : "?");
+  buf = encode_one (m, caps, rgb, 100 * 44 * 3, NULL);
+  meta = gst_buffer_get_mm_tokens_meta (buf);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->rows, 2);
+  fail_unless_equals_int (meta->cols, 3);
+  fail_unless_equals_int (meta->n_views, 7);
+  fail_unless_equals_int (meta->global_view, 6);
+  fail_unless_equals_int (meta->n_tokens, 7 * m->n_tokens);
+  check_same_tokens (buf, want, engine);
+  gst_buffer_unref (buf);
+  mm_tensor_free (want);
+
+  mm_vision_model_set_splitting (vm, TRUE, 2);
+  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
+  fail_unless (want != NULL && lay.rows == 1 && lay.cols == 2);
+  buf = encode_one (m, caps, rgb, 100 * 44 * 3, "max-tiles", "2", NULL);
+  meta = gst_buffer_get_mm_tokens_meta (buf);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->n_views, 3);
+  fail_unless_equals_int (meta->global_view, 2);
+  check_same_tokens (buf, want, engine);
+  gst_buffer_unref (buf);
+  mm_tensor_free (want);
+
+  mm_vision_model_free (vm);
+  mm_engine_unref (engine);
+}
+
+GST_END_TEST;
+
 /* I420 frames are converted with the matrix and range of their caps. */
 GST_START_TEST (test_model_colorimetry)
 {
@@ -717,6 +772,7 @@ mmvisionenc_suite (gboolean with_models)
     tcase_add_loop_test (tc, test_model_flush, 0, n);
     tcase_add_loop_test (tc, test_model_launch, 0, n);
     tcase_add_test (tc, test_model_split_layout);
+    tcase_add_test (tc, test_model_minicpmv_slices);
     tcase_add_test (tc, test_model_colorimetry);
   }
   return s;

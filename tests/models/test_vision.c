@@ -395,6 +395,80 @@ test_idefics2 (MmEngine * e)
   return ok;
 }
 
+/* One image through MiniCPM-V's slicing vs the reference's views (the
+ * processor's order: overview first; ours: slices row by row, then the
+ * overview): layout, view sizes, pixels (exact) and each view's tokens
+ * (the tower on the view's own grid, the resampler with that grid's
+ * positions); the traced tower output of the last view (the overview). */
+static gboolean
+check_minicpmv_image (MmEngine * e, MmVisionModel * m, const gchar * label,
+    MmSafetensors * ref, const gchar * name)
+{
+  gchar *k = g_strdup_printf ("%s.image_rgb", name);
+  MmImage img;
+  gboolean ok = ref_image (ref, k, &img);
+  g_free (k);
+  gsize n_sizes, n_lay, n_pix = 0;
+  k = g_strdup_printf ("%s.sizes", name);
+  gint32 *sizes = mm_test_ref_i32 (ref, k, &n_sizes);
+  g_free (k);
+  k = g_strdup_printf ("%s.layout", name);
+  gint32 *lay_want = mm_test_ref_i32 (ref, k, &n_lay);
+  g_free (k);
+  GError *err = NULL;
+  MmVisionLayout lay = { 0 };
+  float *pix = ok ? mm_vision_model_preprocess_views (m, &img, NULL, &n_pix,
+      &err) : NULL;
+  mm_vision_model_set_trace (m, TRUE);
+  MmTensor *out = pix ? mm_vision_model_encode_views (m, &img, &lay, &err)
+      : NULL;
+  mm_vision_model_set_trace (m, FALSE);
+  float *tok = out ? mm_tensor_dup_f32 (e, out, &err) : NULL;
+  gint nv = n_sizes / 2, nt = mm_vision_model_n_tokens (m);
+  gint dim = mm_vision_model_dim (m);
+  if (tok == NULL)
+    g_printerr ("FAIL %s %s: %s\n", label, name, err ? err->message : "?");
+  ok = tok && lay.n_views == nv && lay.rows == lay_want[0]
+      && lay.cols == lay_want[1] && lay.tokens_per_view == nt
+      && lay.global_view == (lay.rows ? lay.rows * lay.cols : 0);
+  g_print ("%s %s %s: %d x %d slices, %d views (want %d x %d, %d)\n",
+      ok ? "ok  " : "FAIL", label, name, lay.rows, lay.cols, lay.n_views,
+      lay_want[0], lay_want[1], nv);
+  gsize off = 0;
+  for (gint i = 0; ok && i < nv; i++) {
+    gint r = i == lay.global_view ? 0 : i + 1, w, h;
+    gsize n;
+    gchar *kp = g_strdup_printf ("%s.view.%d.pixel_values", name, r);
+    gchar *kt = g_strdup_printf ("%s.view.%d.tokens", name, r);
+    float *want_p = mm_test_ref_f32 (ref, kp, &n);
+    ok = mm_vision_model_view_size (m, i, &w, &h) && w == sizes[2 * r + 1]
+        && h == sizes[2 * r] && off + n <= n_pix;
+    if (!ok)
+      g_printerr ("FAIL %s: view %d is %dx%d, want %dx%d\n", kp, i, w, h,
+          sizes[2 * r + 1], sizes[2 * r]);
+    ok = ok && compare (kp, pix + off, n, want_p, n, TOL_PIXELS);
+    off += n;
+    float *want_t = mm_test_ref_f32 (ref, kt, &n);
+    ok = ok && compare (kt, tok + (gsize) i * nt * dim, (gsize) nt * dim,
+        want_t, n, TOL_F16);
+    g_free (want_p);
+    g_free (want_t);
+    g_free (kp);
+    g_free (kt);
+  }
+  ok = ok && off == n_pix;
+  gchar *kt = g_strdup_printf ("%s.view.0.tower_out", name);
+  ok = ok && check_trace (m, label, "tower_out", ref, kt, TOL_F16);
+  g_free (kt);
+  g_clear_error (&err);
+  mm_tensor_free (out);
+  g_free (tok);
+  g_free (pix);
+  g_free (sizes);
+  g_free (lay_want);
+  return ok;
+}
+
 static gboolean
 test_minicpmv (MmEngine * e)
 {
@@ -403,7 +477,8 @@ test_minicpmv (MmEngine * e)
   MmSafetensors *ref = mm_test_ref_open (dir);
   MmVisionModel *m = load (e, dir, file);
   gchar *label = g_strdup_printf ("%s/%s", dir, file);
-  gboolean ok = m != NULL;
+  gboolean ok = m != NULL && mm_vision_model_get_splitting (m);
+  /* a 20x20 image: one view at the scale resolution, upscaled */
   ok = ok && check_preprocess (m, label, ref, "image_rgb", "pixel_values");
   /* F16 patch embedding in the file */
   ok = ok && check_tower (e, m, label, ref, "vision.", 2, TOL_F16);
@@ -416,6 +491,14 @@ test_minicpmv (MmEngine * e)
   ok = ok && check_trace (m, label, "output", ref, "resampler_out", TOL_F16);
   ok = ok && check_e2e (e, m, label, ref, "image_rgb", "resampler_out",
       TOL_F16);
+  /* slices: 3 x 2 of 35x21 + a 42x21 overview; 1 x 3 + 14x49; no slices
+   * (a small image upscaled to 42x21); splitting off */
+  ok = ok && check_minicpmv_image (e, m, label, ref, "sliced");
+  ok = ok && check_minicpmv_image (e, m, label, ref, "tall");
+  ok = ok && check_minicpmv_image (e, m, label, ref, "small");
+  if (ok)
+    mm_vision_model_set_splitting (m, FALSE, 0);
+  ok = ok && check_minicpmv_image (e, m, label, ref, "nosplit");
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);

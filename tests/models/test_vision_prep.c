@@ -20,7 +20,11 @@
  *     must equal the processor with the lowered longest edge), Idefics2's
  *     aspect-keeping resize with and without its quarters, SigLIP's square
  *     and CLIP's shortest edge + centre crop on 480x640 and 101x57: all
- *     exact (0 difference).
+ *     exact (0 difference);
+ *   - MiniCPM-V's slicing: the geometry (grid, overview, slice sizes) of
+ *     700 sizes and settings, and every view's bytes of 7 pattern images
+ *     (extreme aspects included), against the reference written from the
+ *     processor's code in generate.py: exact.
  */
 #include "mm-test-util.h"
 #include "mm-test-ref.h"
@@ -510,6 +514,104 @@ test_idefics2_sizes (MmEngine * e, MmSafetensors * ref, const gchar * name,
   return ok;
 }
 
+/* MiniCPM-V's slicing geometry vs the processor's code (MiniCPMVSlicer
+ * in generate.py) on 700 sizes (1 to 3999 pixels a side, extreme
+ * aspects), scale resolutions 448 / 28 / 36, patches 14 / 7 / 5, 1 to 9
+ * slices, with and without never_split: all equal. */
+static gboolean
+test_minicpmv_geometry (MmSafetensors * ref)
+{
+  const MmTensorInfo *t = mm_safetensors_find_tensor (ref,
+      "minicpmv.geometry");
+  gsize n;
+  gint32 *g = mm_test_ref_i32 (ref, "minicpmv.geometry", &n);
+  gint bad = 0, sliced = 0, cols = t ? t->shape[1] : 0;
+  for (gsize i = 0; cols == 12 && i < n / 12; i++) {
+    const gint32 *r = g + i * 12;
+    MmSliceGeometry geo;
+    mm_image_prep_minicpmv_geometry (r[0], r[1], r[2], r[3], r[4], r[5],
+        &geo);
+    gint got[6] = { geo.ov_w, geo.ov_h, geo.cols, geo.rows, geo.slice_w,
+      geo.slice_h
+    };
+    sliced += geo.cols > 0;
+    if (memcmp (got, r + 6, sizeof (got)) != 0 && bad++ < 5)
+      g_printerr ("FAIL %dx%d (scale %d, patch %d, max %d%s): overview "
+          "%dx%d, %d x %d slices of %dx%d; want %dx%d, %d x %d of %dx%d\n",
+          r[0], r[1], r[2], r[3], r[4], r[5] ? ", never split" : "", got[0],
+          got[1], got[2], got[3], got[4], got[5], r[6], r[7], r[8], r[9],
+          r[10], r[11]);
+  }
+  gboolean ok = cols == 12 && n > 0 && bad == 0;
+  g_print ("%s MiniCPM-V slicing geometry: %" G_GSIZE_FORMAT " sizes (%d "
+      "sliced), %d differ\n", ok ? "ok  " : "FAIL", cols ? n / 12 : 0,
+      sliced, bad);
+  g_free (g);
+  return ok;
+}
+
+static MmImagePrepSpec
+minicpmv_spec (gint scale, gint patch)
+{
+  MmImagePrepSpec s = idefics_spec (MM_SPLIT_MINICPMV, MM_RESAMPLE_BICUBIC);
+  s.steps[0] = (MmResizeStep) {
+  MM_SIZE_FIXED, scale, scale, 0, 0};
+  s.tile = scale;
+  s.patch = patch;
+  s.max_slices = 9;
+  s.do_split = TRUE;
+  return s;
+}
+
+/* MiniCPM-V's views of pattern images (scale 28, patch 7): sizes and
+ * bytes of every view equal the processor's (ours: slices, then the
+ * overview; the processor's: the overview first). */
+static gboolean
+test_minicpmv_sizes (MmEngine * e, MmSafetensors * ref, gint h, gint w)
+{
+  MmImagePrepSpec s = minicpmv_spec (28, 7);
+  gchar *ks = g_strdup_printf ("minicpmv.%dx%d.sizes", h, w);
+  gchar *kp = g_strdup_printf ("minicpmv.%dx%d.pixels_u8", h, w);
+  const MmTensorInfo *pt = mm_safetensors_find_tensor (ref, kp);
+  gsize ns;
+  gint32 *sizes = mm_test_ref_i32 (ref, ks, &ns);
+  MmImageLayout lay = { 0 };
+  const MmImageView *views = NULL;
+  MmImagePrep *p = NULL;
+  float *got = run_spec (e, &s, h, w, &lay, &views, &p);
+  gint nv = ns / 2, bad = -1;
+  gboolean ok = got && pt && lay.n_views == nv
+      && lay.global_view == (lay.rows ? nv - 1 : 0)
+      && lay.rows * lay.cols == (lay.rows ? nv - 1 : 0);
+  const guint8 *want = pt ? pt->data : NULL;
+  gsize off = 0;
+  for (gint r = 0; ok && r < nv; r++) {
+    /* the processor's view r is our view i */
+    gint i = r == 0 ? lay.global_view : r - 1;
+    ok = views[i].h == sizes[2 * r] && views[i].w == sizes[2 * r + 1];
+    gsize len = (gsize) 3 * views[i].w * views[i].h;
+    for (gsize k = 0; ok && k < len; k++) {
+      double v = rint ((got[views[i].offset + k] * 0.5 + 0.5) * 255.0);
+      if (v != want[off + k]) {
+        bad = r;
+        ok = FALSE;
+      }
+    }
+    off += len;
+  }
+  ok = ok && pt && off == (gsize) pt->shape[0];
+  g_print ("%s MiniCPM-V %dx%d: %d x %d slices + overview %dx%d, %d views "
+      "exact%s\n", ok ? "ok  " : "FAIL", w, h, lay.rows, lay.cols,
+      got ? views[lay.global_view].w : 0, got ? views[lay.global_view].h : 0,
+      lay.n_views, bad >= 0 ? " (a view differs)" : "");
+  g_free (got);
+  g_free (sizes);
+  g_free (ks);
+  g_free (kp);
+  mm_image_prep_free (p);
+  return ok;
+}
+
 /* The siglip/ and clip/ fixture models' processors (HF folder and GGUF
  * file) on larger and odd images. */
 static gboolean
@@ -551,11 +653,13 @@ test_degenerate (MmEngine * e)
   static const gint sizes[][2] = { {1, 1}, {1, 3000}, {3000, 1}, {2, 1} };
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
     gint h = sizes[i][0], w = sizes[i][1];
-    for (gint kind = 0; kind < 2; kind++) {
-      MmImagePrepSpec s = kind ? idefics_spec (MM_SPLIT_IDEFICS2,
+    for (gint kind = 0; kind < 4; kind++) {
+      MmImagePrepSpec s = kind == 1 ? idefics_spec (MM_SPLIT_IDEFICS2,
           MM_RESAMPLE_BILINEAR) : idefics_spec (MM_SPLIT_IDEFICS3,
           MM_RESAMPLE_LANCZOS);
-      if (kind)
+      if (kind >= 2)
+        s = kind == 2 ? minicpmv_spec (28, 7) : minicpmv_spec (448, 14);
+      else if (kind)
         s.steps[0] = (MmResizeStep) {
         MM_SIZE_MIN_MAX_EDGE, 0, 0, 20, 8};
       else {
@@ -574,12 +678,17 @@ test_degenerate (MmEngine * e)
       gboolean done = mm_graph_finish (g, &err);
       MmImageLayout lay = { 0 };
       const MmImageView *v = done ? mm_image_prep_views (p, &lay) : NULL;
-      /* a 1-pixel-wide image has no quarters; everything else works */
-      gboolean want_error = kind == 1 && (w < 2 || h < 2);
+      /* a 1-pixel-wide image has no quarters; MiniCPM-V at 448 would
+       * upscale a 3000x1 image to 23996x14 (the processor does), past
+       * the 16384 limit; everything else works */
+      gboolean want_error = (kind == 1 && (w < 2 || h < 2))
+          || (kind == 3 && MAX (w, h) == 3000);
       gboolean good = want_error ? !done && err != NULL : done
           && lay.n_views > 0 && v[0].w > 0 && v[0].h > 0;
       g_print ("%s %s split of %dx%d: %s\n", good ? "ok  " : "FAIL",
-          kind ? "Idefics2" : "Idefics3", w, h, done ? "done" : err->message);
+          kind == 0 ? "Idefics3" : kind == 1 ? "Idefics2" : kind == 2 ?
+          "MiniCPM-V 28" : "MiniCPM-V 448", w, h, done ? "done" :
+          err->message);
       ok &= good;
       g_clear_error (&err);
       g_free (rgb);
@@ -614,6 +723,12 @@ test_processors (MmEngine * e)
       ok &= test_idefics2_sizes (e, ref, "idefics2_split", s2[i][0],
           s2[i][1], TRUE);
   }
+  ok &= test_minicpmv_geometry (ref);
+  static const gint sm[][2] = { {45, 100}, {100, 45}, {13, 30}, {61, 97},
+  {480, 640}, {1, 200}, {3, 1}
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (sm); i++)
+    ok &= test_minicpmv_sizes (e, ref, sm[i][0], sm[i][1]);
   static const gint s3[][2] = { {480, 640}, {101, 57} };
   for (guint i = 0; i < G_N_ELEMENTS (s3); i++) {
     ok &= test_square_sizes (e, ref, "siglip", "hf", s3[i][0], s3[i][1]);
