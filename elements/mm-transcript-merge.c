@@ -199,8 +199,10 @@ tail_matches (MmTranscriptMerge * m, const Piece * p, guint at, guint k)
  * one word only as the piece's first or second word.  The longest run wins,
  * then the one ending nearest the estimate (the words whose middle falls
  * before the committed end).  Without any, the words that end before the
- * committed end, or with times estimated over a whole window (no
- * timestamps), none: the text of the window did not meet the tail. */
+ * committed end; none with times estimated over a whole window (no
+ * timestamps) or for a piece that starts with its window (its first
+ * timestamp is the window's start, not its speech's): the text of the
+ * window did not meet the tail. */
 static guint
 skip_committed (MmTranscriptMerge * m, const Piece * p, const gint64 * b)
 {
@@ -236,7 +238,10 @@ skip_committed (MmTranscriptMerge * m, const Piece * p, const gint64 * b)
     if (best >= 0)
       return best;
   }
-  return p->timed ? before : 0;
+  /* a piece that starts with its window: Whisper puts its first
+   * timestamp at the window's start whatever the audio there holds, so
+   * its word times say nothing about the overlap */
+  return p->timed && !p->cut_start ? before : 0;
 }
 
 static void

@@ -512,6 +512,45 @@ test_silence_and_flush (void)
   mm_transcript_merge_free (m);
 }
 
+/* Real tiny.en output on espeak-ng speech, windows of 10 s every 8 s: the
+ * second window's first segment starts at the window's start (Whisper's
+ * first timestamp) although the speech it holds starts later; its words
+ * before the committed end are new, not repeats, and must stay. */
+static void
+test_first_segment_at_window_start (void)
+{
+  MmTranscriptMerge *m = mm_transcript_merge_new ();
+  GArray *out = mm_transcript_pieces_new ();
+  MmTranscriptSegment a[] = { {0.00, 3.20, " Good morning."},
+  {3.20, 5.80, " Please open the window and close the door."},
+  {5.80, 8.56, " My sister will make some tea for us after lunch."},
+  {8.56, 10.12, " We are going to visit our friend."}
+  };
+  MmTranscriptSegment b[] = {
+    {0.00, 3.48, " We are going to visit our friends in the city next week."},
+    {3.48, 6.12, " The children like to play football in the park."}
+  };
+  MmTranscriptWindow w1 = { 0, 10 * 1000000000LL, a, 4, NULL };
+  MmTranscriptWindow w2 = { 8 * 1000000000LL, 18 * 1000000000LL, b, 2, NULL };
+  GPtrArray *words;
+  gchar *text;
+
+  mm_transcript_merge_add (m, &w1, out);
+  mm_transcript_merge_add (m, &w2, out);
+  mm_transcript_merge_flush (m, out);
+  words = merged_words (out);
+  text = join (words);
+  check (g_str_equal (text, "good morning please open the window and close "
+          "the door my sister will make some tea for us after lunch we are "
+          "going to visit our friends in the city next week the children "
+          "like to play football in the park"), "first segment at the "
+      "window start keeps its words: %s", text);
+  g_free (text);
+  g_ptr_array_unref (words);
+  g_array_unref (out);
+  mm_transcript_merge_free (m);
+}
+
 /* Segments that cannot be placed (backwards, after the window) fall back
  * to the text; the same window twice adds nothing. */
 static void
@@ -572,6 +611,7 @@ main (void)
 {
   test_silence_and_flush ();
   test_unusable_timestamps ();
+  test_first_segment_at_window_start ();
   test_scripts ();
   if (!failed)
     g_print ("PASS\n");
