@@ -123,12 +123,17 @@ main (int argc, char **argv)
   }
 
   t0 = g_get_monotonic_time ();
-  MmTensor *out = mm_vision_model_encode (m, &img, &err);
+  MmVisionLayout lay;
+  MmTensor *out = mm_vision_model_encode_views (m, &img, &lay, &err);
   if (!out) {
     g_printerr ("%s\n", err->message);
     return 1;
   }
   mm_tensor_free (out);
+  if (lay.n_views > 1)
+    g_print ("image splitting: %d views (%d x %d tiles + global), %d tokens "
+        "per frame\n", lay.n_views, lay.rows, lay.cols,
+        lay.n_views * lay.tokens_per_view);
   g_print ("first frame %.1f ms (kernel build / cache load, arena growth)\n",
       (g_get_monotonic_time () - t0) / 1000.0);
 
@@ -147,7 +152,7 @@ main (int argc, char **argv)
   double cpu = (cpu_seconds () - cpu0) / frames;
   double wall = (g_get_monotonic_time () - wall0) / 1e6 / frames;
   gchar *what = g_strdup_printf ("encode %dx%d %s", width, height, format);
-  report (what, ms, frames, flops);
+  report (what, ms, frames, flops * MAX (lay.n_views, 1));
   g_free (what);
   g_print ("  CPU time %.2f s/frame over %.2f s wall: %.2f cores busy "
       "(other load on the machine stretches the wall time)\n", cpu, wall,

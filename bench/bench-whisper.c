@@ -148,8 +148,8 @@ main (int argc, char **argv)
   }
   MmGraph *g = mm_graph_new (e);
   MmWhisperEncoder *encoder = mm_whisper_encoder_new (w, &err);
-  gint64 shape = n, s_out[2] = { mm_whisper_n_audio_tokens (w),
-    mm_whisper_d_model (w)
+  gint64 shape = n, s_out[2] = { mm_whisper_n_output_tokens (w),
+    mm_whisper_output_dim (w)
   };
   MmTensor *y = encoder ? mm_tensor_new (e, MM_DTYPE_F32, 2, s_out,
       "encoder output", &err) : NULL;

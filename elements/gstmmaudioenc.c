@@ -6,12 +6,13 @@
  * @see_also: #GstMmTokensMeta, mmvisionenc
  *
  * mmaudioenc cuts the audio into windows, computes Whisper's log-mel
- * features and runs a Whisper encoder (a Hugging Face Whisper folder,
- * #GstMmAudioEnc:model) on an OpenCL device (#GstMmAudioEnc:device). The
- * encoder output of each window is attached as a #GstMmTokensMeta
- * (modality audio, the window's PTS and duration, the model's id) to the
- * buffer that closes the window. Audio passes through unchanged, in order,
- * nothing dropped.
+ * features and runs a Whisper encoder (#GstMmAudioEnc:model: a Hugging
+ * Face Whisper folder, or a GGUF audio mmproj file with the connector to
+ * an LLM) on an OpenCL device (#GstMmAudioEnc:device). The output of each
+ * window (the encoder's, or the connector's: tokens of the LLM's hidden
+ * size, for mmllmsink) is attached as a #GstMmTokensMeta (modality audio,
+ * the window's PTS and duration, the model's id) to the buffer that closes
+ * the window. Audio passes through unchanged, in order, nothing dropped.
  *
  * ## Input
  *
@@ -71,6 +72,9 @@
  * |[
  * gst-launch-1.0 -m autoaudiosrc ! audioconvert ! mmaudioenc model=whisper-base window=5 stats-interval=2 ! fakesink
  * ]| A microphone: a 5 s window every 5 s, stats on the bus.
+ * |[
+ * gst-launch-1.0 filesrc location=talk.wav ! wavparse ! audioconvert ! mmaudioenc model=mmproj-ultravox-v0_5-llama-3_2-1b-f16.gguf ! mmllmsink model=Llama-3.2-1B-Instruct-Q8_0.gguf prompt="What is said?" print=true
+ * ]| Ultravox's audio tokens answered by its LLM.
  *
  * Since: 0.1
  */
@@ -281,12 +285,18 @@ gst_mm_audio_enc_class_init (GstMmAudioEncClass * klass)
    * GstMmAudioEnc:model:
    *
    * The audio encoder: a Hugging Face Whisper folder (config.json,
-   * model.safetensors, preprocessor_config.json). Only the encoder is
-   * loaded. A missing or unreadable model is an error naming the path.
+   * model.safetensors, preprocessor_config.json; only the encoder is
+   * loaded, tokens are its output), or a GGUF audio mmproj file as
+   * llama.cpp's convert_hf_to_gguf.py --mmproj writes it (Whisper encoder +
+   * connector of projector type ultravox, voxtral or qwen2a; tokens are of
+   * the LLM's hidden size, a whole window of 2 x the encoder's positions x
+   * 10 ms each, 30 s for released models). A missing or unreadable model
+   * is an error naming the path (and for a GGUF file the key or tensor).
    */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Whisper model to load: a Hugging Face Whisper folder",
+          "Audio model to load: a Hugging Face Whisper folder, or a GGUF "
+          "audio mmproj (ultravox, voxtral, qwen2a projectors)",
           DEFAULT_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
@@ -569,10 +579,11 @@ gst_mm_audio_enc_load (GstMmAudioEnc * self, const gchar * path,
     return FALSE;
   }
   self->model_id = g_strdup (mm_whisper_id (self->model));
-  GST_INFO_OBJECT (self, "loaded %s (%d tokens x %d per %g s) on %s; "
-      "windows of %g s every %g s", self->model_id,
-      mm_whisper_n_audio_tokens (self->model),
-      mm_whisper_d_model (self->model), model_window,
+  GST_INFO_OBJECT (self, "loaded %s (projector %s: %d tokens x %d per %g s) "
+      "on %s; windows of %g s every %g s", self->model_id,
+      mm_whisper_projector_name (mm_whisper_projector (self->model)),
+      mm_whisper_n_output_tokens (self->model),
+      mm_whisper_output_dim (self->model), model_window,
       mm_engine_device_name (self->engine), window, hop);
   return TRUE;
 }
@@ -595,7 +606,7 @@ gst_mm_audio_enc_start (GstBaseTransform * trans)
   if (path == NULL || *path == '\0') {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("No audio model given: set the model property."),
-        ("model is a Hugging Face Whisper folder"));
+        ("model is a Hugging Face Whisper folder or a GGUF audio mmproj"));
     return FALSE;
   }
   if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
@@ -1000,8 +1011,8 @@ static GstMmTokens *
 gst_mm_audio_enc_run_model (GstMmAudioEnc * self,
     const GstMmAudioEncWindow * w, GError ** error)
 {
-  gint64 shape[2] = { mm_whisper_n_audio_tokens (self->model),
-    mm_whisper_d_model (self->model)
+  gint64 shape[2] = { mm_whisper_n_output_tokens (self->model),
+    mm_whisper_output_dim (self->model)
   };
   MmTensor *out;
   GstMmTokens *tokens;

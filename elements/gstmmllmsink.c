@@ -2,7 +2,8 @@
 /**
  * SECTION:element-mmllmsink
  * @title: mmllmsink
- * @short_description: caption or question-answer a live stream with an LLM
+ * @short_description: caption or question-answer a live stream with an
+ *     LLM, or transcribe its speech with Whisper
  * @see_also: mmvisionenc, mmaudioenc, #GstMmTokensMeta, #GstMmCaptionMeta
  *
  * mmllmsink collects the tokens that mmvisionenc and mmaudioenc attach to
@@ -10,6 +11,9 @@
  * ones in a rolling context and runs a Llama-family LLM over them with a
  * prompt. Each result is a caption (or an answer, when the prompt is a
  * question) for a span of the stream.
+ *
+ * With a Hugging Face Whisper folder as #GstMmLlmSink:model, the element
+ * transcribes speech instead (see below).
  *
  * ## Pads and context
  *
@@ -77,6 +81,56 @@
  * `videoconvert ! textoverlay` (gst-plugins-base) first. Set video-sink and
  * overlay in the NULL or READY state.
  *
+ * ## Speech transcription (Whisper models)
+ *
+ * When #GstMmLlmSink:model is a Hugging Face Whisper folder (config.json
+ * with `model_type` "whisper", the decoder weights, tokenizer.json and
+ * generation_config.json, e.g. openai/whisper-tiny), the tokens that
+ * mmaudioenc made with the same Whisper are transcribed by Whisper's
+ * decoder (greedy, with the logit rules of generation_config.json as
+ * transformers' generate applies them), one window at a time, in order;
+ * the device buffer of the tokens is read directly when it lives on the
+ * same OpenCL device, else their host copy. The tokens must be the
+ * encoder output of that Whisper (token count = its encoder's output
+ * length, dimension = its d_model): anything else is an element error
+ * naming both models and both shapes (tokens that fit but come from an
+ * encoder of another name get a warning, once). Video pads cannot be
+ * used with a Whisper model (an error at start). #GstMmLlmSink:prompt,
+ * #GstMmLlmSink:system-prompt and the sampling properties do not apply
+ * (a prompt change is ignored); #GstMmLlmSink:interval and
+ * #GstMmLlmSink:context-tokens neither: every window is transcribed once.
+ * #GstMmLlmSink:language, #GstMmLlmSink:task (transcribe or translate
+ * into English) and #GstMmLlmSink:timestamps choose how;
+ * #GstMmLlmSink:max-tokens, when set, bounds the tokens of a window.
+ *
+ * Overlapping windows (mmaudioenc hop < window) are merged into one
+ * running transcript, so that nothing is repeated and words cut by a
+ * window's edge are taken from the next window, which hears them whole.
+ * With timestamps, each window's segments are placed on the stream's
+ * timeline (window start + segment times); segments already committed are
+ * skipped, a segment that reaches the window's end is held back until the
+ * next window has transcribed that audio again (its words that repeat
+ * what was committed are dropped), and EOS commits what is still held.
+ * Without usable timestamps, windows are joined by matching their words
+ * with the end of the transcript so far. The exact rule is written in
+ * elements/mm-transcript-merge.h. Without overlap (hop = window) words at
+ * window edges stay cut.
+ *
+ * Each window that commits new text gives one result, through the same
+ * outputs as captions: the `mm-caption` message (prompt NULL; its span is
+ * that of the new text; `prompt-tokens` counts the window's audio tokens
+ * and the decoder's prompt, `generated-tokens` the decoded tokens,
+ * timestamps included, `prefill-ms` the cross-attention set-up and
+ * `decode-ms` the decoding), plus `task`, `language` (#gchararray, the
+ * language token used, NULL for English-only models) and `segments` (a
+ * #GstValueArray of `segment` structures with `start`, `end` (PTS) and
+ * `text`); the #GstMmLlmSink::caption signal; #GstMmLlmSink:location
+ * (WebVTT and SRT: one cue per segment, timed by the segment's absolute
+ * timestamps; JSON Lines: one line per result with its `segments`); and
+ * #GstMmLlmSink:print (one line per segment). The text held back at EOS
+ * comes as a last result with no token counts. Its latency is counted
+ * from the arrival of the window that committed it.
+ *
  * ## Changing the prompt while playing
  *
  * Set #GstMmLlmSink:prompt, or send a custom event whose structure is named
@@ -138,6 +192,17 @@
  *     overlay=true video-sink="videoconvert ! autovideosink"
  * ]| Shows the camera with the current caption drawn on it
  * (pipelines/camera-live-overlay.sh).
+ * |[
+ * gst-launch-1.0 filesrc location=talk.wav ! wavparse ! audioconvert ! \
+ *     audioresample ! mmaudioenc model=whisper-tiny window=10 hop=5 ! \
+ *     mmllmsink model=whisper-tiny sync=false location=talk.vtt
+ * ]| Writes WebVTT subtitles of a recording (pipelines/transcribe-file.sh).
+ * |[
+ * gst-launch-1.0 autoaudiosrc ! audioconvert ! audioresample ! \
+ *     mmaudioenc model=whisper-tiny window=6 hop=3 ! \
+ *     mmllmsink model=whisper-tiny language=en print=true
+ * ]| Prints a live transcript of the microphone
+ * (pipelines/transcribe-live.sh).
  *
  * Since: 0.1
  */
@@ -150,14 +215,16 @@
 
 #include "gstmmllmsink.h"
 #include "gstmmllmsink-private.h"
+#include "gstmmllmsink-impl.h"
 #include "mm-caption-chain.h"
 #include "mm-caption-context.h"
 #include "mm-caption-llm.h"
+#include "mm-caption-whisper.h"
 #include "mm-caption-writer.h"
 #include "gst/gstmmcaptionmeta.h"
 #include "gst/gstmmtokensmeta.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_mm_llm_sink_debug);
+GST_DEBUG_CATEGORY (gst_mm_llm_sink_debug);
 #define GST_CAT_DEFAULT gst_mm_llm_sink_debug
 
 enum
@@ -173,6 +240,9 @@ enum
   PROP_TOP_P,
   PROP_REPETITION_PENALTY,
   PROP_SEED,
+  PROP_LANGUAGE,
+  PROP_TASK,
+  PROP_TIMESTAMPS,
   PROP_CONTEXT_TOKENS,
   PROP_INTERVAL,
   PROP_MAX_PENDING,
@@ -200,6 +270,9 @@ enum
 #define DEFAULT_TOP_P 0.95f
 #define DEFAULT_REPETITION_PENALTY 1.0f
 #define DEFAULT_SEED 0
+#define DEFAULT_LANGUAGE NULL
+#define DEFAULT_TASK GST_MM_LLM_SINK_TASK_TRANSCRIBE
+#define DEFAULT_TIMESTAMPS TRUE
 #define DEFAULT_CONTEXT_TOKENS 2048
 #define DEFAULT_INTERVAL 0.0
 #define DEFAULT_MAX_PENDING 1
@@ -215,13 +288,7 @@ enum
 #define MAX_INTERVAL 3600.0
 #define MAX_PENDING 64
 
-enum
-{
-  SIGNAL_CAPTION,
-  LAST_SIGNAL,
-};
-
-static guint gst_mm_llm_sink_signals[LAST_SIGNAL];
+guint gst_mm_llm_sink_signals[LAST_SIGNAL];
 
 static GstStaticPadTemplate video_template =
 GST_STATIC_PAD_TEMPLATE ("video_%u",
@@ -247,74 +314,6 @@ typedef struct
   MmCaptionChain chain;         /* the elements behind the pad */
 } PadData;
 
-/* Why a GstBin: a sink with several request pads needs preroll, clock
- * synchronisation, EOS aggregation and latency answers per pad, which
- * GstBaseSink gives one pad at a time.  Each pad therefore ends in an
- * internal fakesink (or in the user's video-sink), and the element only
- * watches the buffers and events that pass its ghost pads. */
-struct _GstMmLlmSink
-{
-  GstBin parent;
-
-  /* properties, under the object lock */
-  gchar *prop_model;
-  gchar *prop_device;
-  gchar *prop_prompt;
-  gchar *prop_system_prompt;
-  gint prop_max_tokens;
-  gfloat prop_temperature;
-  gint prop_top_k;
-  gfloat prop_top_p;
-  gfloat prop_repetition_penalty;
-  guint64 prop_seed;
-  guint prop_context_tokens;
-  gdouble prop_interval;
-  guint prop_max_pending;
-  GstMmLlmSinkLeaky prop_leaky;
-  gchar *prop_location;
-  GstMmLlmSinkFormat prop_format;
-  gboolean prop_print;
-  GstElement *prop_video_sink;
-  gboolean prop_overlay;
-  gboolean prop_sync;
-  gboolean prop_async;
-  guint prop_eos_timeout;
-
-  const MmCaptionBackend *backend;
-
-  /* pads; changed from request/release and the video-sink setters, which
-   * run with the element in NULL/READY or under the state lock */
-  guint next_video, next_audio;
-  GstPad *video_pad;            /* the pad that feeds video-sink */
-  GstElement *textoverlay;      /* in video_pad's chain, or NULL */
-
-  /* fixed between start and stop */
-  gpointer llm;
-  gchar *llm_id;
-  gint hidden_size;
-  gint context_size;
-  MmCaptionWriter *writer;      /* worker thread only */
-  GThread *worker;
-
-  /* everything below under lock; lock order: the object lock, then
-   * lock; never post a message while holding lock (posting takes the
-   * object lock) */
-  GMutex lock;
-  GCond cond;
-  gboolean running;             /* worker should keep going */
-  gboolean busy;                /* worker is generating or delivering */
-  gboolean failed;              /* an error was posted; stop streaming */
-  gboolean leaky;               /* the leaky mode in effect */
-  gboolean dim_error;
-  gint epoch;                   /* bumped (atomically) by flush/stop/abort */
-  MmCaptionContext *ctx;        /* samples and pending requests */
-  gchar *refused_prompt;        /* warned once: too long for the context */
-  MmCaptionResult *current;
-  guint64 n_captions;
-  guint64 n_dropped;
-  gboolean oversize_warned;
-};
-
 static void gst_mm_llm_sink_dispose (GObject * object);
 static void gst_mm_llm_sink_finalize (GObject * object);
 static void gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
@@ -337,7 +336,6 @@ static GstFlowReturn gst_mm_llm_sink_chain_list (GstPad * pad,
     GstObject * parent, GstBufferList * list);
 static gboolean gst_mm_llm_sink_sink_event (GstPad * pad, GstObject * parent,
     GstEvent * event);
-static gpointer gst_mm_llm_sink_worker (gpointer data);
 
 static void gst_mm_llm_sink_wire_pad (GstMmLlmSink * self, GstPad * pad);
 static void gst_mm_llm_sink_unwire_pad (GstMmLlmSink * self, GstPad * pad);
@@ -399,6 +397,50 @@ gst_mm_llm_sink_format_get_type (void)
   return type;
 }
 
+GType
+gst_mm_llm_sink_task_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_MM_LLM_SINK_TASK_TRANSCRIBE,
+        "Write down the speech in its own language", "transcribe"},
+    {GST_MM_LLM_SINK_TASK_TRANSLATE, "Translate the speech into English",
+        "translate"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstMmLlmSinkTask", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+/* language, task, timestamps: Whisper models only */
+static void
+gst_mm_llm_sink_install_whisper_properties (GObjectClass * gobject_class)
+{
+  const GParamFlags rw_play = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+      GST_PARAM_MUTABLE_PLAYING;
+
+  g_object_class_install_property (gobject_class, PROP_LANGUAGE,
+      g_param_spec_string ("language", "Language",
+          "Whisper models only: the spoken language, as a code (\"en\", "
+          "\"fr\", ...); NULL/\"auto\": detected per window "
+          "(English-only models ignore it)", DEFAULT_LANGUAGE, rw_play));
+  g_object_class_install_property (gobject_class, PROP_TASK,
+      g_param_spec_enum ("task", "Task",
+          "Whisper models only: transcribe the speech, or translate it into "
+          "English", GST_TYPE_MM_LLM_SINK_TASK, DEFAULT_TASK, rw_play));
+  g_object_class_install_property (gobject_class, PROP_TIMESTAMPS,
+      g_param_spec_boolean ("timestamps", "Timestamps",
+          "Whisper models only: decode with timestamp tokens, which time "
+          "each segment (cue times) and merge overlapping windows by time; "
+          "FALSE: plain text per window (as transformers' "
+          "return_timestamps=False), windows merged by their words",
+          DEFAULT_TIMESTAMPS, rw_play));
+}
+
 /* model, device, prompt and sampling */
 static void
 gst_mm_llm_sink_install_llm_properties (GObjectClass * gobject_class)
@@ -411,9 +453,11 @@ gst_mm_llm_sink_install_llm_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "The LLM: a GGUF file (as written by llama.cpp) or a Hugging Face "
-          "model folder (config.json, *.safetensors, tokenizer.json). "
-          "Its hidden size must match the dimension of the incoming tokens",
-          DEFAULT_MODEL, rw_ready));
+          "model folder (config.json, *.safetensors, tokenizer.json); its "
+          "hidden size must match the dimension of the incoming tokens. "
+          "Or a Hugging Face Whisper folder: audio tokens from mmaudioenc "
+          "with the same Whisper are transcribed (prompt and sampling do "
+          "not apply)", DEFAULT_MODEL, rw_ready));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
       g_param_spec_string ("device", "Device",
           "OpenCL device: NULL/\"auto\" (MM_DEVICE, else the first GPU, "
@@ -424,21 +468,23 @@ gst_mm_llm_sink_install_llm_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class, PROP_PROMPT,
       g_param_spec_string ("prompt", "Prompt",
           "The instruction or question; may change while playing (the next "
-          "caption answers the new one)", DEFAULT_PROMPT, rw_play));
+          "caption answers the new one). Not used by Whisper models",
+          DEFAULT_PROMPT, rw_play));
   g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
       g_param_spec_string ("system-prompt", "System prompt",
-          "System prompt placed before the media, or NULL for none",
-          DEFAULT_SYSTEM_PROMPT, rw_play));
+          "System prompt placed before the media, or NULL for none. Not "
+          "used by Whisper models", DEFAULT_SYSTEM_PROMPT, rw_play));
 
   /* sampling */
   g_object_class_install_property (gobject_class, PROP_MAX_TOKENS,
       g_param_spec_int ("max-tokens", "Max tokens",
-          "Most tokens generated per caption", 1, G_MAXINT,
-          DEFAULT_MAX_TOKENS, rw_play));
+          "Most tokens generated per caption. Whisper models: per window "
+          "(timestamps included), and if never set, up to the decoder's "
+          "context", 1, G_MAXINT, DEFAULT_MAX_TOKENS, rw_play));
   g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
       g_param_spec_float ("temperature", "Temperature",
-          "Sampling temperature; 0 = greedy (deterministic)", 0.0f, 10.0f,
-          DEFAULT_TEMPERATURE, rw_play));
+          "Sampling temperature; 0 = greedy (deterministic). Whisper models "
+          "always decode greedily", 0.0f, 10.0f, DEFAULT_TEMPERATURE, rw_play));
   g_object_class_install_property (gobject_class, PROP_TOP_K,
       g_param_spec_int ("top-k", "Top-k",
           "Sample from the k most likely tokens (temperature > 0); 0 = off",
@@ -556,6 +602,7 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
   gobject_class->get_property = gst_mm_llm_sink_get_property;
 
   gst_mm_llm_sink_install_llm_properties (gobject_class);
+  gst_mm_llm_sink_install_whisper_properties (gobject_class);
   gst_mm_llm_sink_install_stream_properties (gobject_class);
 
   /**
@@ -577,9 +624,9 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
   gst_element_class_add_static_pad_template (element_class, &audio_template);
   gst_element_class_set_static_metadata (element_class,
       "LLM caption sink", "Sink/Video/Audio/Analyzer",
-      "Runs an LLM over vision/audio tokens and the prompt; posts captions "
-      "and answers as messages, signals, files and stream metadata",
-      "mm developers");
+      "Runs an LLM over vision/audio tokens and the prompt, or Whisper's "
+      "decoder over audio tokens; posts captions, answers and transcripts "
+      "as messages, signals, files and stream metadata", "mm developers");
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_mm_llm_sink_change_state);
@@ -590,6 +637,7 @@ gst_mm_llm_sink_class_init (GstMmLlmSinkClass * klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_MM_LLM_SINK_FORMAT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_MM_LLM_SINK_LEAKY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_MM_LLM_SINK_TASK, 0);
 }
 
 static void
@@ -605,6 +653,9 @@ gst_mm_llm_sink_init (GstMmLlmSink * self)
   self->prop_top_p = DEFAULT_TOP_P;
   self->prop_repetition_penalty = DEFAULT_REPETITION_PENALTY;
   self->prop_seed = DEFAULT_SEED;
+  self->prop_language = g_strdup (DEFAULT_LANGUAGE);
+  self->prop_task = DEFAULT_TASK;
+  self->prop_timestamps = DEFAULT_TIMESTAMPS;
   self->prop_context_tokens = DEFAULT_CONTEXT_TOKENS;
   self->prop_interval = DEFAULT_INTERVAL;
   self->prop_max_pending = DEFAULT_MAX_PENDING;
@@ -656,6 +707,7 @@ gst_mm_llm_sink_finalize (GObject * object)
   g_free (self->prop_device);
   g_free (self->prop_prompt);
   g_free (self->prop_system_prompt);
+  g_free (self->prop_language);
   g_free (self->prop_location);
   gst_clear_object (&self->prop_video_sink);
 
@@ -759,6 +811,7 @@ gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
       break;
     case PROP_MAX_TOKENS:
       self->prop_max_tokens = g_value_get_int (value);
+      self->prop_max_tokens_set = TRUE;
       break;
     case PROP_TEMPERATURE:
       self->prop_temperature = g_value_get_float (value);
@@ -774,6 +827,15 @@ gst_mm_llm_sink_set_property (GObject * object, guint prop_id,
       break;
     case PROP_SEED:
       self->prop_seed = g_value_get_uint64 (value);
+      break;
+    case PROP_LANGUAGE:
+      set_string (&self->prop_language, value);
+      break;
+    case PROP_TASK:
+      self->prop_task = g_value_get_enum (value);
+      break;
+    case PROP_TIMESTAMPS:
+      self->prop_timestamps = g_value_get_boolean (value);
       break;
     case PROP_CONTEXT_TOKENS:
       self->prop_context_tokens = g_value_get_uint (value);
@@ -862,6 +924,15 @@ gst_mm_llm_sink_get_property (GObject * object, guint prop_id,
       break;
     case PROP_SEED:
       g_value_set_uint64 (value, self->prop_seed);
+      break;
+    case PROP_LANGUAGE:
+      g_value_set_string (value, self->prop_language);
+      break;
+    case PROP_TASK:
+      g_value_set_enum (value, self->prop_task);
+      break;
+    case PROP_TIMESTAMPS:
+      g_value_set_boolean (value, self->prop_timestamps);
       break;
     case PROP_CONTEXT_TOKENS:
       g_value_set_uint (value, self->prop_context_tokens);
@@ -957,12 +1028,58 @@ gst_mm_llm_sink_change_state (GstElement * element, GstStateChange transition)
   return ret;
 }
 
+/* A Whisper model transcribes the audio pads; a video pad cannot be
+ * used.  Posts the error and returns FALSE on failure. */
+static gboolean
+gst_mm_llm_sink_load_whisper (GstMmLlmSink * self, const gchar * model,
+    const gchar * device)
+{
+  gchar *video = NULL;
+  GError *err = NULL;
+  GList *l;
+
+  GST_OBJECT_LOCK (self);
+  for (l = GST_ELEMENT (self)->sinkpads; l && video == NULL; l = l->next) {
+    PadData *pd = g_object_get_qdata (l->data, pad_data_quark);
+
+    if (pd && pd->modality == GST_MM_MODALITY_VIDEO)
+      video = g_strdup (GST_PAD_NAME (l->data));
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (video) {
+    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
+        ("Model \"%s\" is a Whisper speech model: it transcribes audio "
+            "pads only, and %s is a video pad.", model, video),
+        ("Caption video with an LLM (model=<GGUF or Hugging Face LLM>), or "
+            "link only audio from mmaudioenc."));
+    g_free (video);
+    return FALSE;
+  }
+
+  self->whisper = mm_caption_whisper_load (model, device, &err);
+  if (self->whisper == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Could not load Whisper model \"%s\" on device \"%s\".", model,
+            device ? device : "auto"), ("%s", err ? err->message : "?"));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  self->llm_id = g_strdup (mm_caption_whisper_id (self->whisper));
+  self->hidden_size = mm_caption_whisper_d_model (self->whisper);
+  self->context_size = 0;
+  GST_INFO_OBJECT (self, "loaded Whisper %s (%s): transcribing %d x %d "
+      "audio tokens", model, self->llm_id,
+      mm_caption_whisper_n_audio_tokens (self->whisper), self->hidden_size);
+  return TRUE;
+}
+
 /* Loads the model; posts the error and returns FALSE on failure. */
 static gboolean
 gst_mm_llm_sink_load_model (GstMmLlmSink * self)
 {
   gchar *model, *device;
   GError *err = NULL;
+  gboolean ok = FALSE;
 
   GST_OBJECT_LOCK (self);
   model = g_strdup (self->prop_model);
@@ -972,31 +1089,26 @@ gst_mm_llm_sink_load_model (GstMmLlmSink * self)
   if (model == NULL || model[0] == '\0') {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("No LLM given: set the \"model\" property."),
-        ("model=<GGUF file or Hugging Face folder of a Llama-family LLM>"));
-    g_free (device);
-    g_free (model);
-    return FALSE;
-  }
-
-  self->llm = self->backend->load (model, device, &err);
-  if (self->llm == NULL) {
+        ("model=<GGUF file or Hugging Face folder of a Llama-family LLM, "
+            "or a Hugging Face Whisper folder>"));
+  } else if (mm_caption_whisper_is_model (model)) {
+    ok = gst_mm_llm_sink_load_whisper (self, model, device);
+  } else if ((self->llm = self->backend->load (model, device, &err))) {
+    self->llm_id = g_strdup (self->backend->id (self->llm));
+    self->hidden_size = self->backend->hidden_size (self->llm);
+    self->context_size = self->backend->context_size (self->llm);
+    GST_INFO_OBJECT (self, "loaded %s (%s): hidden size %d, context %d",
+        model, self->llm_id, self->hidden_size, self->context_size);
+    ok = TRUE;
+  } else {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
         ("Could not load LLM \"%s\" on device \"%s\".", model,
             device ? device : "auto"), ("%s", err ? err->message : "?"));
     g_clear_error (&err);
-    g_free (device);
-    g_free (model);
-    return FALSE;
   }
-
-  self->llm_id = g_strdup (self->backend->id (self->llm));
-  self->hidden_size = self->backend->hidden_size (self->llm);
-  self->context_size = self->backend->context_size (self->llm);
-  GST_INFO_OBJECT (self, "loaded %s (%s): hidden size %d, context %d", model,
-      self->llm_id, self->hidden_size, self->context_size);
   g_free (device);
   g_free (model);
-  return TRUE;
+  return ok;
 }
 
 /* Forgets the EOS of every pad (a new run). */
@@ -1063,6 +1175,8 @@ gst_mm_llm_sink_start (GstMmLlmSink * self)
   self->running = TRUE;
   self->failed = FALSE;
   self->dim_error = FALSE;
+  self->flush_transcript = FALSE;
+  self->encoder_warned = FALSE;
   self->oversize_warned = FALSE;
   self->n_captions = 0;
   self->n_dropped = 0;
@@ -1095,6 +1209,7 @@ gst_mm_llm_sink_stop (GstMmLlmSink * self)
     self->backend->free (self->llm);
     self->llm = NULL;
   }
+  g_clear_pointer (&self->whisper, mm_caption_whisper_free);
   g_clear_pointer (&self->llm_id, g_free);
   self->hidden_size = 0;
   self->context_size = 0;
@@ -1125,6 +1240,13 @@ gst_mm_llm_sink_request_new_pad (GstElement * element, GstPadTemplate * templ,
   PadData *pd;
   gchar *pad_name;
   guint index;
+
+  if (video && self->whisper) {
+    GST_ELEMENT_WARNING (self, STREAM, WRONG_TYPE,
+        ("Model \"%s\" is a Whisper speech model: no video pads.",
+            self->llm_id), (NULL));
+    return NULL;
+  }
 
   GST_OBJECT_LOCK (self);
   if (name == NULL || sscanf (name, fmt, &index) != 1)
@@ -1258,15 +1380,28 @@ sample_new (PadData * pd, GstBuffer * buf, GstMmTokensMeta * meta)
   return mm_caption_sample_new (meta, pts, end, running_time);
 }
 
-/* Error when tokens cannot feed the LLM; returns FALSE. */
+/* Error when tokens cannot feed the LLM (or the Whisper decoder);
+ * returns FALSE. */
 static gboolean
 gst_mm_llm_sink_check_dim (GstMmLlmSink * self, GstMmTokensMeta * meta)
 {
+  gint n_audio = self->whisper ?
+      mm_caption_whisper_n_audio_tokens (self->whisper) : 0;
   gboolean first;
 
   if ((gint) meta->dim == self->hidden_size
-      && meta->dtype == GST_MM_TOKENS_DTYPE_F32)
+      && meta->dtype == GST_MM_TOKENS_DTYPE_F32
+      && (self->whisper == NULL || (gint) meta->n_tokens == n_audio)) {
+    /* the shapes fit; the decoder was trained on its own encoder */
+    if (self->whisper && g_strcmp0 (meta->model_id, self->llm_id) != 0
+        && !g_atomic_int_exchange (&self->encoder_warned, TRUE))
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Audio tokens from encoder model \"%s\" are decoded by Whisper "
+              "model \"%s\": the transcript is only right when both are "
+              "the same Whisper.", GST_STR_NULL (meta->model_id),
+              self->llm_id), (NULL));
     return TRUE;
+  }
 
   g_mutex_lock (&self->lock);
   first = !self->dim_error;
@@ -1275,7 +1410,15 @@ gst_mm_llm_sink_check_dim (GstMmLlmSink * self, GstMmTokensMeta * meta)
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 
-  if (first)
+  if (first && self->whisper)
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Audio tokens of %u x %u from encoder model \"%s\" do not fit the "
+            "decoder of Whisper model \"%s\", which takes %d x %d (its "
+            "encoder's output length x d_model).", meta->n_tokens, meta->dim,
+            GST_STR_NULL (meta->model_id), GST_STR_NULL (self->llm_id),
+            n_audio, self->hidden_size),
+        ("Encode the audio with mmaudioenc model=<the same Whisper folder>."));
+  else if (first)
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
         ("Tokens of dimension %u from encoder model \"%s\" do not fit LLM "
             "\"%s\", whose hidden size is %d.", meta->dim,
@@ -1381,6 +1524,11 @@ gst_mm_llm_sink_collect (GstMmLlmSink * self, GstPad * pad, GstBuffer * buf)
   max_pending = self->prop_max_pending;
   prop_leaky = self->prop_leaky;
   GST_OBJECT_UNLOCK (self);
+  /* Whisper: every window is transcribed on its own, once */
+  if (self->whisper) {
+    interval = 0;
+    budget = mm_caption_whisper_n_audio_tokens (self->whisper);
+  }
 
   leaky = prop_leaky == GST_MM_LLM_SINK_LEAKY_YES ||
       (prop_leaky == GST_MM_LLM_SINK_LEAKY_AUTO
@@ -1455,7 +1603,8 @@ gst_mm_llm_sink_chain_list (GstPad * pad, GstObject * parent,
 }
 
 /* At EOS of the last pad: a last request for what is not captioned yet,
- * then wait (bounded) for the pending work. */
+ * then wait (bounded) for the pending work (and, transcribing, for the
+ * transcript's held-back end). */
 static void
 gst_mm_llm_sink_drain (GstMmLlmSink * self)
 {
@@ -1471,10 +1620,16 @@ gst_mm_llm_sink_drain (GstMmLlmSink * self)
   g_mutex_lock (&self->lock);
   if (mm_caption_context_has_new (self->ctx) && self->running && !self->failed)
     gst_mm_llm_sink_queue_request_locked (self, max_pending, self->leaky);
+  /* a transcript commits what it held back once the windows are done */
+  if (self->whisper && self->running && !self->failed) {
+    self->flush_transcript = TRUE;
+    g_cond_broadcast (&self->cond);
+  }
   deadline = g_get_monotonic_time () + G_TIME_SPAN_SECOND * timeout;
   epoch = self->epoch;
   while (self->running && self->epoch == epoch
-      && (self->busy || mm_caption_context_n_pending (self->ctx) > 0)) {
+      && (self->busy || mm_caption_context_n_pending (self->ctx) > 0
+          || self->flush_transcript)) {
     if (timeout == 0 || !g_cond_wait_until (&self->cond, &self->lock, deadline)) {
       dropped = mm_caption_context_n_pending (self->ctx) + (self->busy ? 1 : 0);
       gst_mm_llm_sink_abort_locked (self);
@@ -1611,11 +1766,15 @@ gst_mm_llm_sink_handle_prompt_event (GstMmLlmSink * self, GstEvent * event)
   return TRUE;
 }
 
-/* A new question deserves an answer now, not at the next sample. */
+/* A new question deserves an answer now, not at the next sample (not
+ * with Whisper, which has no prompt). */
 static void
 gst_mm_llm_sink_prompt_changed (GstMmLlmSink * self)
 {
   guint max_pending;
+
+  if (self->whisper)
+    return;
 
   GST_OBJECT_LOCK (self);
   max_pending = self->prop_max_pending;
@@ -1650,214 +1809,9 @@ static void
 gst_mm_llm_sink_abort_locked (GstMmLlmSink * self)
 {
   g_atomic_int_inc (&self->epoch);
+  self->flush_transcript = FALSE;
   mm_caption_context_drop_pending (self->ctx);
   g_cond_broadcast (&self->cond);
-}
-
-/* ---- worker ---- */
-
-static void
-gst_mm_llm_sink_get_settings (GstMmLlmSink * self, MmCaptionSettings * st,
-    gboolean * print)
-{
-  mm_llm_sampling_init (&st->sampling);
-  GST_OBJECT_LOCK (self);
-  st->prompt = g_strdup (self->prop_prompt ? self->prop_prompt : "");
-  st->system_prompt = g_strdup (self->prop_system_prompt);
-  st->sampling.max_tokens = self->prop_max_tokens;
-  st->sampling.temperature = self->prop_temperature;
-  st->sampling.top_k = self->prop_top_k;
-  st->sampling.top_p = self->prop_top_p;
-  st->sampling.repetition_penalty = self->prop_repetition_penalty;
-  st->sampling.seed = self->prop_seed;
-  *print = self->prop_print;
-  GST_OBJECT_UNLOCK (self);
-}
-
-typedef struct
-{
-  GstMmLlmSink *self;
-  gint epoch;
-} GenerateCtx;
-
-/* Stops a generation whose request was flushed or aborted. */
-static gboolean
-gst_mm_llm_sink_on_piece (const gchar * piece, gpointer user_data)
-{
-  GenerateCtx *ctx = user_data;
-
-  return g_atomic_int_get (&ctx->self->epoch) == ctx->epoch;
-}
-
-/* Refuses a prompt that alone does not fit the context: one warning per
- * prompt. */
-static void
-gst_mm_llm_sink_refuse_prompt (GstMmLlmSink * self, const gchar * prompt)
-{
-  gboolean warn;
-
-  g_mutex_lock (&self->lock);
-  warn = g_strcmp0 (self->refused_prompt, prompt) != 0;
-  if (warn) {
-    g_free (self->refused_prompt);
-    self->refused_prompt = g_strdup (prompt);
-  }
-  g_mutex_unlock (&self->lock);
-
-  if (warn)
-    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
-        ("The prompt does not fit the context of LLM \"%s\" (%d tokens); "
-            "no captions until the prompt changes.", self->llm_id,
-            self->context_size), ("prompt: \"%s\"", prompt));
-}
-
-/* Runs one request; NULL when it was refused, aborted or failed (errors
- * are posted and stop the stream). */
-static MmCaptionResult *
-gst_mm_llm_sink_generate (GstMmLlmSink * self, MmCaptionRequest * r,
-    const MmCaptionSettings * st)
-{
-  GenerateCtx gen = { self, r->epoch };
-  MmCaptionResult *c = NULL;
-  GError *err = NULL;
-
-  switch (mm_caption_llm_run (self->backend, self->llm, r, st,
-          gst_mm_llm_sink_on_piece, &gen, &c, &err)) {
-    case MM_CAPTION_RUN_OK:
-      break;
-    case MM_CAPTION_RUN_REFUSED:
-      gst_mm_llm_sink_refuse_prompt (self, st->prompt);
-      break;
-    case MM_CAPTION_RUN_FAILED:
-      if (g_atomic_int_get (&self->epoch) != r->epoch)
-        break;                  /* aborted by a flush, a stop or EOS */
-      GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
-          ("LLM \"%s\" failed to generate a caption.", self->llm_id),
-          ("%s", err ? err->message : "unknown error"));
-      g_mutex_lock (&self->lock);
-      self->failed = TRUE;
-      mm_caption_context_drop_pending (self->ctx);
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      break;
-  }
-  g_clear_error (&err);
-  return c;
-}
-
-static void
-gst_mm_llm_sink_print (const MmCaptionResult * c)
-{
-  gchar a[32], b[32];
-
-  mm_caption_format_time (c->start, '.', a);
-  mm_caption_format_time (c->end, '.', b);
-  fprintf (stdout, "[%s --> %s] %s\n", a, b, c->text);
-  fflush (stdout);
-}
-
-/* Hands a caption to every output; worker thread, no locks held. */
-static void
-gst_mm_llm_sink_deliver (GstMmLlmSink * self, const MmCaptionResult * c,
-    gboolean print)
-{
-  GstElement *overlay = NULL;
-  GstStructure *s;
-  GError *err = NULL;
-  MmCaption mc = { c->text, c->prompt, c->model, c->start, c->end,
-    c->latency, c->stats.prompt_tokens, c->stats.generated_tokens,
-    c->stats.reused_tokens
-  };
-
-  GST_DEBUG_OBJECT (self, "caption %" GST_TIME_FORMAT " - %" GST_TIME_FORMAT
-      ": %s", GST_TIME_ARGS (c->start), GST_TIME_ARGS (c->end), c->text);
-
-  if (self->writer && !mm_caption_writer_write (self->writer, &mc, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-        ("Could not write the caption file."), ("%s", err->message));
-    g_clear_error (&err);
-    g_mutex_lock (&self->lock);
-    self->failed = TRUE;
-    g_mutex_unlock (&self->lock);
-  }
-
-  GST_OBJECT_LOCK (self);
-  if (self->textoverlay)
-    overlay = gst_object_ref (self->textoverlay);
-  GST_OBJECT_UNLOCK (self);
-  if (overlay) {
-    g_object_set (overlay, "text", c->text, NULL);
-    gst_object_unref (overlay);
-  }
-
-  g_signal_emit (self, gst_mm_llm_sink_signals[SIGNAL_CAPTION], 0, c->text,
-      (guint64) c->start, (guint64) c->end);
-
-  s = gst_structure_new ("mm-caption",
-      "text", G_TYPE_STRING, c->text,
-      "prompt", G_TYPE_STRING, c->prompt,
-      "start", G_TYPE_UINT64, (guint64) c->start,
-      "end", G_TYPE_UINT64, (guint64) c->end,
-      "latency", G_TYPE_UINT64, (guint64) c->latency,
-      "prompt-tokens", G_TYPE_INT, c->stats.prompt_tokens,
-      "generated-tokens", G_TYPE_INT, c->stats.generated_tokens,
-      "reused-tokens", G_TYPE_INT, c->stats.reused_tokens,
-      "model", G_TYPE_STRING, c->model,
-      "prefill-ms", G_TYPE_DOUBLE, c->stats.prefill_ms,
-      "decode-ms", G_TYPE_DOUBLE, c->stats.decode_ms, NULL);
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
-
-  if (print)
-    gst_mm_llm_sink_print (c);
-}
-
-static gpointer
-gst_mm_llm_sink_worker (gpointer data)
-{
-  GstMmLlmSink *self = data;
-
-  g_mutex_lock (&self->lock);
-  while (self->running) {
-    MmCaptionRequest *r = mm_caption_context_pop_request (self->ctx);
-    MmCaptionSettings st = { 0, };
-    MmCaptionResult *c;
-    gboolean print;
-
-    if (r == NULL) {
-      g_cond_wait (&self->cond, &self->lock);
-      continue;
-    }
-    self->busy = TRUE;
-    g_cond_broadcast (&self->cond);     /* room in the queue */
-    g_mutex_unlock (&self->lock);
-
-    gst_mm_llm_sink_get_settings (self, &st, &print);
-    c = gst_mm_llm_sink_generate (self, r, &st);
-    mm_caption_settings_clear (&st);
-
-    /* current first, so that frames carry the caption once it is
-     * announced; only this thread replaces it, so @c stays valid */
-    g_mutex_lock (&self->lock);
-    if (c && self->epoch == r->epoch) {
-      g_clear_pointer (&self->current, mm_caption_result_free);
-      self->current = c;
-      self->n_captions++;
-    } else {
-      g_clear_pointer (&c, mm_caption_result_free);
-    }
-    g_mutex_unlock (&self->lock);
-
-    if (c)
-      gst_mm_llm_sink_deliver (self, c, print);
-
-    g_mutex_lock (&self->lock);
-    mm_caption_request_free (r);
-    self->busy = FALSE;
-    g_cond_broadcast (&self->cond);
-  }
-  g_mutex_unlock (&self->lock);
-  return NULL;
 }
 
 void

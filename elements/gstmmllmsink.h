@@ -52,6 +52,26 @@ typedef enum
 #define GST_TYPE_MM_LLM_SINK_LEAKY (gst_mm_llm_sink_leaky_get_type ())
 GType gst_mm_llm_sink_leaky_get_type (void);
 
+/**
+ * GstMmLlmSinkTask:
+ * @GST_MM_LLM_SINK_TASK_TRANSCRIBE: write down what is said, in the
+ *     language it is said in
+ * @GST_MM_LLM_SINK_TASK_TRANSLATE: translate it into English
+ *
+ * What a Whisper model does with speech (mmllmsink with a Whisper
+ * `model`).
+ *
+ * Since: 0.1
+ */
+typedef enum
+{
+  GST_MM_LLM_SINK_TASK_TRANSCRIBE = 0,
+  GST_MM_LLM_SINK_TASK_TRANSLATE = 1,
+} GstMmLlmSinkTask;
+
+#define GST_TYPE_MM_LLM_SINK_TASK (gst_mm_llm_sink_task_get_type ())
+GType gst_mm_llm_sink_task_get_type (void);
+
 #define GST_TYPE_MM_LLM_SINK (gst_mm_llm_sink_get_type ())
 G_DECLARE_FINAL_TYPE (GstMmLlmSink, gst_mm_llm_sink, GST, MM_LLM_SINK, GstBin);
 

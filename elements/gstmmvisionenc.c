@@ -64,6 +64,27 @@
  * is encoded with the caps it arrived with. Serialized queries (allocation,
  * drain) wait until every frame inside has been encoded and pushed.
  *
+ * ## Image splitting
+ *
+ * Models whose image processor cuts an image into several views (Idefics3
+ * / SmolVLM: tiles of the tower's size plus a downscaled global image;
+ * Idefics2: four quarters plus the whole image; MiniCPM-V: up to 9 slices
+ * of the image resized to patch multiples plus an overview, each view at
+ * its own aspect) encode every view, and the #GstMmTokensMeta carries the
+ * layout: `n-views`, `tokens-per-view`, `rows` × `cols` tiles and the
+ * index of the global view (the tiles come first, row by row). mmllmsink
+ * splices such tokens with the model's markers (`<row_1_col_1>` ...
+ * `<global-img>`; MiniCPM-V's `<image>` overview then `<slice>`s). #GstMmVisionEnc:image-splitting follows the model's
+ * processor by default; a tile costs as much as a whole frame without
+ * splitting, so live pipelines may bound the work per frame with
+ * #GstMmVisionEnc:max-tiles.
+ *
+ * ## Colour
+ *
+ * YUV frames (I420, NV12) are converted with the matrix and range of their
+ * caps colorimetry (BT.601, BT.709, BT.2020, SMPTE 240M, FCC; limited or
+ * full range), as GStreamer fills them in when caps leave them out.
+ *
  * ## Statistics
  *
  * Every #GstMmVisionEnc:stats-interval seconds, and after EOS, the element
@@ -108,6 +129,8 @@ enum
   PROP_MAX_PENDING,
   PROP_STATS_INTERVAL,
   PROP_LEAKY,
+  PROP_IMAGE_SPLITTING,
+  PROP_MAX_TILES,
 };
 
 #define DEFAULT_MODEL NULL
@@ -115,8 +138,11 @@ enum
 #define DEFAULT_MAX_PENDING 2
 #define DEFAULT_STATS_INTERVAL 5.0
 #define DEFAULT_LEAKY GST_MM_VISION_ENC_LEAKY_AUTO
+#define DEFAULT_IMAGE_SPLITTING GST_MM_VISION_ENC_SPLIT_AUTO
+#define DEFAULT_MAX_TILES 0
 
 #define MAX_MAX_PENDING 1000
+#define MAX_MAX_TILES 1024
 #define MAX_STATS_INTERVAL 86400.0
 #define VIDEO_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, " \
     "ARGB, ABGR, I420, NV12, GRAY8 }"
@@ -149,11 +175,14 @@ struct _GstMmVisionEnc
   guint prop_max_pending;
   gdouble prop_stats_interval;
   GstMmVisionEncLeaky prop_leaky;
+  GstMmVisionEncSplit prop_image_splitting;
+  guint prop_max_tiles;
 
   /* made in start(), freed in stop(); the model is used by the encode
    * thread only */
   MmEngine *engine;
   MmVisionModel *model;
+  gboolean model_splits;        /* the model's processor splits by default */
   gchar *model_id;
 
   /* output queue and worker threads */
@@ -218,6 +247,25 @@ gst_mm_vision_enc_leaky_get_type (void)
 
   if (g_once_init_enter (&type)) {
     GType _type = g_enum_register_static ("GstMmVisionEncLeaky", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+GType
+gst_mm_vision_enc_split_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_MM_VISION_ENC_SPLIT_AUTO,
+        "As the model's image processor does", "auto"},
+    {GST_MM_VISION_ENC_SPLIT_ON, "Tiles + a global view", "on"},
+    {GST_MM_VISION_ENC_SPLIT_OFF, "One view per image", "off"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstMmVisionEncSplit", values);
     g_once_init_leave (&type, _type);
   }
   return type;
@@ -318,6 +366,50 @@ gst_mm_vision_enc_class_init (GstMmVisionEncClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
 
+  /**
+   * GstMmVisionEnc:image-splitting:
+   *
+   * Whether images are split into several views (tiles + a global view)
+   * for models whose processor does that (Idefics3 / SmolVLM, Idefics2).
+   * `auto` does what the model's processor config says (Hugging Face
+   * folders: do_image_splitting; GGUF idefics3 mmproj files: split, tiles
+   * of clip.vision.image_size from an image resized to
+   * clip.vision.preproc_image_size on its longest edge, as llama.cpp).
+   * Takes effect at the next frame.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_IMAGE_SPLITTING,
+      g_param_spec_enum ("image-splitting", "Image splitting",
+          "Split images into tiles + a global view (models whose processor "
+          "splits: Idefics3 / SmolVLM, Idefics2): auto = as the model's "
+          "processor config", GST_TYPE_MM_VISION_ENC_SPLIT,
+          DEFAULT_IMAGE_SPLITTING,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstMmVisionEnc:max-tiles:
+   *
+   * With image splitting (Idefics3 / SmolVLM, MiniCPM-V), at most this
+   * many tiles per frame; 0: as many as the processor makes. Each tile
+   * costs one encoder forward: a live pipeline can bound its per-frame
+   * work here. A frame that would give more tiles is processed as the
+   * model's processor would with a smaller longest-edge size (Idefics3:
+   * the largest multiple of the tile size that gives at most max-tiles
+   * tiles) or max_slice_nums (MiniCPM-V), so tokens and prompt stay what
+   * the model was trained on. Takes effect at the next frame.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_TILES,
+      g_param_spec_uint ("max-tiles", "Max tiles",
+          "With image splitting, at most this many tiles per frame (the "
+          "longest-edge size is lowered to fit); 0 = no limit", 0,
+          MAX_MAX_TILES, DEFAULT_MAX_TILES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class,
@@ -339,6 +431,7 @@ gst_mm_vision_enc_class_init (GstMmVisionEncClass * klass)
       GST_DEBUG_FUNCPTR (gst_mm_vision_enc_generate_output);
 
   gst_type_mark_as_plugin_api (GST_TYPE_MM_VISION_ENC_LEAKY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_MM_VISION_ENC_SPLIT, 0);
 }
 
 static void
@@ -354,6 +447,8 @@ gst_mm_vision_enc_init (GstMmVisionEnc * self)
   self->prop_max_pending = DEFAULT_MAX_PENDING;
   self->prop_stats_interval = DEFAULT_STATS_INTERVAL;
   self->prop_leaky = DEFAULT_LEAKY;
+  self->prop_image_splitting = DEFAULT_IMAGE_SPLITTING;
+  self->prop_max_tiles = DEFAULT_MAX_TILES;
 
   self->queue = mm_enc_queue_new (GST_ELEMENT (self),
       GST_BASE_TRANSFORM_SRC_PAD (trans), &queue_funcs, "mmvenc");
@@ -398,6 +493,12 @@ gst_mm_vision_enc_set_property (GObject * object, guint prop_id,
     case PROP_LEAKY:
       self->prop_leaky = g_value_get_enum (value);
       break;
+    case PROP_IMAGE_SPLITTING:
+      self->prop_image_splitting = g_value_get_enum (value);
+      break;
+    case PROP_MAX_TILES:
+      self->prop_max_tiles = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -433,6 +534,12 @@ gst_mm_vision_enc_get_property (GObject * object, guint prop_id,
       break;
     case PROP_LEAKY:
       g_value_set_enum (value, self->prop_leaky);
+      break;
+    case PROP_IMAGE_SPLITTING:
+      g_value_set_enum (value, self->prop_image_splitting);
+      break;
+    case PROP_MAX_TILES:
+      g_value_set_uint (value, self->prop_max_tiles);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -496,6 +603,7 @@ gst_mm_vision_enc_start (GstBaseTransform * trans)
     g_clear_pointer (&self->engine, mm_engine_unref);
     return FALSE;
   }
+  self->model_splits = mm_vision_model_get_splitting (self->model);
   self->model_id = g_strdup (mm_vision_model_id (self->model));
   GST_INFO_OBJECT (self, "loaded %s (%d tokens × %d) on %s", self->model_id,
       mm_vision_model_n_tokens (self->model),
@@ -669,7 +777,8 @@ gst_mm_vision_enc_forward_event (GstElement * element, GstEvent * event)
 }
 
 static GstMmTokens *gst_mm_vision_enc_run_model (GstMmVisionEnc * self,
-    GstBuffer * buf, const GstVideoInfo * info, GError ** error);
+    GstBuffer * buf, const GstVideoInfo * info, MmVisionLayout * layout,
+    GError ** error);
 
 /* The encode thread: runs the model on a frame (@job: its GstVideoInfo)
  * and attaches the tokens. */
@@ -680,16 +789,25 @@ gst_mm_vision_enc_encode (GstElement * element, GstBuffer ** buf,
   GstMmVisionEnc *self = GST_MM_VISION_ENC (element);
   GstClockTime pts = GST_BUFFER_PTS (*buf);
   GstMmTokens *tokens;
+  GstMmTokensMeta *meta;
+  MmVisionLayout layout = { 0, };
 
-  tokens = gst_mm_vision_enc_run_model (self, *buf, job, error);
+  tokens = gst_mm_vision_enc_run_model (self, *buf, job, &layout, error);
   if (tokens == NULL) {
     g_prefix_error (error, "Vision encoder failed on the frame at %"
         GST_TIME_FORMAT ": ", GST_TIME_ARGS (pts));
     return FALSE;
   }
   *buf = gst_buffer_make_writable (*buf);
-  gst_buffer_add_mm_tokens_meta (*buf, GST_MM_MODALITY_VIDEO, tokens, pts,
-      GST_BUFFER_DURATION (*buf), self->model_id);
+  meta = gst_buffer_add_mm_tokens_meta (*buf, GST_MM_MODALITY_VIDEO, tokens,
+      pts, GST_BUFFER_DURATION (*buf), self->model_id);
+  /* several views of the image (tiles + global): say how they lie */
+  if (meta && layout.n_views > 1
+      && !gst_mm_tokens_meta_set_layout (meta, layout.rows, layout.cols,
+          layout.n_views, layout.global_view))
+    GST_WARNING_OBJECT (self, "encoder layout %d views, %d x %d tiles, "
+        "global %d does not fit %u tokens", layout.n_views, layout.rows,
+        layout.cols, layout.global_view, meta->n_tokens);
   gst_mm_tokens_unref (tokens);
   GST_LOG_OBJECT (self, "encoded %" GST_TIME_FORMAT, GST_TIME_ARGS (pts));
   return TRUE;
@@ -729,10 +847,46 @@ gst_mm_vision_enc_pixel_format (GstVideoFormat format)
   }
 }
 
+/* The Y'CbCr matrix of the caps (GStreamer fills in a default when they
+ * have none: BT.601 for SD, BT.709 above). */
+static MmColorMatrix
+gst_mm_vision_enc_color_matrix (GstVideoColorMatrix matrix)
+{
+  switch (matrix) {
+    case GST_VIDEO_COLOR_MATRIX_BT709:
+      return MM_COLOR_MATRIX_BT709;
+    case GST_VIDEO_COLOR_MATRIX_BT2020:
+      return MM_COLOR_MATRIX_BT2020;
+    case GST_VIDEO_COLOR_MATRIX_SMPTE240M:
+      return MM_COLOR_MATRIX_SMPTE240M;
+    case GST_VIDEO_COLOR_MATRIX_FCC:
+      return MM_COLOR_MATRIX_FCC;
+    case GST_VIDEO_COLOR_MATRIX_BT601:
+    default:
+      return MM_COLOR_MATRIX_BT601;
+  }
+}
+
+/* Applies image-splitting and max-tiles; encode thread. */
+static void
+gst_mm_vision_enc_apply_splitting (GstMmVisionEnc * self)
+{
+  GstMmVisionEncSplit split;
+  guint max_tiles;
+
+  GST_OBJECT_LOCK (self);
+  split = self->prop_image_splitting;
+  max_tiles = self->prop_max_tiles;
+  GST_OBJECT_UNLOCK (self);
+  mm_vision_model_set_splitting (self->model,
+      split == GST_MM_VISION_ENC_SPLIT_AUTO ? self->model_splits :
+      split == GST_MM_VISION_ENC_SPLIT_ON, max_tiles);
+}
+
 /* Maps the frame read-only, encodes it and wraps the device tensor. */
 static GstMmTokens *
 gst_mm_vision_enc_run_model (GstMmVisionEnc * self, GstBuffer * buf,
-    const GstVideoInfo * info, GError ** error)
+    const GstVideoInfo * info, MmVisionLayout * layout, GError ** error)
 {
   GstVideoFrame frame;
   MmImage img = { 0, };
@@ -755,8 +909,11 @@ gst_mm_vision_enc_run_model (GstMmVisionEnc * self, GstBuffer * buf,
     img.planes[i] = GST_VIDEO_FRAME_PLANE_DATA (&frame, i);
     img.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, i);
   }
+  img.matrix = gst_mm_vision_enc_color_matrix (info->colorimetry.matrix);
+  img.full_range = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
 
-  t = mm_vision_model_encode (self->model, &img, error);
+  gst_mm_vision_enc_apply_splitting (self);
+  t = mm_vision_model_encode_views (self->model, &img, layout, error);
   gst_video_frame_unmap (&frame);
   if (t == NULL)
     return NULL;

@@ -30,6 +30,29 @@ typedef enum
 #define GST_TYPE_MM_VISION_ENC_LEAKY (gst_mm_vision_enc_leaky_get_type ())
 GType gst_mm_vision_enc_leaky_get_type (void);
 
+/**
+ * GstMmVisionEncSplit:
+ * @GST_MM_VISION_ENC_SPLIT_AUTO: split images as the model's image
+ *     processor does (Hugging Face folders: do_image_splitting of the
+ *     processor config; GGUF idefics3 mmproj files: yes, as llama.cpp)
+ * @GST_MM_VISION_ENC_SPLIT_ON: split images into tiles + a global view
+ * @GST_MM_VISION_ENC_SPLIT_OFF: one view per image
+ *
+ * Image splitting of models whose processor splits images (Idefics3 /
+ * SmolVLM, Idefics2); other models always encode one view.
+ *
+ * Since: 0.1
+ */
+typedef enum
+{
+  GST_MM_VISION_ENC_SPLIT_AUTO = 0,
+  GST_MM_VISION_ENC_SPLIT_ON = 1,
+  GST_MM_VISION_ENC_SPLIT_OFF = 2,
+} GstMmVisionEncSplit;
+
+#define GST_TYPE_MM_VISION_ENC_SPLIT (gst_mm_vision_enc_split_get_type ())
+GType gst_mm_vision_enc_split_get_type (void);
+
 #define GST_TYPE_MM_VISION_ENC (gst_mm_vision_enc_get_type ())
 G_DECLARE_FINAL_TYPE (GstMmVisionEnc, gst_mm_vision_enc,
     GST, MM_VISION_ENC, GstBaseTransform);

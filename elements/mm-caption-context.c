@@ -43,6 +43,13 @@ mm_caption_sample_new (const GstMmTokensMeta * meta, GstClockTime pts,
   s->running_time = running_time;
   s->model_id = g_strdup (meta->model_id);
   s->tokens = gst_mm_tokens_ref (meta->tokens);
+  /* the layout the LLM's templates know: tiles then the global view */
+  if (meta->rows > 0 && meta->cols > 0
+      && meta->n_views == meta->rows * meta->cols + 1
+      && meta->global_view == (gint) (meta->rows * meta->cols)) {
+    s->rows = meta->rows;
+    s->cols = meta->cols;
+  }
   return s;
 }
 

@@ -30,6 +30,8 @@ typedef struct
   guint64 id;                   /* unique per context: KV cache reuse */
   gchar *model_id;
   GstMmTokens *tokens;
+  guint rows, cols;             /* tiles + a global view last (Idefics3
+                                 * splitting); 0 x 0: one run of tokens */
 } MmCaptionSample;
 
 /* Copies what it needs from @meta; @pts and @end are the span (the meta's,

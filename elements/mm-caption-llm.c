@@ -6,6 +6,8 @@
 #include "config.h"
 #endif
 
+#include <string.h>
+
 #include "mm-caption-llm.h"
 
 /* ---- the mm_llm backend ---- */
@@ -112,6 +114,21 @@ mm_caption_settings_clear (MmCaptionSettings * st)
   g_clear_pointer (&st->system_prompt, g_free);
 }
 
+static void
+segment_clear (MmCaptionSegment * s)
+{
+  g_free (s->text);
+}
+
+GArray *
+mm_caption_segments_new (void)
+{
+  GArray *a = g_array_new (FALSE, TRUE, sizeof (MmCaptionSegment));
+
+  g_array_set_clear_func (a, (GDestroyNotify) segment_clear);
+  return a;
+}
+
 void
 mm_caption_result_free (MmCaptionResult * c)
 {
@@ -120,6 +137,10 @@ mm_caption_result_free (MmCaptionResult * c)
   g_free (c->text);
   g_free (c->prompt);
   g_free (c->model);
+  if (c->segments)
+    g_array_unref (c->segments);
+  g_free (c->task);
+  g_free (c->language);
   g_free (c);
 }
 
@@ -127,11 +148,104 @@ MmCaptionResult *
 mm_caption_result_copy (const MmCaptionResult * c)
 {
   MmCaptionResult *copy = g_memdup2 (c, sizeof (*c));
+  guint i;
 
   copy->text = g_strdup (c->text);
   copy->prompt = g_strdup (c->prompt);
   copy->model = g_strdup (c->model);
+  copy->task = g_strdup (c->task);
+  copy->language = g_strdup (c->language);
+  if (c->segments) {
+    copy->segments = mm_caption_segments_new ();
+    for (i = 0; i < c->segments->len; i++) {
+      MmCaptionSegment s = g_array_index (c->segments, MmCaptionSegment, i);
+
+      s.text = g_strdup (s.text);
+      g_array_append_val (copy->segments, s);
+    }
+  }
   return copy;
+}
+
+GstStructure *
+mm_caption_result_to_structure (const MmCaptionResult * c)
+{
+  GstStructure *s = gst_structure_new ("mm-caption",
+      "text", G_TYPE_STRING, c->text,
+      "prompt", G_TYPE_STRING, c->prompt,
+      "start", G_TYPE_UINT64, (guint64) c->start,
+      "end", G_TYPE_UINT64, (guint64) c->end,
+      "latency", G_TYPE_UINT64, (guint64) c->latency,
+      "prompt-tokens", G_TYPE_INT, c->stats.prompt_tokens,
+      "generated-tokens", G_TYPE_INT, c->stats.generated_tokens,
+      "reused-tokens", G_TYPE_INT, c->stats.reused_tokens,
+      "model", G_TYPE_STRING, c->model,
+      "prefill-ms", G_TYPE_DOUBLE, c->stats.prefill_ms,
+      "decode-ms", G_TYPE_DOUBLE, c->stats.decode_ms, NULL);
+  GValue segments = G_VALUE_INIT;
+  guint i;
+
+  if (c->task == NULL)
+    return s;
+
+  g_value_init (&segments, GST_TYPE_ARRAY);
+  for (i = 0; c->segments && i < c->segments->len; i++) {
+    const MmCaptionSegment *seg = &g_array_index (c->segments,
+        MmCaptionSegment, i);
+    GValue v = G_VALUE_INIT;
+
+    g_value_init (&v, GST_TYPE_STRUCTURE);
+    g_value_take_boxed (&v, gst_structure_new ("segment",
+            "start", G_TYPE_UINT64, (guint64) seg->start,
+            "end", G_TYPE_UINT64, (guint64) seg->end,
+            "text", G_TYPE_STRING, seg->text, NULL));
+    gst_value_array_append_and_take_value (&segments, &v);
+  }
+  gst_structure_set (s, "task", G_TYPE_STRING, c->task,
+      "language", G_TYPE_STRING, c->language, NULL);
+  gst_structure_take_value (s, "segments", &segments);
+  return s;
+}
+
+void
+mm_caption_result_print (const MmCaptionResult * c, FILE * out)
+{
+  gchar a[32], b[32];
+  guint i;
+
+  if (c->segments == NULL || c->segments->len == 0) {
+    fprintf (out, "[%s --> %s] %s\n", mm_caption_format_time (c->start, '.',
+            a), mm_caption_format_time (c->end, '.', b), c->text);
+  }
+  for (i = 0; c->segments && i < c->segments->len; i++) {
+    const MmCaptionSegment *seg = &g_array_index (c->segments,
+        MmCaptionSegment, i);
+
+    fprintf (out, "[%s --> %s] %s\n", mm_caption_format_time (seg->start,
+            '.', a), mm_caption_format_time (seg->end, '.', b), seg->text);
+  }
+  fflush (out);
+}
+
+void
+mm_caption_result_to_caption (const MmCaptionResult * c, MmCaption * out)
+{
+  memset (out, 0, sizeof (*out));
+  out->text = c->text;
+  out->prompt = c->prompt;
+  out->model = c->model;
+  out->start = c->start;
+  out->end = c->end;
+  out->latency = c->latency;
+  out->prompt_tokens = c->stats.prompt_tokens;
+  out->generated_tokens = c->stats.generated_tokens;
+  out->reused_tokens = c->stats.reused_tokens;
+  if (c->segments) {
+    out->segments = (const MmCaptionSegment *) c->segments->data;
+    out->n_segments = c->segments->len;
+  }
+  out->task = c->task;
+  out->language = c->language;
 }
 
 /* ---- one request ---- */
@@ -155,6 +269,8 @@ fill_media (const MmCaptionBackend * backend, gpointer llm,
     m->n_tokens = s->n_tokens;
     m->dim = s->dim;
     m->id = s->id;
+    m->rows = s->rows;
+    m->cols = s->cols;
     /* engines are shared per device: the same queue means the payload's
      * buffer lives in the LLM's context and is read in order */
     if (queue && gst_mm_tokens_get_queue (s->tokens) == queue)

@@ -14,9 +14,11 @@
  */
 #pragma once
 
+#include <stdio.h>
 #include <gst/gst.h>
 
 #include "mm-caption-context.h"
+#include "mm-caption-writer.h"
 #include "mm-llm.h"
 
 G_BEGIN_DECLS
@@ -52,19 +54,33 @@ typedef struct
 
 void mm_caption_settings_clear (MmCaptionSettings * st);
 
-/* One result. */
+/* One result: an LLM caption, or a piece of transcript. */
 typedef struct
 {
   gchar *text;                  /* valid UTF-8, trimmed */
-  gchar *prompt;
+  gchar *prompt;                /* NULL for transcripts */
   gchar *model;
   GstClockTime start, end;      /* PTS span */
   GstClockTime latency;         /* from the arrival of the newest sample */
   MmLlmStats stats;
+  /* transcripts only (else NULL) */
+  GArray *segments;             /* MmCaptionSegment, absolute PTS */
+  gchar *task;                  /* "transcribe" or "translate" */
+  gchar *language;              /* nullable */
 } MmCaptionResult;
 
 void mm_caption_result_free (MmCaptionResult * c);
 MmCaptionResult *mm_caption_result_copy (const MmCaptionResult * c);
+/* A GArray of MmCaptionSegment that frees their text. */
+GArray *mm_caption_segments_new (void);
+/* The `mm-caption` element message's structure (see mmllmsink's doc). */
+GstStructure *mm_caption_result_to_structure (const MmCaptionResult * c);
+/* "[start --> end] text" lines on @out (one per segment of a
+ * transcript), flushed. */
+void mm_caption_result_print (const MmCaptionResult * c, FILE * out);
+/* @c as the writer takes it (strings and segments borrowed from @c). */
+void mm_caption_result_to_caption (const MmCaptionResult * c,
+    MmCaption * out);
 
 typedef enum
 {

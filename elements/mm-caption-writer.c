@@ -21,7 +21,8 @@ struct _MmCaptionWriter
   gchar *location;
   FILE *file;
   MmCaptionFormat format;
-  guint64 n_entries;
+  guint64 n_entries;            /* JSON Lines */
+  guint64 n_cues;               /* WebVTT, SRT */
 };
 
 MmCaptionFormat
@@ -142,27 +143,60 @@ format_jsonl (const MmCaption * c, guint64 index)
   else
     g_string_append (out, "null");
   g_string_append_printf (out, ",\"prompt_tokens\":%d,\"generated_tokens\":%d"
-      ",\"reused_tokens\":%d}\n", c->prompt_tokens, c->generated_tokens,
+      ",\"reused_tokens\":%d", c->prompt_tokens, c->generated_tokens,
       c->reused_tokens);
+  if (c->task) {
+    guint i;
+
+    g_string_append (out, ",\"task\":");
+    append_json_string (out, c->task);
+    g_string_append (out, ",\"language\":");
+    append_json_string (out, c->language);
+    g_string_append (out, ",\"segments\":[");
+    for (i = 0; i < c->n_segments; i++) {
+      g_string_append (out, i > 0 ? ",{\"start\":" : "{\"start\":");
+      append_json_seconds (out, c->segments[i].start);
+      g_string_append (out, ",\"end\":");
+      append_json_seconds (out, c->segments[i].end);
+      g_string_append (out, ",\"text\":");
+      append_json_string (out, c->segments[i].text ? c->segments[i].text : "");
+      g_string_append_c (out, '}');
+    }
+    g_string_append_c (out, ']');
+  }
+  g_string_append (out, "}\n");
 
   return g_string_free (out, FALSE);
 }
 
-/* Cue text: trimmed, no empty lines (they end a cue), and for WebVTT with
- * '&', '<' and '>' escaped (which also rules out "-->").  NULL when nothing
- * is left to show. */
+/* Cue text: control characters dropped (tabs become spaces), trimmed,
+ * no empty lines (they end a cue), and for WebVTT with '&', '<' and '>'
+ * escaped (which also rules out "-->").  NULL when nothing is left to
+ * show. */
 static gchar *
 cue_text (const gchar * text, gboolean webvtt)
 {
-  gchar **lines;
+  gchar **lines, *clean;
   GString *out;
-  guint i;
+  guint i, j;
 
   if (text == NULL)
     return NULL;
 
+  clean = g_strdup (text);
+  for (i = j = 0; clean[i]; i++) {
+    guchar c = (guchar) clean[i];
+
+    if (c == '\t')
+      clean[j++] = ' ';
+    else if ((c >= 0x20 && c != 0x7f) || c == '\n' || c == '\r')
+      clean[j++] = clean[i];
+  }
+  clean[j] = '\0';
+
   out = g_string_new (NULL);
-  lines = g_strsplit_set (text, "\r\n", -1);
+  lines = g_strsplit_set (clean, "\r\n", -1);
+  g_free (clean);
   for (i = 0; lines[i]; i++) {
     const gchar *p;
 
@@ -191,21 +225,22 @@ cue_text (const gchar * text, gboolean webvtt)
   return g_string_free (out, FALSE);
 }
 
+/* One cue of @text over [start, end) numbered @index + 1 (SRT); NULL
+ * when @text has nothing to show. */
 static gchar *
-format_cue (MmCaptionFormat format, const MmCaption * c, guint64 index)
+format_cue (MmCaptionFormat format, const gchar * cue, GstClockTime start,
+    GstClockTime end, guint64 index)
 {
   gboolean webvtt = format == MM_CAPTION_FORMAT_WEBVTT;
   gchar sep = webvtt ? '.' : ',';
   gchar a[32], b[32];
-  GstClockTime start, end;
   gchar *text, *entry;
 
-  text = cue_text (c->text, webvtt);
+  text = cue_text (cue, webvtt);
   if (text == NULL)
     return NULL;
 
-  start = GST_CLOCK_TIME_IS_VALID (c->start) ? c->start : 0;
-  end = c->end;
+  start = GST_CLOCK_TIME_IS_VALID (start) ? start : 0;
   /* a cue must end after it starts, in whole milliseconds */
   if (!GST_CLOCK_TIME_IS_VALID (end)
       || end / GST_MSECOND <= start / GST_MSECOND)
@@ -223,21 +258,70 @@ format_cue (MmCaptionFormat format, const MmCaption * c, guint64 index)
   return entry;
 }
 
-gchar *
-mm_caption_format_entry (MmCaptionFormat format, const MmCaption * c,
-    guint64 index)
+/* The cues of @c: one, or one per segment. */
+static gchar *
+format_cues (MmCaptionFormat format, const MmCaption * c, guint64 index,
+    guint * n_cues)
 {
+  GString *out;
+  guint i;
+
+  if (c->n_segments == 0) {
+    gchar *cue = format_cue (format, c->text, c->start, c->end, index);
+
+    *n_cues = cue ? 1 : 0;
+    return cue;
+  }
+
+  out = g_string_new (NULL);
+  *n_cues = 0;
+  for (i = 0; i < c->n_segments; i++) {
+    gchar *cue = format_cue (format, c->segments[i].text,
+        c->segments[i].start, c->segments[i].end, index + *n_cues);
+
+    if (cue) {
+      g_string_append (out, cue);
+      (*n_cues)++;
+      g_free (cue);
+    }
+  }
+  if (*n_cues == 0) {
+    g_string_free (out, TRUE);
+    return NULL;
+  }
+  return g_string_free (out, FALSE);
+}
+
+gchar *
+mm_caption_format_entry_full (MmCaptionFormat format, const MmCaption * c,
+    guint64 index, guint * n_cues)
+{
+  guint n = 0;
+  gchar *entry;
+
   g_return_val_if_fail (c != NULL, NULL);
 
   switch (format) {
     case MM_CAPTION_FORMAT_WEBVTT:
     case MM_CAPTION_FORMAT_SRT:
-      return format_cue (format, c, index);
+      entry = format_cues (format, c, index, &n);
+      break;
     case MM_CAPTION_FORMAT_AUTO:
     case MM_CAPTION_FORMAT_JSONL:
     default:
-      return format_jsonl (c, index);
+      entry = format_jsonl (c, index);
+      break;
   }
+  if (n_cues)
+    *n_cues = n;
+  return entry;
+}
+
+gchar *
+mm_caption_format_entry (MmCaptionFormat format, const MmCaption * c,
+    guint64 index)
+{
+  return mm_caption_format_entry_full (format, c, index, NULL);
 }
 
 /* Writes @s and pushes it to the disk. */
@@ -303,19 +387,25 @@ gboolean
 mm_caption_writer_write (MmCaptionWriter * w, const MmCaption * c,
     GError ** error)
 {
+  gboolean jsonl = w->format != MM_CAPTION_FORMAT_WEBVTT
+      && w->format != MM_CAPTION_FORMAT_SRT;
   gchar *entry;
+  guint n_cues;
   gboolean ok;
 
   g_return_val_if_fail (w != NULL && c != NULL, FALSE);
 
-  entry = mm_caption_format_entry (w->format, c, w->n_entries);
+  entry = mm_caption_format_entry_full (w->format, c, jsonl ? w->n_entries :
+      w->n_cues, &n_cues);
   if (entry == NULL)
     return TRUE;                /* nothing to show in a cue */
 
   ok = writer_put (w, entry, error);
   g_free (entry);
-  if (ok)
+  if (ok) {
     w->n_entries++;
+    w->n_cues += n_cues;
+  }
   return ok;
 }
 

@@ -25,6 +25,13 @@ typedef enum
   MM_CAPTION_FORMAT_SRT = 3,
 } MmCaptionFormat;
 
+/* A timed part of a caption: the segments of a transcript. */
+typedef struct
+{
+  GstClockTime start, end;      /* PTS */
+  gchar *text;
+} MmCaptionSegment;
+
 /* One caption; times are PTS in nanoseconds (GST_CLOCK_TIME_NONE when
  * unknown).  Strings are borrowed. */
 typedef struct
@@ -35,6 +42,11 @@ typedef struct
   GstClockTime start, end;
   GstClockTime latency;
   gint prompt_tokens, generated_tokens, reused_tokens;
+  /* transcripts (Whisper) only, else NULL/0 */
+  const MmCaptionSegment *segments;
+  guint n_segments;
+  const gchar *task;            /* "transcribe" or "translate" */
+  const gchar *language;        /* nullable */
 } MmCaption;
 
 /* Shortest cue written to WebVTT/SRT when a caption's span is empty or
@@ -49,11 +61,18 @@ MmCaptionFormat mm_caption_format_resolve (MmCaptionFormat format,
 /* Text written once at the start of a file ("WEBVTT\n\n"), or "". */
 const gchar *mm_caption_format_header (MmCaptionFormat format);
 
-/* The text of one entry, newly allocated; @index counts entries written
- * before (SRT numbers cues from index + 1).  Returns NULL for a caption
- * that has no text to show in a cue format (WebVTT, SRT). */
+/* The text of one entry, newly allocated.  JSON Lines: one line, whose
+ * "index" is @index (the entries written before); with segments it also
+ * holds "task", "language" and "segments" (start, end, text of each).
+ * WebVTT and SRT: one cue, or with segments one cue per segment with the
+ * segment's times; SRT numbers them from @index + 1 (@index counts the
+ * cues written before).  *@n_cues (nullable) is set to the cues
+ * written.  Returns NULL for a caption that has no text to show in a cue
+ * format. */
 gchar *mm_caption_format_entry (MmCaptionFormat format, const MmCaption * c,
     guint64 index);
+gchar *mm_caption_format_entry_full (MmCaptionFormat format,
+    const MmCaption * c, guint64 index, guint * n_cues);
 
 /* "HH:MM:SS.mmm" (WebVTT, @sep '.') or "HH:MM:SS,mmm" (SRT, @sep ','),
  * into @buf of at least 32 bytes. */

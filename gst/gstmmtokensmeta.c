@@ -405,6 +405,11 @@ gst_mm_tokens_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
   tmeta->duration = GST_CLOCK_TIME_NONE;
   tmeta->model_id = NULL;
   tmeta->tokens = NULL;
+  tmeta->n_views = 1;
+  tmeta->tokens_per_view = 0;
+  tmeta->rows = 0;
+  tmeta->cols = 0;
+  tmeta->global_view = 0;
   return TRUE;
 }
 
@@ -422,6 +427,7 @@ gst_mm_tokens_meta_transform (GstBuffer * dest, GstMeta * meta,
     GstBuffer * buffer, GQuark type, gpointer data)
 {
   GstMmTokensMeta *src = (GstMmTokensMeta *) meta;
+  GstMmTokensMeta *copy;
 
   /* The payload is immutable: every copy shares it.  A scaled picture still
    * shows what the tokens describe; other transforms (crops, ...) do not
@@ -430,8 +436,16 @@ gst_mm_tokens_meta_transform (GstBuffer * dest, GstMeta * meta,
       && type != gst_video_meta_transform_scale_get_quark ())
     return FALSE;
 
-  return gst_buffer_add_mm_tokens_meta (dest, src->modality, src->tokens,
-      src->pts, src->duration, src->model_id) != NULL;
+  copy = gst_buffer_add_mm_tokens_meta (dest, src->modality, src->tokens,
+      src->pts, src->duration, src->model_id);
+  if (copy == NULL)
+    return FALSE;
+  copy->n_views = src->n_views;
+  copy->tokens_per_view = src->tokens_per_view;
+  copy->rows = src->rows;
+  copy->cols = src->cols;
+  copy->global_view = src->global_view;
+  return TRUE;
 }
 
 /**
@@ -486,7 +500,8 @@ gst_mm_tokens_meta_get_info (void)
  * @model_id: (nullable): identifier of the producing model; copied
  *
  * Attaches tokens to @buffer.  @n_tokens, @dim and @dtype of the meta are
- * those of @tokens.
+ * those of @tokens; the layout is one view of all of them (see
+ * gst_mm_tokens_meta_set_layout()).
  *
  * Returns: (transfer none): the new meta, owned by @buffer
  *
@@ -515,7 +530,46 @@ gst_buffer_add_mm_tokens_meta (GstBuffer * buffer, GstMmModality modality,
   meta->pts = pts;
   meta->duration = duration;
   meta->model_id = g_strdup (model_id);
+  meta->n_views = 1;
+  meta->tokens_per_view = meta->n_tokens;
   return meta;
+}
+
+/**
+ * gst_mm_tokens_meta_set_layout:
+ * @meta: a #GstMmTokensMeta
+ * @rows: tile rows, 0 without tiles
+ * @cols: tile columns, 0 without tiles
+ * @n_views: views the tokens come from, > 0
+ * @global_view: index of the view of the whole image, -1 for none
+ *
+ * Describes tokens made of several views of an image (an image processor's
+ * splitting): @n_views equal runs of tokens, @rows × @cols tiles row by row
+ * among them, and the whole image at @global_view.  The meta's n_tokens
+ * must divide into @n_views; rows and cols are both 0 or both > 0 with
+ * rows × cols tiles fitting in the views.
+ *
+ * Returns: %TRUE when the layout was valid and set; %FALSE leaves the meta
+ *     unchanged
+ *
+ * Since: 0.1
+ */
+gboolean
+gst_mm_tokens_meta_set_layout (GstMmTokensMeta * meta, guint rows, guint cols,
+    guint n_views, gint global_view)
+{
+  g_return_val_if_fail (meta != NULL, FALSE);
+
+  if (n_views == 0 || meta->n_tokens % n_views != 0 || (rows == 0) !=
+      (cols == 0) || (guint64) rows * cols > n_views
+      || global_view < -1 || global_view >= (gint) n_views)
+    return FALSE;
+  meta->n_views = n_views;
+  meta->tokens_per_view = meta->n_tokens / n_views;
+  meta->rows = rows;
+  meta->cols = cols;
+  meta->global_view = global_view;
+  return TRUE;
 }
 
 /**

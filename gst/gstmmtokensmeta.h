@@ -101,11 +101,26 @@ typedef struct _GstMmTokensMeta GstMmTokensMeta;
  * @duration: length of that span, or %GST_CLOCK_TIME_NONE
  * @model_id: (nullable): identifier of the model that produced the tokens
  * @tokens: the payload, shared by every copy of the meta
+ * @n_views: number of views the tokens come from (Since: 0.1): an image
+ *     split into tiles by the encoder's image processor gives one view per
+ *     tile plus a view of the whole image; 1 otherwise
+ * @tokens_per_view: tokens of each view, one view after the other
+ *     (@n_views × @tokens_per_view = @n_tokens) (Since: 0.1)
+ * @rows: tile rows, 0 without tiles (Since: 0.1)
+ * @cols: tile columns, 0 without tiles (Since: 0.1)
+ * @global_view: index of the view of the whole image (after the tiles:
+ *     @rows × @cols for Idefics3 / SmolVLM splitting), -1 when there is
+ *     none; 0 for a single view (Since: 0.1)
  *
  * Tokens computed from the content of the buffer that carries the meta.
  * Several metas may sit on one buffer (e.g. two encoders, or an audio
  * window closing on a video frame); walk them with
  * gst_buffer_iterate_mm_tokens_meta().
+ *
+ * Tiles come first, row by row (tile r, c is view r × @cols + c), each
+ * @tokens_per_view rows of @tokens; gst_buffer_add_mm_tokens_meta() makes
+ * a single-view layout and gst_mm_tokens_meta_set_layout() describes
+ * another.
  *
  * Copying the meta (gst_buffer_copy(), elements that copy metadata, video
  * scaling) shares @tokens by reference: the payload is immutable, so a
@@ -126,6 +141,13 @@ struct _GstMmTokensMeta
   GstClockTime duration;
   gchar *model_id;
   GstMmTokens *tokens;
+
+  /* appended: the fields above keep their offsets */
+  guint n_views;
+  guint tokens_per_view;
+  guint rows;
+  guint cols;
+  gint global_view;
 };
 
 GType gst_mm_tokens_meta_api_get_type (void);
@@ -135,6 +157,8 @@ GstMmTokensMeta *gst_buffer_add_mm_tokens_meta (GstBuffer * buffer,
     GstMmModality modality, GstMmTokens * tokens, GstClockTime pts,
     GstClockTime duration, const gchar * model_id);
 GstMmTokensMeta *gst_buffer_get_mm_tokens_meta (GstBuffer * buffer);
+gboolean gst_mm_tokens_meta_set_layout (GstMmTokensMeta * meta, guint rows,
+    guint cols, guint n_views, gint global_view);
 GstMmTokensMeta *gst_buffer_iterate_mm_tokens_meta (GstBuffer * buffer,
     gpointer * state);
 

@@ -164,6 +164,19 @@ kernel_resample_v_u8 (__global const float *src, uint so, __global float *dst,
   BYTES (dst, dsto)[((ulong) c * hout + y) * w + x] = clip8 (ss);
 }
 
+/* The region (x0, y0, cw, ch) of planar bytes [3][h][w], as planar bytes
+ * [3][ch][cw] (a view cut from the image before it is resized). */
+__kernel void
+kernel_image_crop_u8 (__global const float *src, uint so, uint w, uint h,
+    uint x0, uint y0, __global float *dst, uint dsto, uint cw, uint ch)
+{
+  uint x = GID0, y = GID1, c = GID2;
+  if (x >= cw)
+    return;
+  BYTES (dst, dsto)[((ulong) c * ch + y) * cw + x] =
+      CBYTES (src, so)[((ulong) c * h + y0 + y) * w + x0 + x];
+}
+
 /* Crop (top, left may be negative: outside pixels are 0, as transformers'
  * center_crop pads) and map bytes through the per-channel table lut[c][v]
  * (rescale + normalise, computed on the host in the processor's own

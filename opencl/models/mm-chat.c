@@ -22,6 +22,7 @@ struct _MmChatTemplate
   gchar *knowledge_date;
   gchar *date;
   gchar *media_prefix[3], *media_token[3], *media_suffix[3];
+  MmChatImageStyle image_style;
 };
 
 typedef struct
@@ -236,6 +237,36 @@ mm_chat_template_set_date (MmChatTemplate * t, const gchar * date)
   t->date = g_strdup (date);
 }
 
+MmChatImageStyle
+mm_chat_template_image_style_for (const MmChatTemplate * t,
+    const MmTokenizer * tok)
+{
+  static const gchar *const need[] = { "<image>", "</image>", "<slice>",
+    "</slice>"
+  };
+  guint i;
+
+  if (t->format != MM_CHAT_FORMAT_CHATML && t->format != MM_CHAT_FORMAT_LLAMA3)
+    return MM_CHAT_IMAGE_MARKERS;
+  for (i = 0; i < G_N_ELEMENTS (need); i++)
+    if (tok == NULL || mm_tokenizer_token_id (tok, need[i]) < 0)
+      return MM_CHAT_IMAGE_MARKERS;
+  return t->format == MM_CHAT_FORMAT_LLAMA3 ? MM_CHAT_IMAGE_MINICPMV_25 :
+      MM_CHAT_IMAGE_MINICPMV_26;
+}
+
+void
+mm_chat_template_set_image_style (MmChatTemplate * t, MmChatImageStyle style)
+{
+  t->image_style = style;
+}
+
+MmChatImageStyle
+mm_chat_template_get_image_style (const MmChatTemplate * t)
+{
+  return t->image_style;
+}
+
 void
 mm_chat_template_set_media_markers (MmChatTemplate * t, MmChatPartKind kind,
     const gchar * prefix, const gchar * token, const gchar * suffix)
@@ -291,6 +322,39 @@ render_idefics3_image (Render * r, const MmChatPart * p, guint m, guint k)
   g_string_append (r->text, "<fake_token_around_image>");
 }
 
+/* MiniCPM-V (llama.cpp's mtmd slice templates, the processors'
+ * get_slice_image_placeholder): the overview, then the slices row by row,
+ * a newline between rows; 2.5 wraps every view in <image></image> and all
+ * slices in one <slice></slice>, 2.6 each slice in <slice></slice>. */
+static void
+render_minicpmv_image (Render * r, const MmChatPart * p, guint m, guint k)
+{
+  gboolean v25 = r->t->image_style == MM_CHAT_IMAGE_MINICPMV_25;
+  gboolean tiled = p->rows > 0 && p->cols > 0;
+  guint row, col;
+
+  g_string_append (r->text, "<image>");
+  add_run (r, MM_CHAT_PART_IMAGE, "<unk>", p->n_tokens, m, k,
+      tiled ? p->rows * p->cols : 0);
+  g_string_append (r->text, "</image>");
+  if (!tiled)
+    return;
+  if (v25)
+    g_string_append (r->text, "<slice>");
+  for (row = 0; row < p->rows; row++) {
+    for (col = 0; col < p->cols; col++) {
+      g_string_append (r->text, v25 ? "<image>" : "<slice>");
+      add_run (r, MM_CHAT_PART_IMAGE, "<unk>", p->n_tokens, m, k,
+          row * p->cols + col);
+      g_string_append (r->text, v25 ? "</image>" : "</slice>");
+    }
+    if (row + 1 < p->rows)
+      g_string_append_c (r->text, '\n');
+  }
+  if (v25)
+    g_string_append (r->text, "</slice>");
+}
+
 static void
 render_parts (Render * r, const MmChatMessage * msg, guint m)
 {
@@ -305,6 +369,9 @@ render_parts (Render * r, const MmChatMessage * msg, guint m)
     } else if (p->kind == MM_CHAT_PART_IMAGE
         && t->format == MM_CHAT_FORMAT_IDEFICS3) {
       render_idefics3_image (r, p, m, k);
+    } else if (p->kind == MM_CHAT_PART_IMAGE
+        && t->image_style != MM_CHAT_IMAGE_MARKERS) {
+      render_minicpmv_image (r, p, m, k);
     } else {
       g_string_append (r->text, t->media_prefix[p->kind]);
       add_run (r, p->kind, t->media_token[p->kind], p->n_tokens, m, k, 0);

@@ -15,6 +15,14 @@
  *             <image>*N<fake_token_around_image>, tiles with <row_r_col_c>
  *   PLAIN     no template: [BOS] and the contents joined by "\n"
  *
+ * Images under CHATML / LLAMA3 may take MiniCPM-V's markers (see
+ * MmChatImageStyle; llama.cpp's mtmd forms): 2.6 and later
+ *   <image>overview</image><slice>s</slice><slice>s</slice>\n<slice>...
+ * 2.5
+ *   <image>overview</image><slice><image>s</image><image>s</image>\n...
+ *   </slice>
+ * a newline between rows of slices, embedding positions as <unk>.
+ *
  * The result is a token id sequence in which media embedding positions hold
  * MM_CHAT_MEDIA_ID, and a list of spans saying which media part fills
  * which positions, so the LLM can splice encoder outputs there.
@@ -35,6 +43,15 @@ typedef enum
   MM_CHAT_FORMAT_IDEFICS3,
 } MmChatFormat;
 
+/* How images are marked up outside the IDEFICS3 format. */
+typedef enum
+{
+  MM_CHAT_IMAGE_MARKERS,        /* the media markers: prefix, token x n,
+                                 * suffix; an image's views in one run */
+  MM_CHAT_IMAGE_MINICPMV_25,    /* MiniCPM-Llama3-V 2.5 */
+  MM_CHAT_IMAGE_MINICPMV_26,    /* MiniCPM-V 2.6, MiniCPM-o 2.6, 4.x */
+} MmChatImageStyle;
+
 typedef enum
 {
   MM_CHAT_ROLE_SYSTEM,
@@ -54,7 +71,8 @@ typedef struct
   MmChatPartKind kind;
   const gchar *text;            /* TEXT */
   guint n_tokens;               /* IMAGE/AUDIO: embeddings (per tile) */
-  guint rows, cols;             /* IMAGE, IDEFICS3: tile grid; 0: none */
+  guint rows, cols;             /* IMAGE, IDEFICS3 or MiniCPM-V: tile (slice)
+                                 * grid; 0: none */
 } MmChatPart;
 
 typedef struct
@@ -66,12 +84,14 @@ typedef struct
 
 /* Where one media part's embeddings go: positions [pos, pos + n_tokens) of
  * the ids.  An image split into tiles has one span per tile, in the
- * encoder's order (tiles row by row, then the global image). */
+ * prompt's order: IDEFICS3 tiles row by row, then the global image;
+ * MiniCPM-V the overview (the global image), then the slices. */
 typedef struct
 {
   MmChatPartKind kind;
   guint message, part;          /* indices into the messages given */
-  guint tile;                   /* 0 .. rows*cols (the global image last) */
+  guint tile;                   /* 0 .. rows*cols - 1: the tile, row by
+                                 * row; rows*cols: the global image */
   guint pos, n_tokens;
 } MmChatMediaSpan;
 
@@ -106,6 +126,15 @@ void mm_chat_template_set_date (MmChatTemplate * t, const gchar * date);
 void mm_chat_template_set_media_markers (MmChatTemplate * t,
     MmChatPartKind kind, const gchar * prefix, const gchar * token,
     const gchar * suffix);
+
+/* MiniCPM-V markers for images when @tok has <image>, </image>, <slice>
+ * and </slice> (2.5's under the LLAMA3 format: MiniCPM-Llama3-V 2.5, 2.6's
+ * otherwise), the media markers else; IDEFICS3 keeps its own. */
+MmChatImageStyle mm_chat_template_image_style_for (const MmChatTemplate * t,
+    const MmTokenizer * tok);
+void mm_chat_template_set_image_style (MmChatTemplate * t,
+    MmChatImageStyle style);
+MmChatImageStyle mm_chat_template_get_image_style (const MmChatTemplate * t);
 
 /* Renders @messages and tokenizes the text (special tokens parsed, nothing
  * added but what the template writes; PLAIN adds BOS when @tok says so).

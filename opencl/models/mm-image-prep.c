@@ -22,15 +22,32 @@ typedef struct
   MmTensor *bounds, *coeffs;    /* I32 [out, 2], I32 [out, ksize] */
 } Pass;
 
+/* One view of the plan: a region of the base image (the whole image after
+ * the base resizes), further passes, and the crop the normalisation
+ * takes. */
+typedef struct
+{
+  gboolean from_source;         /* the region is of the input image, not of
+                                 * the base */
+  gint src_x, src_y, src_w, src_h;      /* region of the base image */
+  guint first_pass, n_passes;   /* into passes */
+  gint crop_top, crop_left;     /* after the passes */
+  MmImageView out;
+} View;
+
 struct _MmImagePrep
 {
   MmEngine *engine;
   MmImagePrepSpec spec;
   MmTensor *lut;                /* F32 [3, 256] */
-  /* plan for the cached input geometry */
+  /* plan for the cached input geometry (plan_w 0: none) */
   gint plan_w, plan_h;
-  GArray *passes;               /* Pass */
-  gint crop_top, crop_left;
+  GArray *passes;               /* Pass: the base's first, then the views' */
+  guint n_base_passes;
+  GArray *views;                /* View */
+  GArray *out_views;            /* MmImageView, what callers see */
+  MmImageLayout layout;
+  gsize total;                  /* floats of the output */
 };
 
 /* ---- Pillow's filters (libImaging/Resample.c) ---- */
@@ -234,6 +251,20 @@ mm_image_prep_step_size (const MmResizeStep * s, gint w, gint h, gint * ow,
       *ow = w, *oh = h;
       return;
     }
+    case MM_SIZE_MIN_MAX_EDGE:{
+      /* Idefics2's get_resize_output_image_size */
+      double aspect = (double) w / h;
+      if (w >= h && w > s->edge) {
+        w = s->edge;
+        h = (gint) (w / aspect);
+      } else if (h > w && h > s->edge) {
+        h = s->edge;
+        w = (gint) (h * aspect);
+      }
+      *ow = MAX (w, s->min_edge);
+      *oh = MAX (h, s->min_edge);
+      return;
+    }
   }
 }
 
@@ -248,7 +279,12 @@ clear_plan (MmImagePrep * p)
     mm_tensor_free (ps->coeffs);
   }
   g_array_set_size (p->passes, 0);
+  g_array_set_size (p->views, 0);
+  g_array_set_size (p->out_views, 0);
+  p->n_base_passes = 0;
   p->plan_w = p->plan_h = 0;
+  p->total = 0;
+  memset (&p->layout, 0, sizeof (p->layout));
 }
 
 void
@@ -258,6 +294,8 @@ mm_image_prep_free (MmImagePrep * p)
     return;
   clear_plan (p);
   g_array_unref (p->passes);
+  g_array_unref (p->views);
+  g_array_unref (p->out_views);
   mm_tensor_free (p->lut);
   mm_engine_unref (p->engine);
   g_free (p);
@@ -269,12 +307,16 @@ mm_image_prep_new (MmEngine * engine, const MmImagePrepSpec * spec,
 {
   double (*f) (double);
   double support;
-  if (spec->out_w <= 0 || spec->out_h <= 0 || spec->n_steps < 0
-      || spec->n_steps > 3 || (spec->resample != MM_RESAMPLE_NEAREST
+  if (spec->out_w < 0 || spec->out_h < 0 || (spec->out_w == 0) !=
+      (spec->out_h == 0) || spec->n_steps < 0 || spec->n_steps > 3
+      || (spec->split_kind == MM_SPLIT_IDEFICS3 && spec->tile <= 0)
+      || (spec->split_kind == MM_SPLIT_MINICPMV && (spec->tile <= 0
+              || spec->patch <= 0 || spec->max_slices <= 0))
+      || spec->max_tiles < 0 || (spec->resample != MM_RESAMPLE_NEAREST
           && !get_filter (spec->resample, &f, &support))) {
     g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
-        "image preprocessing: invalid settings (output %dx%d, resample %d)",
-        spec->out_w, spec->out_h, spec->resample);
+        "image preprocessing: invalid settings (output %dx%d, resample %d, "
+        "tile %d)", spec->out_w, spec->out_h, spec->resample, spec->tile);
     return NULL;
   }
   /* numpy: rescale in float64 then cast to float32; normalise in float32 */
@@ -296,8 +338,29 @@ mm_image_prep_new (MmEngine * engine, const MmImagePrepSpec * spec,
   p->spec = *spec;
   p->lut = t;
   p->passes = g_array_new (FALSE, TRUE, sizeof (Pass));
+  p->views = g_array_new (FALSE, TRUE, sizeof (View));
+  p->out_views = g_array_new (FALSE, TRUE, sizeof (MmImageView));
   return p;
 }
+
+void
+mm_image_prep_set_split (MmImagePrep * p, gboolean do_split, gint max_tiles)
+{
+  max_tiles = MAX (max_tiles, 0);
+  if (p->spec.do_split == do_split && p->spec.max_tiles == max_tiles)
+    return;
+  p->spec.do_split = do_split;
+  p->spec.max_tiles = max_tiles;
+  clear_plan (p);
+}
+
+const MmImagePrepSpec *
+mm_image_prep_get_spec (MmImagePrep * p)
+{
+  return &p->spec;
+}
+
+/* ---- planning ---- */
 
 static gboolean
 add_pass (MmImagePrep * p, gboolean horizontal, gint in_w, gint in_h,
@@ -328,6 +391,12 @@ plan_resize (MmImagePrep * p, gint w, gint h, gint ow, gint oh,
 {
   gboolean need_h = ow != w, need_v = oh != h;
   gboolean h_first = !((h - oh) > 0 && (h - oh) > (w - ow) * 2);
+  if (ow <= 0 || oh <= 0 || ow > 16384 || oh > 16384) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "image preprocessing: a %dx%d image would be resized to %dx%d", w, h,
+        ow, oh);
+    return FALSE;
+  }
   if (!need_h && !need_v)
     return TRUE;
   if (h_first)
@@ -337,36 +406,274 @@ plan_resize (MmImagePrep * p, gint w, gint h, gint ow, gint oh,
       && (!need_h || add_pass (p, TRUE, w, oh, ow, oh, error));
 }
 
+/* Plans @n resize steps from @w x @h; the result size in @w, @h. */
+static gboolean
+plan_steps (MmImagePrep * p, const MmResizeStep * steps, gint n, gint * w,
+    gint * h, GError ** error)
+{
+  for (gint i = 0; i < n; i++) {
+    gint ow, oh;
+    mm_image_prep_step_size (&steps[i], *w, *h, &ow, &oh);
+    if (!plan_resize (p, *w, *h, ow, oh, error))
+      return FALSE;
+    *w = ow, *h = oh;
+  }
+  return TRUE;
+}
+
+/* A view of the region (x, y, w, h) of the base image through @n steps. */
+static gboolean
+add_view (MmImagePrep * p, gint x, gint y, gint w, gint h,
+    const MmResizeStep * steps, gint n, GError ** error)
+{
+  View v = { FALSE, x, y, w, h, p->passes->len, 0, 0, 0, {0, 0, 0} };
+  if (w <= 0 || h <= 0) {
+    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+        "image preprocessing: the image is too small to split (a %dx%d "
+        "part)", w, h);
+    return FALSE;
+  }
+  if (!plan_steps (p, steps, n, &w, &h, error))
+    return FALSE;
+  v.n_passes = p->passes->len - v.first_pass;
+  v.out.w = w, v.out.h = h;
+  g_array_append_val (p->views, v);
+  return TRUE;
+}
+
+/* The Idefics3 processor's grid for an image of @w x @h with the longest
+ * edge setting @edge: rows x cols tiles (0 x 0: one view). */
+static void
+idefics3_grid (gint w, gint h, gint edge, gint tile, gint * rows, gint * cols)
+{
+  MmResizeStep s0 = { MM_SIZE_LONGEST_EDGE, 0, 0, edge, 0 };
+  MmResizeStep s1 = { MM_SIZE_MULTIPLE_OF, 0, 0, tile, 0 };
+  mm_image_prep_step_size (&s0, w, h, &w, &h);
+  mm_image_prep_step_size (&s1, w, h, &w, &h);
+  gboolean split = w > tile || h > tile;
+  *rows = split ? h / tile : 0;
+  *cols = split ? w / tile : 0;
+}
+
+/* Idefics3ImageProcessor with do_image_splitting: the longest edge to the
+ * size setting (lowered under the tile cap), edges up to multiples of the
+ * tile; when larger than one tile, tiles row by row then the global image
+ * (that image resized to tile x tile), else that image alone. */
+static gboolean
+plan_idefics3_split (MmImagePrep * p, gint w, gint h, GError ** error)
+{
+  const MmImagePrepSpec *s = &p->spec;
+  gint T = s->tile, edge = s->steps[0].edge, rows, cols;
+  gboolean resize = s->do_resize && s->n_steps > 0
+      && s->steps[0].rule == MM_SIZE_LONGEST_EDGE;
+  if (resize) {
+    idefics3_grid (w, h, edge, T, &rows, &cols);
+    for (gint k = (edge + T - 1) / T - 1; s->max_tiles > 0 && k >= 1
+        && rows * cols > s->max_tiles; k--) {
+      edge = k * T;
+      idefics3_grid (w, h, edge, T, &rows, &cols);
+    }
+  }
+  MmResizeStep base[2] = { {MM_SIZE_LONGEST_EDGE, 0, 0, edge, 0},
+  {MM_SIZE_MULTIPLE_OF, 0, 0, T, 0}
+  };
+  gint bw = w, bh = h;
+  if (!plan_steps (p, resize ? base : base + 1, resize ? 2 : 1, &bw, &bh,
+          error))
+    return FALSE;
+  p->n_base_passes = p->passes->len;
+  if (bw <= T && bh <= T)
+    return add_view (p, 0, 0, bw, bh, NULL, 0, error);
+  p->layout.rows = bh / T;
+  p->layout.cols = bw / T;
+  for (gint r = 0; r < p->layout.rows; r++)
+    for (gint c = 0; c < p->layout.cols; c++)
+      if (!add_view (p, c * T, r * T, T, T, NULL, 0, error))
+        return FALSE;
+  MmResizeStep global = { MM_SIZE_FIXED, T, T, 0, 0 };
+  p->layout.global_view = p->views->len;
+  return add_view (p, 0, 0, bw, bh, &global, 1, error);
+}
+
+/* Idefics2ImageProcessor with do_image_splitting: the quarters, then the
+ * whole image, each through the resize steps. */
+static gboolean
+plan_idefics2_split (MmImagePrep * p, gint w, gint h, GError ** error)
+{
+  const MmImagePrepSpec *s = &p->spec;
+  gint n = s->do_resize ? s->n_steps : 0, mw = w / 2, mh = h / 2;
+  p->layout.rows = p->layout.cols = 2;
+  if (!add_view (p, 0, 0, mw, mh, s->steps, n, error)
+      || !add_view (p, mw, 0, w - mw, mh, s->steps, n, error)
+      || !add_view (p, 0, mh, mw, h - mh, s->steps, n, error)
+      || !add_view (p, mw, mh, w - mw, h - mh, s->steps, n, error))
+    return FALSE;
+  p->layout.global_view = p->views->len;
+  return add_view (p, 0, 0, w, h, s->steps, n, error);
+}
+
+/* MiniCPM-V's ensure_divide: Python's round() (half to even) of
+ * @length / @patch, times @patch, at least @patch. */
+static double
+ensure_divide (double length, gint patch)
+{
+  return MAX (rint (length / patch) * patch, patch);
+}
+
+/* find_best_resize: about scale^2 pixels keeping the aspect (only when
+ * larger, or @upscale), edges rounded to patch multiples.  Python's
+ * int() truncates. */
+static void
+best_resize (double w, double h, gint scale, gint patch, gboolean upscale,
+    gint * ow, gint * oh)
+{
+  if (w * h > (double) scale * scale || upscale) {
+    double r = w / h;
+    h = trunc (scale / sqrt (r));
+    w = trunc (h * r);
+  }
+  *ow = (gint) ensure_divide (w, patch);
+  *oh = (gint) ensure_divide (h, patch);
+}
+
+void
+mm_image_prep_minicpmv_geometry (gint w, gint h, gint scale, gint patch,
+    gint max_slices, gboolean never_split, MmSliceGeometry * geo)
+{
+  memset (geo, 0, sizeof (*geo));
+  /* get_sliced_grid: about w h / scale^2 slices (one either side too),
+   * the grid whose aspect is closest in log (first found on ties) */
+  double log_ratio = log ((double) w / h);
+  double ratio = (double) w * h / ((double) scale * scale);
+  gint multiple = (gint) MIN (ceil (ratio), (double) max_slices);
+  if (multiple <= 1 || never_split) {
+    best_resize (w, h, scale, patch, TRUE, &geo->ov_w, &geo->ov_h);
+    return;
+  }
+  double min_error = INFINITY;
+  for (gint n = multiple - 1; n <= multiple + 1; n++) {
+    if (n == 1 || n > max_slices)
+      continue;
+    for (gint m = 1; m <= n; m++) {
+      if (n % m != 0)
+        continue;
+      double error = fabs (log_ratio - log ((double) m / (n / m)));
+      if (error < min_error) {
+        min_error = error;
+        geo->cols = m;
+        geo->rows = n / m;
+      }
+    }
+  }
+  best_resize (w, h, scale, patch, FALSE, &geo->ov_w, &geo->ov_h);
+  /* get_refine_size: the image to a size the grid divides, each slice
+   * then resized (upscaling allowed) like the overview */
+  double gw = ensure_divide (w, geo->cols) / geo->cols;
+  double gh = ensure_divide (h, geo->rows) / geo->rows;
+  best_resize (gw, gh, scale, patch, TRUE, &geo->slice_w, &geo->slice_h);
+}
+
+/* MiniCPM-V slice_image: the slices, crops of the input resized to the
+ * refine size (the base), row by row, then the overview, resized from the
+ * input itself. */
+static gboolean
+plan_minicpmv_split (MmImagePrep * p, gint w, gint h, GError ** error)
+{
+  const MmImagePrepSpec *s = &p->spec;
+  gint max_slices = s->max_tiles > 0 ? MIN (s->max_tiles, s->max_slices)
+      : s->max_slices;
+  MmSliceGeometry geo;
+  mm_image_prep_minicpmv_geometry (w, h, s->tile, s->patch, max_slices,
+      !s->do_split, &geo);
+  MmResizeStep ov = { MM_SIZE_FIXED, geo.ov_w, geo.ov_h, 0, 0 };
+  if (geo.cols == 0)
+    return add_view (p, 0, 0, w, h, &ov, 1, error);
+  if (!plan_resize (p, w, h, geo.slice_w * geo.cols, geo.slice_h * geo.rows,
+          error))
+    return FALSE;
+  p->n_base_passes = p->passes->len;
+  p->layout.rows = geo.rows;
+  p->layout.cols = geo.cols;
+  for (gint r = 0; r < geo.rows; r++)
+    for (gint c = 0; c < geo.cols; c++)
+      if (!add_view (p, c * geo.slice_w, r * geo.slice_h, geo.slice_w,
+              geo.slice_h, NULL, 0, error))
+        return FALSE;
+  p->layout.global_view = p->views->len;
+  if (!add_view (p, 0, 0, w, h, &ov, 1, error))
+    return FALSE;
+  g_array_index (p->views, View, p->views->len - 1).from_source = TRUE;
+  return TRUE;
+}
+
+static gboolean
+plan_views (MmImagePrep * p, gint w, gint h, GError ** error)
+{
+  const MmImagePrepSpec *s = &p->spec;
+  p->layout.rows = p->layout.cols = 0;
+  p->layout.global_view = 0;
+  if (s->split_kind == MM_SPLIT_MINICPMV)
+    return plan_minicpmv_split (p, w, h, error);
+  if (s->do_split && s->split_kind == MM_SPLIT_IDEFICS3)
+    return plan_idefics3_split (p, w, h, error);
+  if (s->do_split && s->split_kind == MM_SPLIT_IDEFICS2)
+    return plan_idefics2_split (p, w, h, error);
+  if (s->split_kind == MM_SPLIT_IDEFICS3) {
+    /* no splitting: longest edge, then tile x tile */
+    MmResizeStep st[2] = { s->steps[0], {MM_SIZE_FIXED, s->tile, s->tile, 0,
+            0}
+    };
+    gboolean resize = s->do_resize && s->n_steps > 0;
+    return add_view (p, 0, 0, w, h, resize ? st : st + 1, resize ? 2 : 1,
+        error);
+  }
+  return add_view (p, 0, 0, w, h, s->steps, s->do_resize ? s->n_steps : 0,
+      error);
+}
+
 static gboolean
 make_plan (MmImagePrep * p, gint w, gint h, GError ** error)
 {
   const MmImagePrepSpec *s = &p->spec;
   clear_plan (p);
-  gint cw = w, ch = h;
-  for (gint i = 0; s->do_resize && i < s->n_steps; i++) {
-    gint ow, oh;
-    mm_image_prep_step_size (&s->steps[i], cw, ch, &ow, &oh);
-    if (!plan_resize (p, cw, ch, ow, oh, error)) {
-      clear_plan (p);
-      return FALSE;
-    }
-    cw = ow, ch = oh;
-  }
-  gint want_w = s->do_center_crop ? s->crop_w : cw;
-  gint want_h = s->do_center_crop ? s->crop_h : ch;
-  if (want_w != s->out_w || want_h != s->out_h) {
-    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
-        "image preprocessing: a %dx%d image becomes %dx%d, the model takes "
-        "%dx%d", w, h, want_w, want_h, s->out_w, s->out_h);
+  if (!plan_views (p, w, h, error)) {
     clear_plan (p);
     return FALSE;
   }
-  /* transformers' center_crop: top = (h - crop_h) // 2 (floor) */
-  p->crop_top = s->do_center_crop ? (gint) floor ((ch - s->crop_h) / 2.0) : 0;
-  p->crop_left = s->do_center_crop ? (gint) floor ((cw - s->crop_w) / 2.0) : 0;
+  for (guint i = 0; i < p->views->len; i++) {
+    View *v = &g_array_index (p->views, View, i);
+    gint vw = v->out.w, vh = v->out.h;
+    if (s->do_center_crop) {
+      /* transformers' center_crop: top = (h - crop_h) // 2 (floor) */
+      v->crop_top = (gint) floor ((vh - s->crop_h) / 2.0);
+      v->crop_left = (gint) floor ((vw - s->crop_w) / 2.0);
+      v->out.w = s->crop_w, v->out.h = s->crop_h;
+    }
+    if (s->out_w > 0 && (v->out.w != s->out_w || v->out.h != s->out_h)) {
+      g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+          "image preprocessing: a %dx%d image becomes %dx%d, the model "
+          "takes %dx%d", w, h, v->out.w, v->out.h, s->out_w, s->out_h);
+      clear_plan (p);
+      return FALSE;
+    }
+    v->out.offset = p->total;
+    p->total += (gsize) 3 * v->out.w * v->out.h;
+    g_array_append_val (p->out_views, v->out);
+  }
+  p->layout.n_views = p->views->len;
+  if (p->layout.rows == 0)
+    p->layout.global_view = 0;
   p->plan_w = w;
   p->plan_h = h;
   return TRUE;
+}
+
+const MmImageView *
+mm_image_prep_views (MmImagePrep * p, MmImageLayout * layout)
+{
+  if (layout)
+    *layout = p->layout;
+  return (const MmImageView *) p->out_views->data;
 }
 
 /* ---- running ---- */
@@ -473,14 +780,38 @@ packed_offsets (MmPixelFormat f, gint * bpp, gint * r, gint * g, gint * b,
   *a = tab[f][4];
 }
 
+/* Luma coefficients (Kr, Kb) of a Y'CbCr matrix (ITU-R BT.601, BT.709,
+ * BT.2020; SMPTE 240M; FCC 73.682). */
+void
+mm_color_matrix_coefficients (MmColorMatrix matrix, double *kr, double *kb)
+{
+  switch (matrix) {
+    case MM_COLOR_MATRIX_BT709:
+      *kr = 0.2126, *kb = 0.0722;
+      return;
+    case MM_COLOR_MATRIX_BT2020:
+      *kr = 0.2627, *kb = 0.0593;
+      return;
+    case MM_COLOR_MATRIX_SMPTE240M:
+      *kr = 0.212, *kb = 0.087;
+      return;
+    case MM_COLOR_MATRIX_FCC:
+      *kr = 0.30, *kb = 0.11;
+      return;
+    case MM_COLOR_MATRIX_BT601:
+    default:
+      *kr = 0.299, *kb = 0.114;
+      return;
+  }
+}
+
 /* Y'CbCr -> R'G'B' matrix (rows R, G, B; columns Y, Cb, Cr) with the
  * range expansion folded in. */
 static void
 yuv_matrix (const MmImage * img, float m[9], float *yoff)
 {
-  double kr = 0.299, kb = 0.114;        /* BT.601 */
-  if (img->matrix == MM_COLOR_MATRIX_BT709)
-    kr = 0.2126, kb = 0.0722;
+  double kr, kb;
+  mm_color_matrix_coefficients (img->matrix, &kr, &kb);
   double kg = 1.0 - kr - kb;
   double sy = img->full_range ? 1.0 : 255.0 / 219.0;
   double sc = img->full_range ? 1.0 : 255.0 / 224.0;
@@ -546,6 +877,44 @@ run_pass (MmGraph * g, const Pass * ps, MmTensor * in)
   return out;
 }
 
+/* One view: crop the region when further passes follow, resize, then
+ * crop + normalise into @out at the view's offset.  @base is the image
+ * after the base passes, @src the input image (RGB). */
+static void
+run_view (MmImagePrep * p, MmGraph * g, const View * v, MmTensor * base,
+    gint bw, gint bh, MmTensor * src, gint sw, gint sh, MmTensor * out)
+{
+  if (v->from_source)
+    base = src, bw = sw, bh = sh;
+  MmTensor *x = base;
+  gint w = bw, h = bh, top = v->crop_top, left = v->crop_left;
+  gboolean whole = v->src_x == 0 && v->src_y == 0 && v->src_w == bw
+      && v->src_h == bh;
+  if (v->n_passes == 0) {
+    top += v->src_y;
+    left += v->src_x;
+  } else if (!whole) {
+    x = byte_tensor (g, (gsize) 3 * v->src_w * v->src_h);
+    gsize gws[3] = { v->src_w, v->src_h, 3 };
+    MM_LAUNCH (g, "kernel_image_crop_u8", 3, gws, FALSE, MM_TENSOR (base),
+        MM_UINT (bw), MM_UINT (bh), MM_UINT (v->src_x), MM_UINT (v->src_y),
+        MM_TENSOR (x), MM_UINT (v->src_w), MM_UINT (v->src_h));
+    w = v->src_w, h = v->src_h;
+  }
+  for (guint i = 0; i < v->n_passes; i++) {
+    const Pass *ps = &g_array_index (p->passes, Pass, v->first_pass + i);
+    x = run_pass (g, ps, x);
+    w = ps->out_w, h = ps->out_h;
+  }
+  MmTensor y = *out;
+  y.offset += v->out.offset * sizeof (float);
+  gsize gws[3] = { v->out.w, v->out.h, 3 };
+  MM_LAUNCH (g, "kernel_image_normalize", 3, gws, FALSE, MM_TENSOR (x),
+      MM_UINT (w), MM_UINT (h), MM_INT (top), MM_INT (left),
+      MM_TENSOR (p->lut), MM_TENSOR (&y), MM_UINT (v->out.w),
+      MM_UINT (v->out.h));
+}
+
 MmTensor *
 mm_image_prep_run (MmImagePrep * p, MmGraph * g, const MmImage * img)
 {
@@ -576,19 +945,19 @@ mm_image_prep_run (MmImagePrep * p, MmGraph * g, const MmImage * img)
   }
   gsize off[3];
   MmTensor *raw = upload_image (g, img, &l, off);
-  MmTensor *x = to_rgb (g, img, raw, &l, off);
+  MmTensor *rgb = to_rgb (g, img, raw, &l, off), *x = rgb;
   gint w = img->width, h = img->height;
-  for (guint i = 0; i < p->passes->len; i++) {
+  for (guint i = 0; i < p->n_base_passes; i++) {
     const Pass *ps = &g_array_index (p->passes, Pass, i);
     x = run_pass (g, ps, x);
     w = ps->out_w, h = ps->out_h;
   }
-  gint64 s[3] = { 3, p->spec.out_h, p->spec.out_w };
-  MmTensor *y = mm_graph_tensor (g, MM_DTYPE_F32, 3, s);
-  gsize gws[3] = { p->spec.out_w, p->spec.out_h, 3 };
-  MM_LAUNCH (g, "kernel_image_normalize", 3, gws, FALSE, MM_TENSOR (x),
-      MM_UINT (w), MM_UINT (h), MM_INT (p->crop_top), MM_INT (p->crop_left),
-      MM_TENSOR (p->lut), MM_TENSOR (y), MM_UINT (p->spec.out_w),
-      MM_UINT (p->spec.out_h));
+  const View *v0 = &g_array_index (p->views, View, 0);
+  gint64 s1[3] = { 3, v0->out.h, v0->out.w }, sn = p->total;
+  MmTensor *y = p->views->len == 1 ? mm_graph_tensor (g, MM_DTYPE_F32, 3, s1)
+      : mm_graph_tensor (g, MM_DTYPE_F32, 1, &sn);
+  for (guint i = 0; i < p->views->len && mm_graph_ok (g); i++)
+    run_view (p, g, &g_array_index (p->views, View, i), x, w, h, rgb,
+        img->width, img->height, y);
   return y;
 }

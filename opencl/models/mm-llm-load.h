@@ -66,6 +66,12 @@ void mm_llm_text_free (MmLlmText * text);
  * with -1 at each media position (media[i].n_tokens of them, in order). */
 gboolean mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req,
     GArray * ids, GError ** error);
+/* The media of @req in the order of the prompt's media runs: an image the
+ * template splices view by view (tiles, then the global image) becomes one
+ * entry per view, a slice of its tokens; the others stay as they are.
+ * Returns @req's media or a new array (g_free when != req->media). */
+MmLlmMedia *mm_llm_text_media_runs (MmLlmText * text,
+    const MmLlmRequest * req, gint * n_runs);
 /* End of sequence / end of turn. */
 gboolean mm_llm_text_is_end (MmLlmText * text, gint32 id);
 /* A streaming decoder (holds back incomplete UTF-8): free with

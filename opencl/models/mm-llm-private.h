@@ -32,9 +32,11 @@ typedef struct
 /* Positions in a forward chunk: either a text token id or a media row. */
 typedef struct
 {
-  const gint32 *ids;            /* n entries; -1 where media goes */
+  const gint32 *ids;            /* n entries; < 0 where media goes: -1 -
+                                 * the media's index in the request */
   gint n;
-  const MmLlmMedia *media;      /* media rows fill the -1 runs, in order */
+  const MmLlmMedia *media;      /* media rows fill the runs of one negative
+                                 * value, in order */
   gint n_media;
 } MmLlmBatch;
 
@@ -49,7 +51,7 @@ MmLlm *mm_llm_load_weights_only (MmEngine * engine, const gchar * path,
 /* Forgets the KV cache from position @pos on. */
 void mm_llm_truncate (MmLlm * llm, gint pos);
 const MmLlmHp *mm_llm_hparams (MmLlm * llm);
-/* The prompt's token ids (-1 at media positions). */
+/* The prompt's token ids (-1 - the media's index at media positions). */
 gboolean mm_llm_prompt_ids (MmLlm * llm, const MmLlmRequest * req,
     GArray * ids, GError ** error);
 /* mm_llm_generate() that also appends the generated ids to @out_ids. */

@@ -144,6 +144,8 @@ mm_llm_text_new (MmLlmSource * src, gint vocab, GError ** error)
   MmLlmText *text = g_new0 (MmLlmText, 1);
   text->tok = tok;
   text->chat = mm_chat_template_new (tmpl);
+  mm_chat_template_set_image_style (text->chat,
+      mm_chat_template_image_style_for (text->chat, text->tok));
   /* the end-of-turn token of the family ends a generation */
   const gchar *eot[] = { "<|im_end|>", "<|eot_id|>", "<end_of_utterance>" };
   for (guint i = 0; i < G_N_ELEMENTS (eot); i++)
@@ -178,16 +180,92 @@ mm_llm_text_decoder (MmLlmText * text)
 }
 
 
+/* Views the template splices @m as: rows * cols + 1 for a tiled image
+ * under the Idefics3 template of a tokenizer that has its markers (not
+ * Idefics2's, whose template looks the same) or with MiniCPM-V's markers,
+ * else 1. */
+static gint
+media_views (MmLlmText * text, const MmLlmMedia * m)
+{
+  gboolean idefics3 =
+      mm_chat_template_get_format (text->chat) == MM_CHAT_FORMAT_IDEFICS3
+      && mm_tokenizer_token_id (text->tok, "<global-img>") >= 0;
+  gboolean minicpmv = mm_chat_template_get_format (text->chat) !=
+      MM_CHAT_FORMAT_IDEFICS3
+      && mm_chat_template_get_image_style (text->chat) !=
+      MM_CHAT_IMAGE_MARKERS;
+  if (m->kind != MM_MEDIA_IMAGE || m->rows <= 0 || m->cols <= 0
+      || !(idefics3 || minicpmv))
+    return 1;
+  return m->rows * m->cols + 1;
+}
+
+/* The encoder's view (tiles row by row, then the global image) that the
+ * prompt's @i-th run of a @v-view image takes: MiniCPM-V's markers put the
+ * overview first. */
+static gint
+run_view (MmLlmText * text, gint i, gint v)
+{
+  if (v > 1 && mm_chat_template_get_format (text->chat) !=
+      MM_CHAT_FORMAT_IDEFICS3)
+    return i == 0 ? v - 1 : i - 1;
+  return i;
+}
+
+MmLlmMedia *
+mm_llm_text_media_runs (MmLlmText * text, const MmLlmRequest * req,
+    gint * n_runs)
+{
+  gint n = 0;
+  for (gint m = 0; m < req->n_media; m++)
+    n += media_views (text, &req->media[m]);
+  *n_runs = n;
+  if (n == req->n_media)
+    return (MmLlmMedia *) req->media;
+  MmLlmMedia *runs = g_new0 (MmLlmMedia, n);
+  n = 0;
+  for (gint m = 0; m < req->n_media; m++) {
+    const MmLlmMedia *src = &req->media[m];
+    gint v = media_views (text, src), per = src->n_tokens / v;
+    for (gint i = 0; i < v; i++) {
+      MmLlmMedia *r = &runs[n++];
+      gint view = run_view (text, i, v);
+      *r = *src;
+      r->rows = r->cols = 0;
+      r->n_tokens = per;
+      if (r->buf)
+        r->offset += (gsize) view * per * src->dim * sizeof (float);
+      else if (r->host)
+        r->host += (gsize) view * per * src->dim;
+    }
+  }
+  return runs;
+}
+
 gboolean
 mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req, GArray * ids,
     GError ** error)
 {
   /* media first, then the question, in one user turn */
+  for (gint m = 0; m < req->n_media; m++) {
+    gint v = media_views (text, &req->media[m]);
+    if (req->media[m].n_tokens <= 0 || req->media[m].n_tokens % v != 0) {
+      g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
+          "an image of %d x %d tiles + global view cannot hold %d tokens",
+          req->media[m].rows, req->media[m].cols, req->media[m].n_tokens);
+      return FALSE;
+    }
+  }
   MmChatPart *parts = g_new0 (MmChatPart, req->n_media + 1);
   for (gint m = 0; m < req->n_media; m++) {
+    gint v = media_views (text, &req->media[m]);
     parts[m].kind = req->media[m].kind == MM_MEDIA_AUDIO ? MM_CHAT_PART_AUDIO
         : MM_CHAT_PART_IMAGE;
-    parts[m].n_tokens = req->media[m].n_tokens;
+    parts[m].n_tokens = req->media[m].n_tokens / v;
+    if (v > 1) {
+      parts[m].rows = req->media[m].rows;
+      parts[m].cols = req->media[m].cols;
+    }
   }
   parts[req->n_media].kind = MM_CHAT_PART_TEXT;
   parts[req->n_media].text = req->prompt ? req->prompt : "";
@@ -198,6 +276,14 @@ mm_llm_text_prompt (MmLlmText * text, const MmLlmRequest * req, GArray * ids,
   g_free (parts);
   if (p == NULL)
     return FALSE;
+  /* each media position says which media it holds (-1 - its index), so
+   * two media side by side (audio windows without markers between them)
+   * stay two spans */
+  for (guint k = 0; k < p->spans->len; k++) {
+    const MmChatMediaSpan *sp = &g_array_index (p->spans, MmChatMediaSpan, k);
+    for (guint i = 0; i < sp->n_tokens; i++)
+      g_array_index (p->ids, gint32, sp->pos + i) = -1 - (gint32) sp->part;
+  }
   g_array_append_vals (ids, p->ids->data, p->ids->len);
   mm_chat_prompt_free (p);
   return TRUE;

@@ -115,7 +115,7 @@ llm_embed (MmLlm * llm, MmGraph * g, const MmLlmBatch * b)
       mm_copy_rows_into (g, x, i, mm_get_rows (g, llm->tok_embd, b->ids + i,
               j - i));
     } else {
-      while (j < b->n && b->ids[j] < 0)
+      while (j < b->n && b->ids[j] == b->ids[i])
         j++;
       if (media >= b->n_media) {
         mm_graph_failf (g, "llm: prompt has more media spans than media");
@@ -444,7 +444,7 @@ prompt_keys (const GArray * ids, const MmLlmRequest * req)
   gint media = -1, row = 0;
   for (guint i = 0; i < ids->len; i++) {
     if (p[i] < 0) {
-      if (i == 0 || p[i - 1] >= 0) {
+      if (i == 0 || p[i - 1] != p[i]) {
         media++;
         row = 0;
       }
@@ -469,7 +469,7 @@ reusable_prefix (MmLlm * llm, GArray * keys, const gint32 * ids)
     n++;
   if (n >= keys->len)
     n = keys->len - 1;
-  while (n > 0 && ids[n] < 0 && ids[n - 1] < 0)
+  while (n > 0 && ids[n] < 0 && ids[n - 1] == ids[n])
     n--;                        /* back to the start of the span */
   return n;
 }
@@ -480,7 +480,7 @@ media_before (const gint32 * ids, gint pos)
 {
   gint n = 0;
   for (gint i = 0; i < pos; i++)
-    if (ids[i] < 0 && (i == 0 || ids[i - 1] >= 0))
+    if (ids[i] < 0 && (i == 0 || ids[i - 1] != ids[i]))
       n++;
   return n;
 }
@@ -585,9 +585,15 @@ mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
     g_array_unref (ids);
     return NULL;
   }
-  GArray *keys = prompt_keys (ids, req);
-  float *logits = prefill (llm, req, ids, keys, &st, &err);
+  /* tiled images fill one media run per view */
+  MmLlmRequest runs = *req;
+  MmLlmMedia *media = mm_llm_text_media_runs (llm->text, req, &runs.n_media);
+  runs.media = media;
+  GArray *keys = prompt_keys (ids, &runs);
+  float *logits = prefill (llm, &runs, ids, keys, &st, &err);
   g_array_unref (keys);
+  if (media != req->media)
+    g_free (media);
   MmStopper *stopper = make_stopper (req);
   MmDecodeStream *dec = mm_llm_text_decoder (llm->text);
   GString *piece = g_string_new (NULL), *shown = g_string_new (NULL);

@@ -26,7 +26,14 @@ typedef enum
 /* Encoder output spliced into the prompt where the template puts media.
  * Either @buf (a device buffer of the same engine, F32 [n_tokens, dim] at
  * byte @offset) or @host is set.  @id identifies the content (e.g. a
- * sequence number) so unchanged media keep their KV cache entries. */
+ * sequence number) so unchanged media keep their KV cache entries.
+ * An image split into tiles (Idefics3 / SmolVLM layout, MiniCPM-V
+ * slices) sets @rows x @cols: its n_tokens are rows * cols + 1 equal
+ * views, the tiles row by row then the global image, and the Idefics3
+ * template splices them with their <row_r_col_c> / <global-img> markers,
+ * a tokenizer with MiniCPM-V's markers with <image> (the global image
+ * first) and <slice> (see mm-chat.h); other templates take the tokens as
+ * one run; 0 x 0: one view. */
 typedef struct
 {
   MmMediaKind kind;
@@ -35,6 +42,7 @@ typedef struct
   gsize offset;
   const float *host;
   guint64 id;
+  gint rows, cols;
 } MmLlmMedia;
 
 typedef struct

@@ -367,6 +367,9 @@ get_floats3 (Loader * L, MmJson * j, const gchar * key, gfloat * v)
 
 static void probe_tower (Loader * L, MmVisionHp * hp);
 
+/* image_processing_minicpmv.py's max_slice_nums default */
+#define MINICPMV_MAX_SLICES 9
+
 /* ---- hparams: GGUF ---- */
 
 static void
@@ -431,26 +434,43 @@ gguf_hparams (Loader * L, MmVisionHp * hp, MmImagePrepSpec * prep)
   probe_tower (L, hp);
   gboolean clip_like = hp->has_cls;
   if (hp->proj == MM_PROJ_IDEFICS3) {
+    /* SmolVLM's converter writes size.longest_edge as preproc_image_size
+     * and max_image_size as image_size; llama.cpp always splits */
     prep->resample = MM_RESAMPLE_LANCZOS;
-    prep->n_steps = 2;
+    prep->n_steps = 1;
     prep->steps[0] = (MmResizeStep) {
     MM_SIZE_LONGEST_EDGE, 0, 0,
           get_int (L, "clip.vision.preproc_image_size", hp->image_size,
-          FALSE)};
-    prep->steps[1] = (MmResizeStep) {
-    MM_SIZE_FIXED, hp->image_size, hp->image_size, 0};
+          FALSE), 0};
+    prep->split_kind = MM_SPLIT_IDEFICS3;
+    prep->tile = hp->image_size;
+    prep->do_split = TRUE;
+  } else if (hp->proj == MM_PROJ_MINICPMV) {
+    /* MiniCPM-V's processor (llama.cpp's llava-uhd slicing): slices and
+     * overview of about image_size^2 pixels (scale_resolution), edges
+     * multiples of the patch, at most 9 slices (max_slice_nums, which
+     * llama.cpp fixes too); Pillow's bicubic */
+    prep->resample = MM_RESAMPLE_BICUBIC;
+    prep->n_steps = 1;
+    prep->steps[0] = (MmResizeStep) {
+    MM_SIZE_FIXED, hp->image_size, hp->image_size, 0, 0};
+    prep->split_kind = MM_SPLIT_MINICPMV;
+    prep->tile = hp->image_size;
+    prep->patch = hp->patch;
+    prep->max_slices = MINICPMV_MAX_SLICES;
+    prep->do_split = TRUE;
   } else if (clip_like) {
     prep->resample = MM_RESAMPLE_BICUBIC;
     prep->n_steps = 1;
     prep->steps[0] = (MmResizeStep) {
-    MM_SIZE_SHORTEST_EDGE, 0, 0, hp->image_size};
+    MM_SIZE_SHORTEST_EDGE, 0, 0, hp->image_size, 0};
     prep->do_center_crop = TRUE;
     prep->crop_w = prep->crop_h = hp->image_size;
   } else {
     prep->resample = MM_RESAMPLE_BICUBIC;
     prep->n_steps = 1;
     prep->steps[0] = (MmResizeStep) {
-    MM_SIZE_FIXED, hp->image_size, hp->image_size, 0};
+    MM_SIZE_FIXED, hp->image_size, hp->image_size, 0, 0};
   }
 }
 
@@ -581,29 +601,38 @@ hf_prep (Loader * L, const MmVisionHp * hp, const gchar * model_type,
   if (size_int > 0)
     shortest = size_int;
   if (idefics3) {
-    /* longest edge to size.longest_edge, then max_image_size square.  With
-     * do_image_splitting the processor first goes up to multiples of
-     * max_image_size, cuts tiles and resizes that to the square "global
-     * image": we encode that global image (one frame, no tiles) */
-    gint max = jint (L, j, root, "max_image_size.longest_edge", S);
-    gboolean split = jbool (L, j, root, "do_image_splitting", TRUE);
-    gint i = 0;
-    prep->steps[i++] = (MmResizeStep) {
-    MM_SIZE_LONGEST_EDGE, 0, 0, longest > 0 ? longest : max};
-    if (split)
-      prep->steps[i++] = (MmResizeStep) {
-      MM_SIZE_MULTIPLE_OF, 0, 0, max};
-    prep->steps[i++] = (MmResizeStep) {
-    MM_SIZE_FIXED, max, max, 0};
-    prep->n_steps = i;
+    /* Idefics3ImageProcessor: longest edge to size.longest_edge; with
+     * do_image_splitting tiles of max_image_size + the global image, else
+     * a square of max_image_size (class defaults: 4 * 364, 364, split) */
+    prep->n_steps = 1;
+    prep->steps[0] = (MmResizeStep) {
+    MM_SIZE_LONGEST_EDGE, 0, 0, longest > 0 ? longest : j ? 4 * 364 : S, 0};
+    prep->split_kind = MM_SPLIT_IDEFICS3;
+    prep->tile = jint (L, j, root, "max_image_size.longest_edge", S);
+    prep->do_split = jbool (L, j, root, "do_image_splitting", TRUE);
+  } else if (hp->proj == MM_PROJ_PERCEIVER) {
+    /* Idefics2ImageProcessor: the longest edge down to size.longest_edge,
+     * each edge at least size.shortest_edge (class defaults 980, 378), no
+     * padding for one image: views keep their aspect; with
+     * do_image_splitting (default off) the quarters first */
+    prep->n_steps = 1;
+    if (height > 0 && width > 0)
+      prep->steps[0] = (MmResizeStep) {
+      MM_SIZE_FIXED, width, height, 0, 0};
+    else
+      prep->steps[0] = (MmResizeStep) {
+      MM_SIZE_MIN_MAX_EDGE, 0, 0, longest > 0 ? longest : 980, 0};
+    prep->steps[0].min_edge = shortest > 0 ? shortest : 378;
+    prep->split_kind = MM_SPLIT_IDEFICS2;
+    prep->do_split = jbool (L, j, root, "do_image_splitting", FALSE);
   } else if (height > 0 && width > 0) {
     prep->n_steps = 1;
     prep->steps[0] = (MmResizeStep) {
-    MM_SIZE_FIXED, width, height, 0};
+    MM_SIZE_FIXED, width, height, 0, 0};
   } else if (shortest > 0 && clip) {
     prep->n_steps = 1;
     prep->steps[0] = (MmResizeStep) {
-    MM_SIZE_SHORTEST_EDGE, 0, 0, shortest};
+    MM_SIZE_SHORTEST_EDGE, 0, 0, shortest, 0};
     prep->do_center_crop = jbool (L, j, root, "do_center_crop", TRUE);
     gint crop_int = json_number (j, root, "crop_size");
     prep->crop_w = jint (L, j, root, "crop_size.width",
@@ -611,11 +640,10 @@ hf_prep (Loader * L, const MmVisionHp * hp, const gchar * model_type,
     prep->crop_h = jint (L, j, root, "crop_size.height",
         crop_int > 0 ? crop_int : shortest);
   } else {
-    /* Idefics2's aspect-keeping 378..980 resize (or no processor config):
-     * a square of the tower's size */
+    /* no processor config: a square of the tower's size */
     prep->n_steps = 1;
     prep->steps[0] = (MmResizeStep) {
-    MM_SIZE_FIXED, S, S, 0};
+    MM_SIZE_FIXED, S, S, 0, 0};
   }
   (void) model_type;
   if (j)
@@ -764,7 +792,11 @@ finish_hparams (Loader * L, MmVisionHp * hp, MmImagePrepSpec * prep,
   if (!hp->has_cls)
     hp->drop_cls = FALSE;
 
-  if (opts && opts->image_size > 0) {
+  if (prep->split_kind != MM_SPLIT_NONE && opts
+      && opts->split != MM_VISION_SPLIT_DEFAULT)
+    prep->do_split = opts->split == MM_VISION_SPLIT_ON;
+  prep->max_tiles = opts ? MAX (opts->max_tiles, 0) : 0;
+  if (opts && opts->image_size > 0 && hp->proj != MM_PROJ_PERCEIVER) {
     /* scale the processor to the asked resolution */
     gint S = opts->image_size;
     for (gint i = 0; i < prep->n_steps; i++)
@@ -773,20 +805,32 @@ finish_hparams (Loader * L, MmVisionHp * hp, MmImagePrepSpec * prep,
       else
         prep->steps[i].edge = S;
     prep->crop_w = prep->crop_h = S;
+    prep->tile = S;
   }
   gint ow = hp->image_size, oh = hp->image_size;
-  if (prep->n_steps > 0)
+  if (prep->split_kind == MM_SPLIT_IDEFICS3)
+    ow = oh = prep->tile;
+  else if (prep->n_steps > 0)
     mm_image_prep_step_size (&prep->steps[prep->n_steps - 1], 1000, 1000, &ow,
         &oh);
   if (prep->do_center_crop)
     ow = prep->crop_w, oh = prep->crop_h;
-  if (ow != oh || ow < hp->patch) {
+  if (hp->proj == MM_PROJ_PERCEIVER) {
+    /* bucketed positions: views of any size (at least one patch) */
+    prep->out_w = prep->out_h = 0;
+  } else if (prep->split_kind == MM_SPLIT_MINICPMV) {
+    /* bucketed positions, resampler positions per view: views of any
+     * size; the scale resolution is the model's size */
+    hp->image_size = prep->tile;
+    prep->out_w = prep->out_h = 0;
+  } else if (ow != oh || ow < hp->patch) {
     fail (L, "processor output %dx%d: only square inputs are supported", ow,
         oh);
     return;
+  } else {
+    hp->image_size = ow;
+    prep->out_w = prep->out_h = ow;
   }
-  hp->image_size = ow;
-  prep->out_w = prep->out_h = ow;
 
   gint g = hp->image_size / hp->patch, n_patch = g * g;
   gint n_tok = n_patch + (hp->has_cls ? 1 : 0);
@@ -864,20 +908,22 @@ interp_bicubic (const float *src, gint gi, gint go, gint d, float *dst)
   g_free (wt);
 }
 
-/* Idefics2/3 (and MiniCPM-V's NaViT SigLIP) position ids of a go x go grid
- * on a gi x gi table: torch.bucketize of float32 fractional coordinates
- * against float32 boundaries, as modeling_idefics3.py computes them. */
-static void
-bucket_ids (gint gi, gint go, gint * ids)
+/* Idefics2/3 (and MiniCPM-V's NaViT SigLIP) position ids of @go patches on
+ * a @gi-wide table: torch.bucketize (right=True) of the float32
+ * fractional coordinates i * (1 / go), clamped below 1 - 1e-6, against
+ * the boundaries torch.arange (1 / gi, 1, 1 / gi) (computed in double,
+ * stored as float32), as modeling_idefics3.py does. */
+void
+mm_vision_bucket_ids (gint gi, gint go, gint * ids)
 {
   double step_b = 1.0 / gi;
   gint nb = (gint) ceil ((1.0 - step_b) / step_b);
   float *bounds = g_new (float, MAX (nb, 1));
   for (gint k = 0; k < nb; k++)
     bounds[k] = (float) (step_b + k * step_b);
-  double step = 1.0 / go;
+  float step = 1.0f / (float) go;
   for (gint i = 0; i < go; i++) {
-    float frac = (float) (i * step);
+    float frac = MIN ((float) i * step, (float) (1.0 - 1e-6));
     gint b = 0;
     while (b < nb && bounds[b] <= frac)
       b++;
@@ -908,7 +954,7 @@ position_table (const MmVisionHp * hp, const float *trained, GError ** error)
     interp_bicubic (trained + cls * d, gi, go, d, out + cls * d);
   } else {
     gint *ids = g_new (gint, go);
-    bucket_ids (gi, go, ids);
+    mm_vision_bucket_ids (gi, go, ids);
     for (gint y = 0; y < go; y++)
       for (gint x = 0; x < go; x++)
         memcpy (out + ((gsize) cls + y * go + x) * d,
@@ -919,20 +965,20 @@ position_table (const MmVisionHp * hp, const float *trained, GError ** error)
   return out;
 }
 
-/* MiniCPM-V resampler.py get_2d_sincos_pos_embed: [g * g, D]; the first
- * D/2 channels follow the column, the last D/2 the row; float32 as numpy
- * computes it. */
-static float *
-sincos_2d (gint g, gint D)
+/* MiniCPM-V resampler.py get_2d_sincos_pos_embed for a @gh x @gw grid:
+ * [gh * gw, D] row-major over (row, column); the first D/2 channels follow
+ * the column, the last D/2 the row; float32 as numpy computes it. */
+float *
+mm_vision_sincos_2d (gint gh, gint gw, gint D)
 {
   gint half = D / 2, quarter = D / 4;
   float *omega = g_new (float, quarter);
   for (gint i = 0; i < quarter; i++)
     omega[i] = 1.0f / powf (10000.0f, (float) i / (float) (half / 2.0));
-  float *out = g_new (float, (gsize) g * g * D);
-  for (gint y = 0; y < g; y++)
-    for (gint x = 0; x < g; x++) {
-      float *row = out + ((gsize) y * g + x) * D;
+  float *out = g_new (float, (gsize) gh * gw * D);
+  for (gint y = 0; y < gh; y++)
+    for (gint x = 0; x < gw; x++) {
+      float *row = out + ((gsize) y * gw + x) * D;
       for (gint i = 0; i < quarter; i++) {
         float ax = (float) x * omega[i], ay = (float) y * omega[i];
         row[i] = sinf (ax);
@@ -1244,7 +1290,8 @@ mm_vision_weights_clear (MmVisionWeights * w, const MmVisionHp * hp)
     &w->mp_down_w, &w->latents, &w->p_norm, &w->r_query, &w->r_kv_w,
     &w->r_q_w, &w->r_q_b, &w->r_k_w, &w->r_k_b, &w->r_v_w, &w->r_v_b,
     &w->r_o_w, &w->r_o_b, &w->r_ln_q_w, &w->r_ln_q_b, &w->r_ln_kv_w,
-    &w->r_ln_kv_b, &w->r_ln_post_w, &w->r_ln_post_b, &w->r_proj_w, &w->r_pos
+    &w->r_ln_kv_b, &w->r_ln_post_w, &w->r_ln_post_b, &w->r_proj_w, &w->r_pos,
+    &w->pos_trained
   };
   for (guint i = 0; i < G_N_ELEMENTS (top); i++)
     g_clear_pointer (top[i], mm_tensor_free);
@@ -1308,9 +1355,15 @@ mm_vision_load_file (MmEngine * engine, const gchar * path,
       out->w.pos = mm_tensor_upload (engine, MM_DTYPE_F32, 2, s, pos,
           "position embeddings", &err);
     g_free (pos);
+    if (prep->out_w == 0 && out->w.pos) {
+      /* views of any size: positions looked up per grid */
+      gint64 ts[2] = { hp->n_pos_trained, hp->d };
+      out->w.pos_trained = mm_tensor_upload (engine, MM_DTYPE_F32, 2, ts,
+          pos_trained, "position embeddings", &err);
+    }
     if (hp->proj == MM_PROJ_MINICPMV && out->w.pos) {
       gint64 rs[2] = { (gint64) g * g, hp->r_dim };
-      r_pos = sincos_2d (g, hp->r_dim);
+      r_pos = mm_vision_sincos_2d (g, g, hp->r_dim);
       out->w.r_pos = mm_tensor_upload (engine, MM_DTYPE_F32, 2, rs, r_pos,
           "resampler position embeddings", &err);
     }

@@ -91,6 +91,8 @@ typedef struct
 {
   /* tower */
   MmTensor *patch_w, *patch_b, *cls, *pos;      /* pos: [n_tok, d], ready */
+  MmTensor *pos_trained;        /* bucketed towers taking any grid (views of
+                                 * varying size): the file's table */
   MmTensor *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b;
   MmVitLayer *layers;           /* n_layer */
   /* LLaVA MLP */
@@ -120,5 +122,11 @@ typedef struct
 gboolean mm_vision_load_file (MmEngine * engine, const gchar * path,
     const MmVisionOptions * opts, MmVisionLoaded * out, GError ** error);
 void mm_vision_weights_clear (MmVisionWeights * w, const MmVisionHp * hp);
+/* Idefics2/3 (NaViT) bucketed position of each of @go patches along an
+ * axis on a table of @gi per side, as modeling_idefics3.py computes it. */
+void mm_vision_bucket_ids (gint gi, gint go, gint * ids);
+/* MiniCPM-V's 2-D sin-cos table of a @gh x @gw grid, [gh * gw, D]
+ * (g_free). */
+float *mm_vision_sincos_2d (gint gh, gint gw, gint D);
 
 G_END_DECLS

@@ -32,7 +32,13 @@ struct _MmVisionModel
   gboolean trace;
   GHashTable *traced;           /* name -> MmTensor * of the last forward */
   GPtrArray *pool;              /* cl_mem of output tensors, one ref each */
+  GHashTable *r_pos_grids;      /* MiniCPM-V: grid (gh << 16 | gw) ->
+                                 * MmTensor * of its sin-cos table */
 };
+
+/* Grids whose resampler position tables are kept (a stream of equal
+ * frames has two or three: slices, overview). */
+#define R_POS_GRIDS_MAX 8
 
 /* ---- builders ---- */
 
@@ -147,24 +153,62 @@ vit_block (MmGraph * g, const MmVitLayer * l, MmTensor * x,
   return mm_linear_fused (g, h, l->fc2_w, l->fc2_b, &res2);
 }
 
-/* Patches (+ class token) + positions (+ pre-LN): hidden_states[0]. */
+/* Position embeddings of a gh x gw patch grid: the table made at load for
+ * the model's own grid; bucketed towers look other grids up in the file's
+ * table (NaViT positions, as Idefics2/3 compute them per image). */
 static MmTensor *
-vit_embed (MmVisionModel * m, MmGraph * g, MmTensor * pixels)
+vit_positions (MmVisionModel * m, MmGraph * g, gint gh, gint gw)
+{
+  const MmVisionHp *hp = &m->hp;
+  gint side = hp->image_size / hp->patch;
+  if (gh == side && gw == side)
+    return m->w.pos;
+  if (hp->pos_mode != MM_POS_BUCKET || m->w.pos_trained == NULL) {
+    mm_graph_failf (g, "%s: a %dx%d patch grid, the model takes %dx%d", m->id,
+        gw, gh, side, side);
+    return mm_graph_dead (g);
+  }
+  gint gi = (gint) lround (sqrt (hp->n_pos_trained));
+  gint *bh = g_new (gint, gh), *bw = g_new (gint, gw);
+  gint32 *ids = g_new (gint32, (gsize) gh * gw);
+  mm_vision_bucket_ids (gi, gh, bh);
+  mm_vision_bucket_ids (gi, gw, bw);
+  for (gint y = 0; y < gh; y++)
+    for (gint x = 0; x < gw; x++)
+      ids[y * gw + x] = bh[y] * gi + bw[x];
+  MmTensor *pos = mm_get_rows (g, m->w.pos_trained, ids, gh * gw);
+  g_free (bh);
+  g_free (bw);
+  g_free (ids);
+  return pos;
+}
+
+/* Patches (+ class token) + positions (+ pre-LN) of pixels [3, ph, pw] on
+ * its gh x gw patch grid: hidden_states[0] (edges that are not a multiple
+ * of the patch lose their remainder: the conv is "valid"). */
+static MmTensor *
+vit_embed (MmVisionModel * m, MmGraph * g, MmTensor * pixels, gint pw, gint ph,
+    gint64 gw, gint64 gh)
 {
   const MmVisionHp *hp = &m->hp;
   const MmVisionWeights *w = &m->w;
-  gint64 C = 3, p = hp->patch, side = hp->image_size / p;
-  MmTensor *cols = mm_graph_tensor_2d (g, side * side, C * p * p);
-  gsize gws[2] = { C * p, side * side };
+  gint64 C = 3, p = hp->patch;
+  if (gw <= 0 || gh <= 0) {
+    mm_graph_failf (g, "%s: a %dx%d view is smaller than a %d-pixel patch",
+        m->id, pw, ph, hp->patch);
+    return mm_graph_dead (g);
+  }
+  MmTensor *cols = mm_graph_tensor_2d (g, gh * gw, C * p * p);
+  gsize gws[2] = { C * p, gh * gw };
   MM_LAUNCH (g, "kernel_vision_patchify", 2, gws, FALSE, MM_TENSOR (pixels),
-      MM_TENSOR (cols), MM_UINT (C), MM_UINT (hp->image_size),
-      MM_UINT (hp->image_size), MM_UINT (p), MM_UINT (side));
+      MM_TENSOR (cols), MM_UINT (C), MM_UINT (ph), MM_UINT (pw), MM_UINT (p),
+      MM_UINT (gw));
   /* the conv as a GEMM over patches: [n_patch, d] */
   MmTensor *x = mm_linear (g, cols, mm_reshape_2d (g, w->patch_w, hp->d,
           C * p * p), w->patch_b);
   if (hp->has_cls)
     x = mm_concat (g, mm_reshape_2d (g, w->cls, 1, hp->d), x, FALSE);
-  x = mm_add (g, x, w->pos);
+  x = mm_add (g, x, vit_positions (m, g, gh, gw));
   if (hp->has_pre_ln)
     x = mm_layer_norm (g, x, w->pre_ln_w, w->pre_ln_b, hp->eps);
   return x;
@@ -173,10 +217,11 @@ vit_embed (MmVisionModel * m, MmGraph * g, MmTensor * pixels)
 /* The tower's output as the connector takes it: the feature layer(s),
  * concatenated along features, post-LN'd where HF does. */
 static MmTensor *
-vit_forward (MmVisionModel * m, MmGraph * g, MmTensor * pixels)
+vit_forward (MmVisionModel * m, MmGraph * g, MmTensor * pixels, gint pw,
+    gint ph, gint gw, gint gh)
 {
   const MmVisionHp *hp = &m->hp;
-  MmTensor *x = vit_embed (m, g, pixels);
+  MmTensor *x = vit_embed (m, g, pixels, pw, ph, gw, gh);
   gint64 n = mm_tensor_rows (x);
   MmTensor *carry[2] = { mm_graph_tensor_2d (g, n, hp->d),
     mm_graph_tensor_2d (g, n, hp->d)
@@ -235,6 +280,12 @@ idefics3_connector (MmVisionModel * m, MmGraph * g, MmTensor * x)
 {
   const MmVisionHp *hp = &m->hp;
   gint64 side = hp->image_size / hp->patch, s = hp->scale_factor, d = hp->d;
+  if (mm_tensor_rows (x) != side * side) {
+    mm_graph_failf (g, "%s: pixel shuffle takes %" G_GINT64_FORMAT
+        " patches, not %" G_GINT64_FORMAT, m->id, side * side,
+        mm_tensor_rows (x));
+    return mm_graph_dead (g);
+  }
   const gint swap[3] = { 1, 0, 2 };
   x = mm_reshape_3d (g, x, side, side / s, s * d);      /* [h, w/s, s d] */
   x = mm_permute (g, x, swap);  /* [w/s, h, s d] */
@@ -277,10 +328,44 @@ perceiver_connector (MmVisionModel * m, MmGraph * g, MmTensor * x)
   return mm_rms_norm (g, lat, w->p_norm, hp->p_eps);
 }
 
-/* MiniCPM-V: learned queries attend once to the projected features, with
- * 2-D sin-cos positions added to the keys. */
+/* MiniCPM-V: the sin-cos table of a gh x gw patch grid: the one made at
+ * load for the model's square grid, else computed once per grid and
+ * kept. */
 static MmTensor *
-minicpmv_resampler (MmVisionModel * m, MmGraph * g, MmTensor * x)
+resampler_positions (MmVisionModel * m, MmGraph * g, gint gh, gint gw)
+{
+  gint side = m->hp.image_size / m->hp.patch;
+  if (gh == side && gw == side)
+    return m->w.r_pos;
+  gpointer key = GINT_TO_POINTER (gh << 16 | gw);
+  MmTensor *t = g_hash_table_lookup (m->r_pos_grids, key);
+  if (t)
+    return t;
+  if (gh <= 0 || gw <= 0 || gh > 0x7fff || gw > 0xffff) {
+    mm_graph_failf (g, "%s: a %dx%d patch grid", m->id, gw, gh);
+    return mm_graph_dead (g);
+  }
+  if (g_hash_table_size (m->r_pos_grids) >= R_POS_GRIDS_MAX)
+    g_hash_table_remove_all (m->r_pos_grids);
+  float *pos = mm_vision_sincos_2d (gh, gw, m->hp.r_dim);
+  gint64 shape[2] = { (gint64) gh * gw, m->hp.r_dim };
+  GError *err = NULL;
+  t = mm_tensor_upload (m->engine, MM_DTYPE_F32, 2, shape, pos,
+      "resampler position embeddings", &err);
+  g_free (pos);
+  if (t == NULL) {
+    mm_graph_fail (g, err);
+    return mm_graph_dead (g);
+  }
+  g_hash_table_insert (m->r_pos_grids, key, t);
+  return t;
+}
+
+/* MiniCPM-V: learned queries attend once to the projected features of a
+ * gh x gw patch grid, with 2-D sin-cos positions added to the keys. */
+static MmTensor *
+minicpmv_resampler (MmVisionModel * m, MmGraph * g, MmTensor * x, gint gh,
+    gint gw)
 {
   const MmVisionHp *hp = &m->hp;
   const MmVisionWeights *w = &m->w;
@@ -290,7 +375,7 @@ minicpmv_resampler (MmVisionModel * m, MmGraph * g, MmTensor * x)
   MmTensor *q = mm_layer_norm (g, w->r_query, w->r_ln_q_w, w->r_ln_q_b,
       hp->r_eps);
   trace (m, v, "connector.kv");
-  MmTensor *k = mm_add (g, v, w->r_pos);
+  MmTensor *k = mm_add (g, v, resampler_positions (m, g, gh, gw));
   MmTensor *a = build_attn (g, q, k, v, w->r_q_w, w->r_q_b, w->r_k_w,
       w->r_k_b, w->r_v_w, w->r_v_b, w->r_o_w, w->r_o_b, hp->r_n_head,
       hp->r_n_head, hp->r_dim / hp->r_n_head);
@@ -299,8 +384,9 @@ minicpmv_resampler (MmVisionModel * m, MmGraph * g, MmTensor * x)
   return mm_linear (g, a, w->r_proj_w, NULL);
 }
 
+/* The connector on tower features of a gh x gw patch grid. */
 static MmTensor *
-connector (MmVisionModel * m, MmGraph * g, MmTensor * x)
+connector (MmVisionModel * m, MmGraph * g, MmTensor * x, gint gh, gint gw)
 {
   switch (m->hp.proj) {
     case MM_PROJ_NONE:
@@ -312,7 +398,7 @@ connector (MmVisionModel * m, MmGraph * g, MmTensor * x)
     case MM_PROJ_PERCEIVER:
       return perceiver_connector (m, g, x);
     case MM_PROJ_MINICPMV:
-      return minicpmv_resampler (m, g, x);
+      return minicpmv_resampler (m, g, x, gh, gw);
   }
   return x;
 }
@@ -384,18 +470,65 @@ begin (MmVisionModel * m)
   g_hash_table_remove_all (m->traced);
 }
 
+/* A view of the preprocessed pixels: [3, h, w] at its offset. */
+static MmTensor *
+view_pixels (MmGraph * g, MmTensor * pixels, const MmImageView * v)
+{
+  MmTensor t = *pixels;
+  gint64 shape[3] = { 3, v->h, v->w };
+  t.offset += v->offset * sizeof (float);
+  return mm_graph_keep (g, mm_tensor_view (&t, 3, shape));
+}
+
+MmTensor *
+mm_vision_model_encode_views (MmVisionModel * m, const MmImage * img,
+    MmVisionLayout * layout, GError ** error)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  MmGraph *g = m->graph;
+  MmImageLayout il = { 0 };
+  begin (m);
+  MmTensor *pixels = mm_image_prep_run (m->prep, g, img);
+  trace (m, pixels, "pixel_values");
+  const MmImageView *views = mm_graph_ok (g) ?
+      mm_image_prep_views (m->prep, &il) : NULL;
+  gint n_tok = m->hp.n_tokens;
+  MmTensor *out = mm_graph_tensor_2d (g, (gint64) MAX (il.n_views, 1) * n_tok,
+      m->hp.out_dim);
+  /* views one after the other; the arena holds one view's forward (all
+   * of them when tracing, the names then hold the last view's tensors) */
+  for (gint i = 0; i < il.n_views && mm_graph_ok (g); i++) {
+    MmGraphMark mark = mm_graph_mark (g);
+    /* views of different sizes (Idefics2's quarters) come padded to the
+     * largest in HF's batch, where only whole patches of the view count
+     * (patch_attention_mask): the view's own floor grid */
+    gint gw = views[i].w / m->hp.patch, gh = views[i].h / m->hp.patch;
+    MmTensor *y = connector (m, g, vit_forward (m, g, view_pixels (g, pixels,
+                &views[i]), views[i].w, views[i].h, gw, gh), gh, gw);
+    if (mm_graph_ok (g) && mm_tensor_rows (y) != n_tok)
+      mm_graph_failf (g, "%s: view %d gives %" G_GINT64_FORMAT " tokens, not "
+          "%d", m->id, i, mm_tensor_rows (y), n_tok);
+    mm_copy_rows_into (g, out, (gint64) i * n_tok, y);
+    trace (m, y, "output.%d", i);
+    if (!m->trace)
+      mm_graph_rewind (g, mark);
+  }
+  trace (m, out, "output");
+  if (layout) {
+    layout->n_views = il.n_views;
+    layout->tokens_per_view = n_tok;
+    layout->rows = il.rows;
+    layout->cols = il.cols;
+    layout->global_view = il.global_view;
+  }
+  return finish (m, out, t0, error);
+}
+
 MmTensor *
 mm_vision_model_encode (MmVisionModel * m, const MmImage * img,
     GError ** error)
 {
-  gint64 t0 = g_get_monotonic_time ();
-  MmGraph *g = m->graph;
-  begin (m);
-  MmTensor *pixels = mm_image_prep_run (m->prep, g, img);
-  trace (m, pixels, "pixel_values");
-  MmTensor *y = connector (m, g, vit_forward (m, g, pixels));
-  trace (m, y, "output");
-  return finish (m, y, t0, error);
+  return mm_vision_model_encode_views (m, img, NULL, error);
 }
 
 MmTensor *
@@ -407,7 +540,9 @@ mm_vision_model_encode_pixels (MmVisionModel * m, const float *pixels,
   begin (m);
   gint64 s[3] = { 3, m->hp.image_size, m->hp.image_size };
   MmTensor *x = mm_graph_input_f32 (g, 3, s, pixels);
-  MmTensor *y = connector (m, g, vit_forward (m, g, x));
+  gint side = m->hp.image_size / m->hp.patch;
+  MmTensor *y = connector (m, g, vit_forward (m, g, x, m->hp.image_size,
+          m->hp.image_size, side, side), side, side);
   trace (m, y, "output");
   return finish (m, y, t0, error);
 }
@@ -427,21 +562,72 @@ mm_vision_model_encode_features (MmVisionModel * m, const float *features,
   }
   gint64 s[2] = { n, m->hp.d * m->hp.n_feature_layers };
   MmTensor *x = mm_graph_input_f32 (g, 2, s, features);
-  MmTensor *y = connector (m, g, x);
+  MmTensor *y = connector (m, g, x, g_side, g_side);
   trace (m, y, "output");
   return finish (m, y, t0, error);
 }
 
 float *
-mm_vision_model_preprocess (MmVisionModel * m, const MmImage * img,
-    GError ** error)
+mm_vision_model_preprocess_views (MmVisionModel * m, const MmImage * img,
+    MmVisionLayout * layout, gsize * n_floats, GError ** error)
 {
   MmGraph *g = m->graph;
   begin (m);
   MmTensor *pixels = mm_image_prep_run (m->prep, g, img);
   if (!mm_graph_finish (g, error))
     return NULL;
+  MmImageLayout il;
+  mm_image_prep_views (m->prep, &il);
+  if (layout) {
+    layout->n_views = il.n_views;
+    layout->tokens_per_view = 0;
+    layout->rows = il.rows;
+    layout->cols = il.cols;
+    layout->global_view = il.global_view;
+  }
+  if (n_floats)
+    *n_floats = mm_tensor_numel (pixels);
   return mm_tensor_dup_f32 (m->engine, pixels, error);
+}
+
+float *
+mm_vision_model_preprocess (MmVisionModel * m, const MmImage * img,
+    GError ** error)
+{
+  return mm_vision_model_preprocess_views (m, img, NULL, NULL, error);
+}
+
+gboolean
+mm_vision_model_view_size (MmVisionModel * m, gint i, gint * w, gint * h)
+{
+  MmImageLayout il;
+  const MmImageView *v = mm_image_prep_views (m->prep, &il);
+  if (i < 0 || i >= il.n_views)
+    return FALSE;
+  *w = v[i].w;
+  *h = v[i].h;
+  return TRUE;
+}
+
+gboolean
+mm_vision_model_can_split (MmVisionModel * m)
+{
+  return mm_image_prep_get_spec (m->prep)->split_kind != MM_SPLIT_NONE;
+}
+
+gboolean
+mm_vision_model_get_splitting (MmVisionModel * m)
+{
+  const MmImagePrepSpec *s = mm_image_prep_get_spec (m->prep);
+  return s->split_kind != MM_SPLIT_NONE && s->do_split;
+}
+
+void
+mm_vision_model_set_splitting (MmVisionModel * m, gboolean split,
+    gint max_tiles)
+{
+  if (mm_vision_model_can_split (m))
+    mm_image_prep_set_split (m->prep, split, max_tiles);
 }
 
 /* ---- model ---- */
@@ -501,6 +687,8 @@ mm_vision_model_load_with_options (MmEngine * engine, const gchar * path,
   g_free (ld.kind);
   m->traced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   m->pool = g_ptr_array_new_with_free_func (release_mem);
+  m->r_pos_grids = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) mm_tensor_free);
   return m;
 }
 
@@ -519,6 +707,7 @@ mm_vision_model_free (MmVisionModel * m)
   mm_image_prep_free (m->prep);
   g_hash_table_unref (m->traced);
   g_ptr_array_unref (m->pool);
+  g_hash_table_unref (m->r_pos_grids);
   mm_graph_free (m->graph);
   mm_engine_unref (m->engine);
   g_free (m->id);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: Whisper's hparams, weights and special tokens, shared by
- * mm-whisper.c (loading, encoder and decoder graphs) and
- * mm-whisper-decode.c (prompt, logit rules, greedy search, segments). */
+ * mm-whisper.c (loading, encoder and decoder graphs, connectors),
+ * mm-whisper-gguf.c (GGUF audio projector files) and mm-whisper-decode.c
+ * (prompt, logit rules, greedy search, segments). */
 #pragma once
 
 #include "mm-whisper.h"
@@ -15,6 +16,14 @@ G_BEGIN_DECLS
   gint n_enc_layer, n_enc_head, enc_ffn, n_audio_ctx;
   gint n_dec_layer, n_dec_head, dec_ffn, n_text_ctx;
   gboolean scale_embedding;
+  gfloat eps;                   /* encoder LayerNorms */
+  /* connector (GGUF audio projector files; NONE for HF folders) */
+  MmWhisperProj proj;
+  gint stack;                   /* frames stacked per token (ultravox, voxtral) */
+  gint proj_ff;                 /* width after the first connector layer
+                                 * (ultravox: after SwiGLU) */
+  gint n_enc_out;               /* encoder output rows (qwen2a: pooled) */
+  gint n_out, out_dim;          /* what the encoder + connector makes */
 } MmWhisperHp;
 
 typedef struct
@@ -55,6 +64,12 @@ struct _MmWhisper
   MmTensor *conv1_w, *conv1_b, *conv2_w, *conv2_b, *enc_pos;
   MmWhisperLayer *enc;
   MmTensor *enc_ln_w, *enc_ln_b;
+  /* connector: ultravox norm_pre, mlp.1 (no bias), norm_mid, mlp.2;
+   * voxtral mlp.1, mlp.2 (optional biases); qwen2a fc */
+  MmTensor *mm_norm_pre, *mm_1_w, *mm_1_b, *mm_norm_mid, *mm_2_w, *mm_2_b;
+  MmTensor *mm_fc_w, *mm_fc_b;
+  MmTensor *stack_zeros;        /* [stack - 1, d] zeros: padding to whole
+                                 * stacks */
   /* decoder */
   MmTensor *tok_embd, *dec_pos, *dec_ln_w, *dec_ln_b, *proj_out;
   MmWhisperLayer *dec;
@@ -72,6 +87,19 @@ struct _MmWhisperDecoder
   MmTensor **cross_vt;          /* per layer [d, n_audio_ctx] */
   gboolean have_audio;
 };
+
+/* mm-whisper.c */
+/* Conv kernels to their 2-D [out, in x k] form; F32/F16 matrices that only
+ * mm_linear reads to the GEMM's panel layout (quantised ones are already
+ * in theirs). */
+gboolean mm_whisper_pack_weights (MmWhisper * w, GError ** error);
+
+/* mm-whisper-gguf.c: fills @w (engine and id set) from a GGUF audio
+ * projector file: hparams, log-mel settings, encoder and connector. */
+gboolean mm_whisper_gguf_load (MmWhisper * w, const gchar * path,
+    GError ** error);
+/* TRUE when @path is a regular file that starts with the GGUF magic. */
+gboolean mm_whisper_is_gguf (const gchar * path);
 
 /* mm-whisper-decode.c */
 gboolean mm_whisper_special_load (MmWhisper * w, const gchar * dir,

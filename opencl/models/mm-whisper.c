@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Whisper encoder and decoder graphs, and loading them from Hugging Face
- * folders (WhisperForConditionalGeneration: "model.encoder.*",
- * "model.decoder.*", optional "proj_out.weight"; WhisperModel without the
- * "model." prefix).
+ * Whisper encoder and decoder graphs, the connectors of audio projector
+ * files, and loading from Hugging Face folders
+ * (WhisperForConditionalGeneration: "model.encoder.*", "model.decoder.*",
+ * optional "proj_out.weight"; WhisperModel without the "model." prefix);
+ * GGUF audio projector files load in mm-whisper-gguf.c.
  *
  * Encoder: conv1d (k3, p1) + GELU, conv1d (k3, s2, p1) + GELU, + learned
  * (sinusoid-initialised) positions, pre-LN blocks, final LayerNorm.
@@ -108,20 +109,21 @@ mlp (MmGraph * g, const MmWhisperLayer * l, MmTensor * h, MmTensor * x)
 }
 
 static MmTensor *
-enc_block (MmGraph * g, const MmWhisperLayer * l, MmTensor * x, gint n_head)
+enc_block (MmGraph * g, const MmWhisperLayer * l, MmTensor * x,
+    const MmWhisperHp * hp)
 {
   const MmWhisperAttn *a = &l->attn;
-  MmTensor *h = mm_layer_norm (g, x, l->attn_ln_w, l->attn_ln_b,
-      MM_WHISPER_LN_EPS);
+  MmTensor *h = mm_layer_norm (g, x, l->attn_ln_w, l->attn_ln_b, hp->eps);
+  gint n_head = hp->n_enc_head;
   gint64 n = mm_tensor_rows (h), hd = mm_tensor_cols (h) / n_head;
-  /* [n, heads, hd] views; mm_attention reads V in place where it can */
+  /* [n, heads, hd] views; mm_attention takes V as rows */
   MmTensor *o = mm_attention (g,
       mm_reshape_3d (g, mm_linear (g, h, a->q_w, a->q_b), n, n_head, hd),
       mm_reshape_3d (g, mm_linear (g, h, a->k_w, NULL), n, n_head, hd),
       mm_reshape_3d (g, mm_linear (g, h, a->v_w, NULL), n, n_head, hd),
       NULL, 1.0f / sqrtf (hd), -1);
   x = attn_out (g, a, o, x);
-  h = mm_layer_norm (g, x, l->ffn_ln_w, l->ffn_ln_b, MM_WHISPER_LN_EPS);
+  h = mm_layer_norm (g, x, l->ffn_ln_w, l->ffn_ln_b, hp->eps);
   return mlp (g, l, h, x);
 }
 
@@ -145,6 +147,39 @@ enc_stem (MmWhisper * w, MmGraph * g, MmTensor * features)
   return mm_add (g, x, w->enc_pos);
 }
 
+/* Qwen2AudioEncoder's AvgPool1d(2, stride 2) over time: [n, d] ->
+ * [n / 2, d], a trailing odd frame dropped.  Row pairs are the two halves
+ * of a [n / 2, 2 d] view. */
+static MmTensor *
+avg_pool_pairs (MmGraph * g, MmTensor * x)
+{
+  gint64 d = mm_tensor_cols (x), m = mm_tensor_rows (x) / 2;
+  if (!mm_graph_ok (g))
+    return mm_graph_dead (g);
+  if (m == 0) {
+    mm_graph_failf (g, "whisper: cannot pool %s in pairs",
+        mm_tensor_shape_str (x));
+    return mm_graph_dead (g);
+  }
+  MmTensor v = *x;
+  v.n_dims = 2;
+  v.shape[0] = m;
+  v.shape[1] = 2 * d;
+  MmTensor *pairs = mm_graph_keep (g, v);
+  MmTensor *sum = mm_add (g, mm_slice_cols (g, pairs, 0, d),
+      mm_slice_cols (g, pairs, d, d));
+  return mm_scale (g, sum, 0.5f);
+}
+
+/* After the last block: (qwen2a: pool) and the final LayerNorm. */
+static MmTensor *
+enc_final (MmWhisper * w, MmGraph * g, MmTensor * x)
+{
+  if (w->hp.proj == MM_WHISPER_PROJ_QWEN2A)
+    x = avg_pool_pairs (g, x);
+  return mm_layer_norm (g, x, w->enc_ln_w, w->enc_ln_b, w->hp.eps);
+}
+
 MmTensor *
 mm_whisper_encode_features (MmWhisper * w, MmGraph * g, MmTensor * features,
     MmTensor ** hidden_states)
@@ -154,18 +189,73 @@ mm_whisper_encode_features (MmWhisper * w, MmGraph * g, MmTensor * features,
   for (gint il = 0; il < hp->n_enc_layer; il++) {
     if (hidden_states)
       hidden_states[il] = x;
-    x = enc_block (g, &w->enc[il], x, hp->n_enc_head);
+    x = enc_block (g, &w->enc[il], x, hp);
   }
   if (hidden_states)
     hidden_states[hp->n_enc_layer] = x;
-  return mm_layer_norm (g, x, w->enc_ln_w, w->enc_ln_b, MM_WHISPER_LN_EPS);
+  return enc_final (w, g, x);
+}
+
+/* ---- connectors ---- */
+
+/* StackAudioFrames: [n, d] -> [ceil (n / s), s d], consecutive frames side
+ * by side, the last stack completed with zero frames. */
+static MmTensor *
+stack_frames (MmWhisper * w, MmGraph * g, MmTensor * x)
+{
+  gint64 n = mm_tensor_rows (x), d = mm_tensor_cols (x), s = w->hp.stack;
+  gint64 pad = (s - n % s) % s;
+  if (pad > 0) {
+    MmTensor z = *w->stack_zeros;
+    z.shape[0] = pad;
+    x = mm_concat (g, x, mm_graph_keep (g, z), FALSE);
+  }
+  return mm_reshape_2d (g, x, (n + pad) / s, s * d);
+}
+
+/* Ultravox v0.5 UltravoxProjector (RMSNorm eps 1e-6, SwiGLU as Ultravox's:
+ * x, gate = chunk (2); silu (gate) * x). */
+static MmTensor *
+connector_ultravox (MmWhisper * w, MmGraph * g, MmTensor * x)
+{
+  gint64 F = w->hp.proj_ff;
+  x = mm_rms_norm (g, stack_frames (w, g, x), w->mm_norm_pre, 1e-6f);
+  MmTensor *h = mm_linear (g, x, w->mm_1_w, NULL);      /* [n, 2 F] */
+  h = mm_swiglu (g, mm_slice_cols (g, h, F, F), mm_slice_cols (g, h, 0, F));
+  h = mm_rms_norm (g, h, w->mm_norm_mid, 1e-6f);
+  return mm_linear (g, h, w->mm_2_w, NULL);
+}
+
+/* VoxtralMultiModalProjector over stacked frames (GELU, erf form). */
+static MmTensor *
+connector_voxtral (MmWhisper * w, MmGraph * g, MmTensor * x)
+{
+  MmTensor *h = mm_linear (g, stack_frames (w, g, x), w->mm_1_w, w->mm_1_b);
+  return mm_linear (g, mm_gelu (g, h), w->mm_2_w, w->mm_2_b);
+}
+
+MmTensor *
+mm_whisper_project (MmWhisper * w, MmGraph * g, MmTensor * encoded)
+{
+  switch (w->hp.proj) {
+    case MM_WHISPER_PROJ_ULTRAVOX:
+      return connector_ultravox (w, g, encoded);
+    case MM_WHISPER_PROJ_VOXTRAL:
+      return connector_voxtral (w, g, encoded);
+    case MM_WHISPER_PROJ_QWEN2A:
+      return mm_linear (g, encoded, w->mm_fc_w, w->mm_fc_b);
+    case MM_WHISPER_PROJ_NONE:
+    default:
+      return encoded;
+  }
 }
 
 MmTensor *
 mm_whisper_encode (MmWhisper * w, MmGraph * g, MmTensor * audio)
 {
-  return mm_whisper_encode_features (w, g, mm_mel_compute (w->mel, g, audio),
-      NULL);
+  MmTensor *enc = mm_whisper_encode_features (w, g,
+      mm_mel_compute (w->mel, g, audio), NULL);
+  return mm_whisper_project (w, g, enc);
 }
 
 /* ---- encoder state: one block's scratch at a time ---- */
@@ -228,11 +318,11 @@ mm_whisper_encoder_run (MmWhisperEncoder * e, const float *audio, gsize n,
 {
   MmWhisper *w = e->w;
   MmGraph *g = e->graph;
-  if (out->dtype != MM_DTYPE_F32 || mm_tensor_rows (out) != w->hp.n_audio_ctx
-      || mm_tensor_cols (out) != w->hp.d || n == 0) {
+  if (out->dtype != MM_DTYPE_F32 || mm_tensor_rows (out) != w->hp.n_out
+      || mm_tensor_cols (out) != w->hp.out_dim || n == 0) {
     g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_INVALID,
         "%s: output %s is not F32 [%d, %d], or no audio", w->id,
-        mm_tensor_shape_str (out), w->hp.n_audio_ctx, w->hp.d);
+        mm_tensor_shape_str (out), w->hp.n_out, w->hp.out_dim);
     return FALSE;
   }
   gint64 s = MIN (n, (gsize) mm_mel_params (w->mel)->n_samples);
@@ -243,13 +333,11 @@ mm_whisper_encoder_run (MmWhisperEncoder * e, const float *audio, gsize n,
     return FALSE;
   for (gint il = 0; il < w->hp.n_enc_layer; il++) {
     x = mm_graph_keep (g, *e->resid);
-    if (!stage_end (e, enc_block (g, &w->enc[il], x, w->hp.n_enc_head),
-            e->resid, error))
+    if (!stage_end (e, enc_block (g, &w->enc[il], x, &w->hp), e->resid, error))
       return FALSE;
   }
-  x = mm_graph_keep (g, *e->resid);
-  x = mm_layer_norm (g, x, w->enc_ln_w, w->enc_ln_b, MM_WHISPER_LN_EPS);
-  mm_copy_rows_into (g, out, 0, x);
+  x = enc_final (w, g, mm_graph_keep (g, *e->resid));
+  mm_copy_rows_into (g, out, 0, mm_whisper_project (w, g, x));
   return mm_graph_finish (g, error);
 }
 
@@ -473,7 +561,9 @@ mm_whisper_free (MmWhisper * w)
     mm_tensor_free (w->proj_out);
   MmTensor **all[] = { &w->conv1_w, &w->conv1_b, &w->conv2_w, &w->conv2_b,
     &w->enc_pos, &w->enc_ln_w, &w->enc_ln_b, &w->tok_embd, &w->dec_pos,
-    &w->dec_ln_w, &w->dec_ln_b
+    &w->dec_ln_w, &w->dec_ln_b, &w->mm_norm_pre, &w->mm_1_w, &w->mm_1_b,
+    &w->mm_norm_mid, &w->mm_2_w, &w->mm_2_b, &w->mm_fc_w, &w->mm_fc_b,
+    &w->stack_zeros
   };
   for (guint j = 0; j < G_N_ELEMENTS (all); j++)
     g_clear_pointer (all[j], mm_tensor_free);
@@ -534,6 +624,10 @@ read_hparams (MmWhisper * w, MmJson * cfg, GError ** error)
     g_propagate_error (error, err);
     return FALSE;
   }
+  hp->eps = MM_WHISPER_LN_EPS;
+  hp->proj = MM_WHISPER_PROJ_NONE;
+  hp->n_enc_out = hp->n_out = hp->n_audio_ctx;
+  hp->out_dim = hp->d;
   return TRUE;
 }
 
@@ -584,10 +678,11 @@ read_preprocessor (MmWhisper * w, const gchar * dir, MmMelParams * p,
 
 /* Matrices that only mm_linear reads go to the GEMM's panel layout once
  * (V projections are the A side of a GEMM and the token embedding is also
- * gathered by row: those stay as they are).  Conv kernels become their
- * 2-D [out, in x k] form first. */
-static gboolean
-pack_weights (MmWhisper * w, GError ** error)
+ * gathered by row: those stay as they are; quantised matrices are already
+ * in the quantised GEMM's panels).  Conv kernels become their 2-D
+ * [out, in x k] form first. */
+gboolean
+mm_whisper_pack_weights (MmWhisper * w, GError ** error)
 {
   GPtrArray *all = g_ptr_array_new ();
   MmTensor *convs[2] = { w->conv1_w, w->conv2_w };
@@ -613,8 +708,15 @@ pack_weights (MmWhisper * w, GError ** error)
   }
   if (w->proj_out && w->proj_out != w->tok_embd)
     g_ptr_array_add (all, w->proj_out);
-  for (guint i = 0; ok && i < all->len; i++)
-    ok = mm_gemm_pack_weight (w->engine, all->pdata[i], error);
+  MmTensor *conn[] = { w->mm_1_w, w->mm_2_w, w->mm_fc_w };
+  for (guint j = 0; j < G_N_ELEMENTS (conn); j++)
+    if (conn[j])
+      g_ptr_array_add (all, conn[j]);
+  for (guint i = 0; ok && i < all->len; i++) {
+    MmTensor *t = all->pdata[i];
+    if (mm_dtype_block_elems (t->dtype) == 1)
+      ok = mm_gemm_pack_weight (w->engine, t, error);
+  }
   g_ptr_array_unref (all);
   return ok;
 }
@@ -670,7 +772,7 @@ out:
     g_propagate_error (error, ld.error);
     return FALSE;
   }
-  return pack_weights (w, error);
+  return mm_whisper_pack_weights (w, error);
 }
 
 static gboolean
@@ -686,10 +788,33 @@ load_tokenizer (MmWhisper * w, const gchar * dir, GError ** error)
   return ok;
 }
 
+/* A GGUF audio projector file: encoder and connector only. */
+static MmWhisper *
+whisper_load_gguf (MmEngine * engine, const gchar * path, gboolean decoder,
+    GError ** error)
+{
+  if (decoder) {
+    g_set_error (error, MM_FORMAT_ERROR, MM_FORMAT_ERROR_UNSUPPORTED,
+        "%s: a GGUF audio projector file has no Whisper decoder (it feeds "
+        "an LLM); transcription needs a Hugging Face Whisper folder", path);
+    return NULL;
+  }
+  MmWhisper *w = g_new0 (MmWhisper, 1);
+  w->engine = mm_engine_ref (engine);
+  w->id = g_path_get_basename (path);
+  if (!mm_whisper_gguf_load (w, path, error)) {
+    mm_whisper_free (w);
+    return NULL;
+  }
+  return w;
+}
+
 static MmWhisper *
 whisper_load (MmEngine * engine, const gchar * path, gboolean decoder,
     GError ** error)
 {
+  if (mm_whisper_is_gguf (path))
+    return whisper_load_gguf (engine, path, decoder, error);
   MmHfModel *hf = mm_hf_model_open (path, error);
   if (hf == NULL)
     return NULL;
@@ -776,6 +901,40 @@ MmMel *
 mm_whisper_mel (MmWhisper * w)
 {
   return w->mel;
+}
+
+MmWhisperProj
+mm_whisper_projector (MmWhisper * w)
+{
+  return w->hp.proj;
+}
+
+const gchar *
+mm_whisper_projector_name (MmWhisperProj proj)
+{
+  switch (proj) {
+    case MM_WHISPER_PROJ_ULTRAVOX:
+      return "ultravox";
+    case MM_WHISPER_PROJ_VOXTRAL:
+      return "voxtral";
+    case MM_WHISPER_PROJ_QWEN2A:
+      return "qwen2a";
+    case MM_WHISPER_PROJ_NONE:
+    default:
+      return "none";
+  }
+}
+
+gint
+mm_whisper_n_output_tokens (MmWhisper * w)
+{
+  return w->hp.n_out;
+}
+
+gint
+mm_whisper_output_dim (MmWhisper * w)
+{
+  return w->hp.out_dim;
 }
 
 gint

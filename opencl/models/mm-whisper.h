@@ -5,6 +5,22 @@
  * model.safetensors, preprocessor_config.json, and for transcription
  * generation_config.json + tokenizer.json).
  *
+ * The encoder also loads from GGUF audio projector files as llama.cpp
+ * writes them (`convert_hf_to_gguf.py --mmproj`: clip.has_audio_encoder,
+ * a.* encoder tensors, mm.a.* connector): a Whisper encoder followed by
+ * the connector that turns its output into tokens of an LLM's hidden
+ * size, for the projector types
+ *
+ *   ultravox  stack s frames (zero-padded to whole stacks), RMSNorm,
+ *             linear, SwiGLU (silu of the second half times the first),
+ *             RMSNorm, linear (Ultravox v0.5 UltravoxProjector)
+ *   voxtral   stack s frames, linear, GELU, linear
+ *             (VoxtralMultiModalProjector)
+ *   qwen2a    average-pool frame pairs before the encoder's final
+ *             LayerNorm, linear (Qwen2AudioEncoder + projector)
+ *
+ * Such a model has no decoder: mm_whisper_load() refuses it.
+ *
  * An MmWhisper holds immutable weights: the encoder runs on the caller's
  * graph, so several threads (element instances) may encode at once with
  * one model.  Decoding state (KV caches, cross-attention keys/values) lives
@@ -21,36 +37,62 @@ typedef struct _MmWhisperDecoder MmWhisperDecoder;
 MmWhisper *mm_whisper_load (MmEngine * engine, const gchar * path,
     GError ** error);
 /* Features and encoder only (no decoder weights, tokenizer or generation
- * config): for elements that only make audio tokens. */
+ * config): for elements that only make audio tokens.  @path is a Hugging
+ * Face Whisper folder or a GGUF audio projector file. */
 MmWhisper *mm_whisper_load_encoder (MmEngine * engine, const gchar * path,
     GError ** error);
 void mm_whisper_free (MmWhisper * w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmWhisper, mm_whisper_free)
-/* The folder's base name. */
+/* The folder's (or file's) base name. */
      const gchar *mm_whisper_id (MmWhisper * w);
      MmEngine *mm_whisper_engine (MmWhisper * w);
 /* Input: mono float samples at this rate, windows of n_samples
  * (preprocessor_config.json: 30 s for released models). */
      gint mm_whisper_sampling_rate (MmWhisper * w);
      gint mm_whisper_n_samples (MmWhisper * w);
-/* Encoder output: n_audio_tokens rows (max_source_positions, one per
+/* Encoder positions: n_audio_tokens rows (max_source_positions, one per
  * 20 ms) of d_model. */
      gint mm_whisper_n_audio_tokens (MmWhisper * w);
      gint mm_whisper_d_model (MmWhisper * w);
      MmMel *mm_whisper_mel (MmWhisper * w);
+
+     typedef enum
+     {
+       MM_WHISPER_PROJ_NONE,    /* a plain Whisper encoder */
+       MM_WHISPER_PROJ_ULTRAVOX,
+       MM_WHISPER_PROJ_VOXTRAL,
+       MM_WHISPER_PROJ_QWEN2A,
+     } MmWhisperProj;
+
+     MmWhisperProj mm_whisper_projector (MmWhisper * w);
+/* "ultravox", "voxtral", "qwen2a" (llama.cpp's names), "none". */
+     const gchar *mm_whisper_projector_name (MmWhisperProj proj);
+/* What mm_whisper_encode() and mm_whisper_encoder_run() make: the encoder
+ * output (n_audio_tokens x d_model) for a plain Whisper encoder, the
+ * connector's output (tokens x the LLM's hidden size) for a projector
+ * file. */
+     gint mm_whisper_n_output_tokens (MmWhisper * w);
+     gint mm_whisper_output_dim (MmWhisper * w);
 /* TRUE when the decoder is loaded, and the folder has the tokenizer and
  * the special tokens to transcribe. */
      gboolean mm_whisper_can_transcribe (MmWhisper * w);
 
 /* Encoder graph: features [n_mels, n_frames] (n_frames = n_samples / hop)
- * -> [n_audio_tokens, d_model], arena tensors of @g.  With
+ * -> [n_audio_tokens, d_model] (qwen2a: n_audio_tokens / 2 rows, pooled
+ * before the final LayerNorm as Qwen2AudioEncoder does), arena tensors of
+ * @g: the audio tower's last_hidden_state.  With
  * @hidden_states (nullable, n_layer + 1 entries), also the input of every
  * block and the last block's output (before the final LayerNorm), as
  * transformers' output_hidden_states. */
      MmTensor *mm_whisper_encode_features (MmWhisper * w, MmGraph * g,
     MmTensor * features, MmTensor ** hidden_states);
-/* Features and encoder: @audio (F32, up to n_samples samples at the
- * model's rate; shorter is zero-padded) -> [n_audio_tokens, d_model]. */
+/* The connector over an encoder output of mm_whisper_encode_features():
+ * -> [n_output_tokens, output_dim] (@encoded itself when there is none). */
+     MmTensor *mm_whisper_project (MmWhisper * w, MmGraph * g,
+    MmTensor * encoded);
+/* Features, encoder and connector: @audio (F32, up to n_samples samples
+ * at the model's rate; shorter is zero-padded) -> [n_output_tokens,
+ * output_dim]. */
      MmTensor *mm_whisper_encode (MmWhisper * w, MmGraph * g, MmTensor * audio);
 
 /* Encoder state for one thread: the same computation as
@@ -63,10 +105,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmWhisper, mm_whisper_free)
      MmWhisperEncoder *mm_whisper_encoder_new (MmWhisper * w, GError ** error);
      void mm_whisper_encoder_free (MmWhisperEncoder * e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmWhisperEncoder, mm_whisper_encoder_free)
-/* Features and encoder of @n samples of @audio (host, mono at the model's
- * rate; more than a window are ignored, fewer zero-padded) into @out, an
- * F32 [n_audio_tokens, d_model] device tensor of the caller.  Blocks until
- * the result is in @out. */
+/* Features, encoder and connector of @n samples of @audio (host, mono at
+ * the model's rate; more than a window are ignored, fewer zero-padded) into
+ * @out, an F32 [n_output_tokens, output_dim] device tensor of the caller.
+ * Blocks until the result is in @out. */
      gboolean mm_whisper_encoder_run (MmWhisperEncoder * e, const float *audio,
     gsize n, MmTensor * out, GError ** error);
 /* Device bytes of its scratch arena (high-water mark). */

@@ -136,7 +136,7 @@ mm_test_f32_to_f16 (float f)
 float
 mm_test_f16_to_f32 (guint16 h)
 {
-  guint32 sign = (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  guint32 sign = (guint32) (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
   union { guint32 u; float f; } v;
   if (exp == 0) {
     float m = mant / 1024.0f / 16384.0f;

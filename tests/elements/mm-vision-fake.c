@@ -176,6 +176,31 @@ mm_vision_model_encode (MmVisionModel * m, const MmImage * img, GError ** error)
   return t;
 }
 
+MmTensor *
+mm_vision_model_encode_views (MmVisionModel * m, const MmImage * img,
+    MmVisionLayout * layout, GError ** error)
+{
+  if (layout) {
+    layout->n_views = 1;
+    layout->tokens_per_view = m->n_tokens;
+    layout->rows = layout->cols = 0;
+    layout->global_view = 0;
+  }
+  return mm_vision_model_encode (m, img, error);
+}
+
+gboolean
+mm_vision_model_get_splitting (MmVisionModel * m)
+{
+  return FALSE;
+}
+
+void
+mm_vision_model_set_splitting (MmVisionModel * m, gboolean split,
+    gint max_tiles)
+{
+}
+
 void
 fake_vision_remove (const gchar * path)
 {

@@ -7,7 +7,9 @@
  * DISCONT flag and a timestamp jump); the tokens of the chirp equal the
  * transformers encoder output, also through stereo downmixing, S16 and a
  * 48 kHz input; a leaky encoder that falls behind loses no buffer; stats
- * and latency.
+ * and latency.  With GGUF audio projector files ($MM_FIXTURES/audio_mmproj:
+ * ultravox, voxtral, qwen2a) the tokens are the connector's output, of the
+ * LLM's width, equal to the reference.
  *
  * Without an OpenCL device or the fixtures the model cases are skipped and
  * the test exits 77.
@@ -551,6 +553,77 @@ GST_START_TEST (test_tokens_48k)
 
 GST_END_TEST;
 
+/* A GGUF audio projector fixture: its reference audio (a whole window, or
+ * for qwen2a 0.4 s of the 0.5 s window, zero-padded at EOS) gives one meta
+ * of @n_tokens tokens of @dim (the LLM's hidden size) equal to the
+ * reference connector output. */
+static void
+check_projector (const gchar * type, guint n_tokens, guint dim)
+{
+  g_autofree gchar *rel = g_strdup_printf ("mmproj-%s.gguf", type);
+  g_autofree gchar *rrel = g_strdup_printf ("reference-%s.safetensors", type);
+  g_autofree gchar *path = g_build_filename (g_getenv ("MM_FIXTURES"),
+      "audio_mmproj", rel, NULL);
+  g_autofree gchar *rpath = g_build_filename (g_getenv ("MM_FIXTURES"),
+      "audio_mmproj", rrel, NULL);
+  MmSafetensors *pref = mm_safetensors_open (rpath, NULL);
+  g_autofree gfloat *audio = NULL, *want = NULL;
+  g_autofree gchar *desc = NULL;
+  const MmTensorInfo *a, *r;
+  GstBus *bus;
+  GstHarness *h;
+  Output o;
+  Seen *s;
+  guint n_in;
+  gdouble worst, scale = 0;
+
+  fail_unless (pref != NULL, "fixture %s missing", rpath);
+  a = mm_safetensors_get_tensor (pref, "audio", NULL);
+  r = mm_safetensors_get_tensor (pref, "projected", NULL);
+  fail_unless (a && r);
+  audio = g_new (gfloat, a->numel);
+  want = g_new (gfloat, r->numel);
+  fail_unless (mm_tensor_info_to_f32 (a, "ref", audio, NULL));
+  fail_unless (mm_tensor_info_to_f32 (r, "ref", want, NULL));
+  fail_unless_equals_int (r->numel, n_tokens * dim);
+
+  desc = g_strdup_printf ("mmaudioenc model=\"%s\" leaky=no", path);
+  h = gst_harness_new_parse (desc);
+  bus = gst_bus_new ();
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_src_caps_str (h, "audio/x-raw,format=F32LE,"
+      "layout=interleaved,rate=16000,channels=1");
+  o = push_signal (h, audio, a->numel, "F32LE", 16000, 1, 1000, &n_in);
+  fail_unless_equals_int (o.metas->len, 1);
+  s = &g_array_index (o.metas, Seen, 0);
+  fail_unless_equals_int (s->buffer, n_in - 1);
+  fail_unless_equals_uint64 (s->pts, 7 * GST_SECOND);
+  fail_unless_equals_uint64 (s->duration,
+      gst_util_uint64_scale_int (a->numel, GST_SECOND, 16000));
+  fail_unless_equals_int (s->n_tokens, n_tokens);
+  fail_unless_equals_int (s->dim, dim);
+  fail_unless_equals_int (s->modality, GST_MM_MODALITY_AUDIO);
+  worst = max_abs_diff (s->data, want, r->numel);
+  for (gint64 i = 0; i < r->numel; i++)
+    scale = MAX (scale, fabs (want[i]));
+  g_print ("%s: %u tokens of %u, max-abs error %.3g (relative %.3g, "
+      "tolerance 1e-3)\n", type, n_tokens, dim, worst, worst / scale);
+  fail_unless (worst <= 1e-3 * scale, "error %g", worst);
+  output_clear (&o);
+  harness_free (h, bus);
+  mm_safetensors_free (pref);
+}
+
+GST_START_TEST (test_gguf_projectors)
+{
+  SKIP_WITHOUT_MODEL ();
+  check_projector ("ultravox", 6, 40);
+  check_projector ("voxtral", 7, 64);
+  check_projector ("qwen2a", 12, 64);
+}
+
+GST_END_TEST;
+
 /* Leaky with one pending window: 40 windows pushed at once; the encoder
  * falls behind, every buffer still comes out in order, and the stats add
  * up. */
@@ -669,6 +742,7 @@ mmaudioenc_suite (void)
   tcase_add_test (tc, test_tokens_f32_stereo);
   tcase_add_test (tc, test_tokens_s16);
   tcase_add_test (tc, test_tokens_48k);
+  tcase_add_test (tc, test_gguf_projectors);
   tcase_add_test (tc, test_leaky);
   tcase_add_test (tc, test_latency);
   tcase_add_test (tc, test_flush);

@@ -22,6 +22,7 @@
 #include "elements/gstmmllmsink.h"
 #include "elements/gstmmllmsink-private.h"
 #include "elements/mm-caption-context.h"
+#include "elements/mm-caption-llm.h"
 #include "elements/mm-caption-writer.h"
 #include "gst/gstmmcaptionmeta.h"
 #include "gst/gstmmtokensmeta.h"
@@ -484,6 +485,127 @@ GST_START_TEST (test_writer_file)
   fail_unless (strstr (err->message, "/nonexistent-dir/x.vtt") != NULL);
   g_clear_error (&err);
   remove_temp (path);
+}
+
+GST_END_TEST;
+
+/* A transcript: one entry, a cue per segment with the segment's times,
+ * SRT numbers going on across entries, JSON with the segments. */
+static const MmCaptionSegment transcript_segments[] = {
+  {GST_SECOND, 2 * GST_SECOND, (gchar *) "Hello there."},
+  {2 * GST_SECOND, 2 * GST_SECOND, (gchar *) "\x0f\x7f"},       /* nothing to show */
+  {2500 * GST_MSECOND, 4 * GST_SECOND, (gchar *) "How are\tyou?"},
+};
+
+static MmCaption
+transcript_caption (void)
+{
+  MmCaption c = { "Hello there. How are you?", NULL, "whisper-tiny",
+    GST_SECOND, 4 * GST_SECOND, 30 * GST_MSECOND, 1503, 12, 0,
+    transcript_segments, G_N_ELEMENTS (transcript_segments), "transcribe",
+    "en"
+  };
+  return c;
+}
+
+GST_START_TEST (test_writer_transcript)
+{
+  MmCaption c = transcript_caption ();
+  JsonParser *parser = json_parser_new ();
+  JsonObject *o;
+  JsonArray *segs;
+  gchar *entry, *path, *contents;
+  MmCaptionWriter *w;
+  guint n_cues;
+
+  entry = mm_caption_format_entry_full (MM_CAPTION_FORMAT_WEBVTT, &c, 0,
+      &n_cues);
+  fail_unless_equals_string (entry, "00:00:01.000 --> 00:00:02.000\n"
+      "Hello there.\n\n00:00:02.500 --> 00:00:04.000\nHow are you?\n\n");
+  fail_unless_equals_int (n_cues, 2);
+  g_free (entry);
+
+  entry = mm_caption_format_entry (MM_CAPTION_FORMAT_JSONL, &c, 3);
+  fail_unless (json_parser_load_from_data (parser, entry, -1, NULL), "%s",
+      entry);
+  o = json_node_get_object (json_parser_get_root (parser));
+  fail_unless_equals_int (json_object_get_int_member (o, "index"), 3);
+  fail_unless (json_object_get_null_member (o, "prompt"));
+  fail_unless_equals_string (json_object_get_string_member (o, "task"),
+      "transcribe");
+  fail_unless_equals_string (json_object_get_string_member (o, "language"),
+      "en");
+  segs = json_object_get_array_member (o, "segments");
+  fail_unless_equals_int (json_array_get_length (segs), 3);
+  o = json_array_get_object_element (segs, 2);
+  fail_unless_equals_float (json_object_get_double_member (o, "start"), 2.5);
+  fail_unless_equals_float (json_object_get_double_member (o, "end"), 4.0);
+  fail_unless_equals_string (json_object_get_string_member (o, "text"),
+      "How are\tyou?");
+  g_free (entry);
+
+  /* SRT numbers cues, not entries */
+  path = temp_path ("t.srt");
+  w = mm_caption_writer_open (path, MM_CAPTION_FORMAT_AUTO, NULL);
+  fail_unless (mm_caption_writer_write (w, &c, NULL));
+  fail_unless (mm_caption_writer_write (w, &c, NULL));
+  mm_caption_writer_close (w);
+  fail_unless (g_file_get_contents (path, &contents, NULL, NULL));
+  fail_unless (g_str_has_prefix (contents, "1\n00:00:01,000 --> "
+          "00:00:02,000\nHello there.\n\n2\n00:00:02,500 --> 00:00:04,000\n"
+          "How are you?\n\n3\n00:00:01,000"), "%s", contents);
+  fail_unless (strstr (contents, "\n\n4\n00:00:02,500") != NULL, "%s",
+      contents);
+  g_free (contents);
+  remove_temp (path);
+  g_object_unref (parser);
+}
+
+GST_END_TEST;
+
+/* print=true and the message: a line and a structure per segment */
+GST_START_TEST (test_transcript_print_and_message)
+{
+  MmCaptionResult r = { (gchar *) "Hello there. How are you?", NULL,
+    (gchar *) "whisper-tiny", GST_SECOND, 4 * GST_SECOND, 0,
+  };
+  GArray *segs = mm_caption_segments_new ();
+  GstStructure *st;
+  const GValue *v;
+  FILE *f = tmpfile ();
+  gchar buf[256];
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (transcript_segments); i++) {
+    MmCaptionSegment seg = transcript_segments[i];
+
+    seg.text = g_strdup (seg.text);
+    g_array_append_val (segs, seg);
+  }
+  r.segments = segs;
+  r.task = (gchar *) "transcribe";
+  r.language = (gchar *) "en";
+  mm_caption_result_print (&r, f);
+  rewind (f);
+  fail_unless (fgets (buf, sizeof (buf), f) != NULL);
+  fail_unless_equals_string (buf,
+      "[00:00:01.000 --> 00:00:02.000] Hello there.\n");
+  fail_unless (fgets (buf, sizeof (buf), f) != NULL);
+  fail_unless (fgets (buf, sizeof (buf), f) != NULL);
+  fail_unless_equals_string (buf,
+      "[00:00:02.500 --> 00:00:04.000] How are\tyou?\n");
+  fclose (f);
+
+  st = mm_caption_result_to_structure (&r);
+  fail_unless_equals_string (gst_structure_get_string (st, "task"),
+      "transcribe");
+  fail_unless_equals_string (gst_structure_get_string (st, "language"), "en");
+  v = gst_structure_get_value (st, "segments");
+  fail_unless_equals_int (gst_value_array_get_size (v), 3);
+  fail_unless_equals_string (gst_structure_get_string (gst_value_get_structure
+          (gst_value_array_get_value (v, 2)), "text"), "How are\tyou?");
+  gst_structure_free (st);
+  g_array_unref (segs);
 }
 
 GST_END_TEST;
@@ -1615,6 +1737,8 @@ mmllmsink_suite (void)
   tcase_add_test (tw, test_writer_srt);
   tcase_add_test (tw, test_writer_format_by_extension);
   tcase_add_test (tw, test_writer_file);
+  tcase_add_test (tw, test_writer_transcript);
+  tcase_add_test (tw, test_transcript_print_and_message);
   tcase_add_test (tw, test_caption_meta_copy);
 
   suite_add_tcase (s, tx);

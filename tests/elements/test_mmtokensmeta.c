@@ -2,6 +2,7 @@
 /*
  * GstMmTokensMeta and GstMmTokens: host and device payloads, add/get,
  * several metas on one buffer, copy semantics (shared immutable payload),
+ * the multi-view layout (set, validated, kept by copies),
  * boxed type, thread-safe cached host copy, destroy notify.  The device
  * cases need an OpenCL device: without one the host cases run and the test
  * exits 77.
@@ -161,6 +162,60 @@ GST_START_TEST (test_copy_shares_payload)
   gst_buffer_unref (region);
   fail_unless_equals_float (gst_mm_tokens_get_host (b->tokens, NULL)[3], 1);
   gst_buffer_unref (copy);
+}
+
+GST_END_TEST;
+
+/* The multi-view layout: one view by default; a tiled layout is checked
+ * against the token count and kept by copies. */
+GST_START_TEST (test_layout)
+{
+  g_autofree gfloat *data = pattern (63 * 2, 1.0f);
+  GstMmTokens *tokens = gst_mm_tokens_new_host (data, 63, 2);
+  GstBuffer *buf = gst_buffer_new (), *copy;
+  GstMmTokensMeta *meta, *b;
+
+  meta = gst_buffer_add_mm_tokens_meta (buf, GST_MM_MODALITY_VIDEO, tokens,
+      0, GST_SECOND, "idefics3");
+  gst_mm_tokens_unref (tokens);
+  fail_unless_equals_int (meta->n_views, 1);
+  fail_unless_equals_int (meta->tokens_per_view, 63);
+  fail_unless_equals_int (meta->rows, 0);
+  fail_unless_equals_int (meta->cols, 0);
+  fail_unless_equals_int (meta->global_view, 0);
+
+  /* invalid: 63 tokens in 5 views, rows without cols, more tiles than
+   * views, global view out of range; the meta stays as it was */
+  fail_if (gst_mm_tokens_meta_set_layout (meta, 2, 2, 5, 4));
+  fail_if (gst_mm_tokens_meta_set_layout (meta, 2, 0, 7, 6));
+  fail_if (gst_mm_tokens_meta_set_layout (meta, 3, 3, 7, 6));
+  fail_if (gst_mm_tokens_meta_set_layout (meta, 2, 3, 7, 7));
+  fail_if (gst_mm_tokens_meta_set_layout (meta, 2, 3, 0, -1));
+  fail_unless_equals_int (meta->n_views, 1);
+  fail_unless_equals_int (meta->tokens_per_view, 63);
+
+  /* 2 x 3 tiles + the global image, 9 tokens each */
+  fail_unless (gst_mm_tokens_meta_set_layout (meta, 2, 3, 7, 6));
+  fail_unless_equals_int (meta->n_views, 7);
+  fail_unless_equals_int (meta->tokens_per_view, 9);
+  fail_unless_equals_int (meta->rows, 2);
+  fail_unless_equals_int (meta->cols, 3);
+  fail_unless_equals_int (meta->global_view, 6);
+
+  copy = gst_buffer_copy (buf);
+  b = gst_buffer_get_mm_tokens_meta (copy);
+  fail_unless (b != NULL && b != meta && b->tokens == meta->tokens);
+  fail_unless_equals_int (b->n_views, 7);
+  fail_unless_equals_int (b->tokens_per_view, 9);
+  fail_unless_equals_int (b->rows, 2);
+  fail_unless_equals_int (b->cols, 3);
+  fail_unless_equals_int (b->global_view, 6);
+  gst_buffer_unref (copy);
+
+  /* views without a global one (-1) */
+  fail_unless (gst_mm_tokens_meta_set_layout (meta, 3, 3, 9, -1));
+  fail_unless_equals_int (meta->tokens_per_view, 7);
+  gst_buffer_unref (buf);
 }
 
 GST_END_TEST;
@@ -325,6 +380,7 @@ mmtokensmeta_suite (gboolean device)
   tcase_add_test (tc, test_add_get);
   tcase_add_test (tc, test_iterate_several);
   tcase_add_test (tc, test_copy_shares_payload);
+  tcase_add_test (tc, test_layout);
   tcase_add_test (tc, test_types);
   if (device) {
     tc = tcase_create ("device");

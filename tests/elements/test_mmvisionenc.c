@@ -2,10 +2,18 @@
 /*
  * mmvisionenc through the plugin: caps refusal and start errors that name
  * the model path (no model, missing file, garbage file); then, on the
- * fixture vision models ($MM_FIXTURES/siglip/mmproj-siglip.gguf and
- * $MM_FIXTURES/idefics3/mmproj-idefics3.gguf): tokens of the model's shape
+ * fixture vision models ($MM_FIXTURES/siglip/mmproj-siglip.gguf,
+ * $MM_FIXTURES/idefics3/mmproj-idefics3.gguf and
+ * $MM_FIXTURES/minicpmv_resampler/mmproj-minicpmv_resampler.gguf): tokens of the model's shape
  * on every frame and format, live-mode drops with no frame lost, EOS drain,
  * a flush in the middle, and a gst_parse_launch pipeline with mmframesample.
+ * The Idefics3 fixture splits images (2 x 3 tiles + global image for a
+ * 52x30 frame): the meta carries that layout and exactly the tokens of
+ * mm_vision_model_encode_views(); image-splitting=off and max-tiles change
+ * it; so does the MiniCPM-V fixture (2 x 3 slices + overview for a 100x44
+ * frame, 1 x 2 with max-tiles=2).  YUV frames are converted with their caps colorimetry: the tokens of
+ * an I420 frame tagged BT.709 / BT.2020 / full range equal the encoder's on
+ * the same planes with that matrix and range.
  *
  * The model cases need the vision encoders (opencl/models/mm-vision.c), an
  * OpenCL device and the fixtures; without them only the first cases run and
@@ -36,6 +44,7 @@ typedef struct
 static Model models[] = {
   {"siglip/mmproj-siglip.gguf"},
   {"idefics3/mmproj-idefics3.gguf"},
+  {"minicpmv_resampler/mmproj-minicpmv_resampler.gguf"},
 };
 
 /* Sets the element to PAUSED, expects the state change to fail with an
@@ -190,13 +199,17 @@ check_model_tokens (const Model * m, GstBuffer * buf)
 
   fail_unless (meta != NULL, "frame %" GST_TIME_FORMAT " has no tokens",
       GST_TIME_ARGS (GST_BUFFER_PTS (buf)));
-  fail_unless_equals_int (meta->n_tokens, m->n_tokens);
+  /* one view, or tiles + the global view, each of the model's size */
+  fail_unless_equals_int (meta->tokens_per_view, m->n_tokens);
+  fail_unless_equals_int (meta->n_tokens, meta->n_views * m->n_tokens);
+  fail_unless_equals_int (meta->n_views, meta->rows * meta->cols + 1);
+  fail_unless_equals_int (meta->global_view, meta->rows * meta->cols);
   fail_unless_equals_int (meta->dim, m->dim);
   fail_unless_equals_string (meta->model_id, m->id);
   fail_unless_equals_uint64 (meta->pts, GST_BUFFER_PTS (buf));
   x = gst_mm_tokens_get_host (meta->tokens, &err);
   fail_unless (x != NULL, "%s", err ? err->message : "?");
-  n = (gsize) m->n_tokens * m->dim;
+  n = (gsize) meta->n_tokens * m->dim;
   for (i = 0; i < n; i++)
     fail_unless (isfinite (x[i]), "token value %" G_GSIZE_FORMAT " is %f", i,
         x[i]);
@@ -419,7 +432,9 @@ count_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
     c->sampled++;
   if (meta) {
     c->with_tokens++;
-    if ((gint) meta->n_tokens != c->m->n_tokens || (gint) meta->dim != c->m->dim
+    if ((gint) meta->tokens_per_view != c->m->n_tokens
+        || meta->n_tokens != meta->n_views * meta->tokens_per_view
+        || (gint) meta->dim != c->m->dim
         || !gst_buffer_get_mm_sample_meta (buf))
       c->bad_shape++;
   }
@@ -478,6 +493,262 @@ GST_START_TEST (test_model_launch)
 
 GST_END_TEST;
 
+/* One frame of @img (tight rows) through an encoder with @props
+ * (gst_util_set_object_arg pairs, NULL-terminated); returns the buffer. */
+static GstBuffer *
+encode_one (const Model * m, const gchar * caps, const guint8 * data,
+    gsize size, const gchar * first_prop, ...)
+{
+  GstElement *enc = gst_element_factory_make ("mmvisionenc", NULL);
+  GstHarness *h;
+  GstBuffer *buf;
+  const gchar *name;
+  va_list args;
+
+  g_object_set (enc, "model", m->path, "stats-interval", 0.0, NULL);
+  gst_util_set_object_arg (G_OBJECT (enc), "leaky", "no");
+  va_start (args, first_prop);
+  for (name = first_prop; name; name = va_arg (args, const gchar *))
+    gst_util_set_object_arg (G_OBJECT (enc), name, va_arg (args,
+            const gchar *));
+  va_end (args);
+  h = gst_harness_new_with_element (enc, "sink", "src");
+  gst_object_unref (enc);
+  gst_harness_set_src_caps_str (h, caps);
+  buf = gst_buffer_new_memdup (data, size);
+  GST_BUFFER_PTS (buf) = 0;
+  GST_BUFFER_DURATION (buf) = GST_SECOND;
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  buf = gst_harness_pull (h);
+  fail_unless (buf != NULL);
+  gst_harness_teardown (h);
+  return buf;
+}
+
+/* The tokens on @buf equal @want (same device, same kernels: exact). */
+static void
+check_same_tokens (GstBuffer * buf, MmTensor * want, MmEngine * engine)
+{
+  GstMmTokensMeta *meta = gst_buffer_get_mm_tokens_meta (buf);
+  g_autoptr (GError) err = NULL;
+  g_autofree float *w = mm_tensor_dup_f32 (engine, want, NULL);
+  const gfloat *x;
+
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->n_tokens, want->shape[0]);
+  fail_unless_equals_int (meta->dim, want->shape[1]);
+  x = gst_mm_tokens_get_host (meta->tokens, &err);
+  fail_unless (x != NULL && w != NULL);
+  fail_unless (memcmp (x, w, (gsize) meta->n_tokens * meta->dim * 4) == 0,
+      "tokens differ from the encoder's");
+}
+
+/* A test picture, RGB, tight rows (widths that are multiples of 4 are what
+ * GStreamer lays out without padding). */
+static guint8 *
+test_picture (gint w, gint h)
+{
+  guint8 *rgb = g_malloc ((gsize) w * h * 3);
+  gint i;
+
+  for (i = 0; i < w * h * 3; i++)
+    rgb[i] = (guint8) ((i * 37 + (i / (w * 3)) * 11) ^ (i >> 4));
+  return rgb;
+}
+
+/* The Idefics3 fixture splits a 52x30 frame into 2 x 3 tiles + the global
+ * image (its processor: longest edge 126, tiles of 42): the meta says so
+ * and holds exactly what the encoder gives; image-splitting=off gives one
+ * view, max-tiles=4 the layout of a longest edge of 84 (2 x 2). */
+GST_START_TEST (test_model_split_layout)
+{
+  const Model *m = &models[1];
+  const gchar *caps = "video/x-raw,format=RGB,width=52,height=30,"
+      "framerate=1/1";
+  g_autofree guint8 *rgb = test_picture (52, 30);
+  g_autoptr (GError) err = NULL;
+  MmEngine *engine = mm_engine_get (NULL, &err);
+  MmVisionModel *vm = mm_vision_model_load (engine, m->path, &err);
+  MmImage img = { MM_PIXEL_RGB, 52, 30, {rgb}, {156} };
+  MmVisionLayout lay;
+  MmTensor *want;
+  GstMmTokensMeta *meta;
+  GstBuffer *buf;
+
+  fail_unless (vm != NULL, "%s", err ? err->message : "?");
+
+  /* the model's own setting: split */
+  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
+  fail_unless (want != NULL, "%s", err ? err->message : "?");
+  fail_unless_equals_int (lay.rows, 2);
+  fail_unless_equals_int (lay.cols, 3);
+  buf = encode_one (m, caps, rgb, 52 * 30 * 3, NULL);
+  meta = gst_buffer_get_mm_tokens_meta (buf);
+  fail_unless (meta != NULL);
+  GST_INFO ("layout: %u views of %u tokens, %u x %u tiles, global %d",
+      meta->n_views, meta->tokens_per_view, meta->rows, meta->cols,
+      meta->global_view);
+  fail_unless_equals_int (meta->n_views, 7);
+  fail_unless_equals_int (meta->rows, 2);
+  fail_unless_equals_int (meta->cols, 3);
+  fail_unless_equals_int (meta->global_view, 6);
+  fail_unless_equals_int (meta->tokens_per_view, m->n_tokens);
+  fail_unless_equals_int (meta->n_tokens, 7 * m->n_tokens);
+  check_same_tokens (buf, want, engine);
+  gst_buffer_unref (buf);
+  mm_tensor_free (want);
+
+  /* no splitting: the global image alone */
+  mm_vision_model_set_splitting (vm, FALSE, 0);
+  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
+  fail_unless (want != NULL && lay.n_views == 1);
+  buf = encode_one (m, caps, rgb, 52 * 30 * 3, "image-splitting", "off",
+      NULL);
+  meta = gst_buffer_get_mm_tokens_meta (buf);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->n_views, 1);
+  fail_unless_equals_int (meta->rows, 0);
+  fail_unless_equals_int (meta->cols, 0);
+  fail_unless_equals_int (meta->global_view, 0);
+  fail_unless_equals_int (meta->n_tokens, m->n_tokens);
+  check_same_tokens (buf, want, engine);
+  gst_buffer_unref (buf);
+  mm_tensor_free (want);
+
+  /* at most 4 tiles: 2 x 2 + global */
+  mm_vision_model_set_splitting (vm, TRUE, 4);
+  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
+  fail_unless (want != NULL && lay.rows == 2 && lay.cols == 2);
+  buf = encode_one (m, caps, rgb, 52 * 30 * 3, "max-tiles", "4", NULL);
+  meta = gst_buffer_get_mm_tokens_meta (buf);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->n_views, 5);
+  fail_unless_equals_int (meta->rows, 2);
+  fail_unless_equals_int (meta->cols, 2);
+  fail_unless_equals_int (meta->global_view, 4);
+  check_same_tokens (buf, want, engine);
+  gst_buffer_unref (buf);
+  mm_tensor_free (want);
+
+  mm_vision_model_free (vm);
+  mm_engine_unref (engine);
+}
+
+GST_END_TEST;
+
+/* The MiniCPM-V fixture slices a 100x44 frame (scale 28, patch 7) into
+ * 2 x 3 slices + the overview: the meta says so (tiles first, the
+ * overview last) and holds exactly what the encoder gives; max-tiles=2
+ * lowers max_slice_nums to 2 (1 x 2 slices). */
+GST_START_TEST (test_model_minicpmv_slices)
+{
+  const Model *m = &models[2];
+  const gchar *caps = "video/x-raw,format=RGB,width=100,height=44,"
+      "framerate=1/1";
+  g_autofree guint8 *rgb = test_picture (100, 44);
+  g_autoptr (GError) err = NULL;
+  MmEngine *engine = mm_engine_get (NULL, &err);
+  MmVisionModel *vm = mm_vision_model_load (engine, m->path, &err);
+  MmImage img = { MM_PIXEL_RGB, 100, 44, {rgb}, {300} };
+  MmVisionLayout lay;
+  MmTensor *want;
+  GstMmTokensMeta *meta;
+  GstBuffer *buf;
+
+  fail_unless (vm != NULL, "%s", err ? err->message : "?");
+  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
+  fail_unless (want != NULL, "%s", err ? err->message : "?");
+  buf = encode_one (m, caps, rgb, 100 * 44 * 3, NULL);
+  meta = gst_buffer_get_mm_tokens_meta (buf);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->rows, 2);
+  fail_unless_equals_int (meta->cols, 3);
+  fail_unless_equals_int (meta->n_views, 7);
+  fail_unless_equals_int (meta->global_view, 6);
+  fail_unless_equals_int (meta->n_tokens, 7 * m->n_tokens);
+  check_same_tokens (buf, want, engine);
+  gst_buffer_unref (buf);
+  mm_tensor_free (want);
+
+  mm_vision_model_set_splitting (vm, TRUE, 2);
+  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
+  fail_unless (want != NULL && lay.rows == 1 && lay.cols == 2);
+  buf = encode_one (m, caps, rgb, 100 * 44 * 3, "max-tiles", "2", NULL);
+  meta = gst_buffer_get_mm_tokens_meta (buf);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->n_views, 3);
+  fail_unless_equals_int (meta->global_view, 2);
+  check_same_tokens (buf, want, engine);
+  gst_buffer_unref (buf);
+  mm_tensor_free (want);
+
+  mm_vision_model_free (vm);
+  mm_engine_unref (engine);
+}
+
+GST_END_TEST;
+
+/* I420 frames are converted with the matrix and range of their caps. */
+GST_START_TEST (test_model_colorimetry)
+{
+  static const struct
+  {
+    const gchar *colorimetry;
+    MmColorMatrix matrix;
+    gboolean full;
+  } cases[] = {
+    {"bt601", MM_COLOR_MATRIX_BT601, FALSE},
+    {"bt709", MM_COLOR_MATRIX_BT709, FALSE},
+    {"bt2020", MM_COLOR_MATRIX_BT2020, FALSE},
+    {"1:4:0:0", MM_COLOR_MATRIX_BT601, TRUE},   /* full range, BT.601 */
+    {"1:3:5:1", MM_COLOR_MATRIX_BT709, TRUE},   /* full range, BT.709 */
+  };
+  const Model *m = &models[0];
+  const gint w = 40, h = 26, cw = 20, ch = 13;
+  gsize size = (gsize) w * h + 2 * (gsize) cw * ch;
+  g_autofree guint8 *yuv = g_malloc (size);
+  g_autoptr (GError) err = NULL;
+  MmEngine *engine = mm_engine_get (NULL, &err);
+  MmVisionModel *vm = mm_vision_model_load (engine, m->path, &err);
+  float first[G_N_ELEMENTS (cases)];
+  gsize i, j;
+
+  fail_unless (vm != NULL, "%s", err ? err->message : "?");
+  /* saturated chroma: the matrices differ visibly */
+  for (i = 0; i < size; i++)
+    yuv[i] = i < (gsize) w * h ? (guint8) (30 + (i * 7) % 200) :
+        (guint8) ((i * 53) % 256);
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree gchar *caps = g_strdup_printf ("video/x-raw,format=I420,"
+        "width=%d,height=%d,framerate=1/1,colorimetry=%s", w, h,
+        cases[i].colorimetry);
+    MmImage img = { MM_PIXEL_I420, w, h, {yuv, yuv + w * h,
+            yuv + w * h + cw * ch}, {w, cw, cw}, cases[i].matrix,
+      cases[i].full
+    };
+    MmTensor *want = mm_vision_model_encode (vm, &img, &err);
+    GstBuffer *buf;
+    GstMmTokensMeta *meta;
+
+    fail_unless (want != NULL, "%s", err ? err->message : "?");
+    buf = encode_one (m, caps, yuv, size, NULL);
+    check_same_tokens (buf, want, engine);
+    meta = gst_buffer_get_mm_tokens_meta (buf);
+    first[i] = gst_mm_tokens_get_host (meta->tokens, NULL)[0];
+    gst_buffer_unref (buf);
+    mm_tensor_free (want);
+  }
+  /* and the colorimetry did change the result */
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    for (j = i + 1; j < G_N_ELEMENTS (cases); j++)
+      fail_if (first[i] == first[j], "%s and %s give the same tokens",
+          cases[i].colorimetry, cases[j].colorimetry);
+  mm_vision_model_free (vm);
+  mm_engine_unref (engine);
+}
+
+GST_END_TEST;
+
 static Suite *
 mmvisionenc_suite (gboolean with_models)
 {
@@ -500,6 +771,9 @@ mmvisionenc_suite (gboolean with_models)
     tcase_add_loop_test (tc, test_model_eos_drains, 0, n);
     tcase_add_loop_test (tc, test_model_flush, 0, n);
     tcase_add_loop_test (tc, test_model_launch, 0, n);
+    tcase_add_test (tc, test_model_split_layout);
+    tcase_add_test (tc, test_model_minicpmv_slices);
+    tcase_add_test (tc, test_model_colorimetry);
   }
   return s;
 }

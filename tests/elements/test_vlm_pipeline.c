@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The VLM fixture through the elements: the fixture image (RGB, rows
+ * The VLM fixture through the elements: the fixture image (30x50 RGB, rows
  * padded as GStreamer lays them out) from appsrc into
  *   mmvisionenc model=mmproj-idefics3.gguf ! mmllmsink model=idefics3.gguf
  * must give, as the mm-caption message, exactly the text of transformers'
  * greedy ids (reference generated_ids, 12 tokens, decoded by the fixture's
- * tokenizer).  Skips (77) without the fixtures or an OpenCL device.
+ * tokenizer).  The mmproj file splits images as SmolVLM's processor does
+ * (longest edge 126, tiles of 42): the frame's GstMmTokensMeta must say
+ * 2 x 3 tiles + the global image (the reference's layout), and mmllmsink
+ * splices the seven views with <row_r_col_c> / <global-img> markers as
+ * Idefics3Processor does.  Skips (77) without the fixtures or an OpenCL
+ * device.
  */
 #include <gst/gst.h>
 #include <gst/app/gstappsrc.h>
 #include <string.h>
+
+#include "gst/gstmmtokensmeta.h"
 
 #include "mm-engine.h"
 #include "mm-safetensors.h"
@@ -47,6 +54,31 @@ reference_text (MmSafetensors * ref)
   g_free (tj);
   mm_tokenizer_free (tok);
   return text;
+}
+
+/* The layout of the tokens leaving mmvisionenc. */
+typedef struct
+{
+  guint n_views, tokens_per_view, rows, cols;
+  gint global_view;
+  gboolean seen;
+} Layout;
+
+static GstPadProbeReturn
+layout_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  Layout *l = data;
+  GstMmTokensMeta *meta =
+      gst_buffer_get_mm_tokens_meta (GST_PAD_PROBE_INFO_BUFFER (info));
+  if (meta) {
+    l->n_views = meta->n_views;
+    l->tokens_per_view = meta->tokens_per_view;
+    l->rows = meta->rows;
+    l->cols = meta->cols;
+    l->global_view = meta->global_view;
+    l->seen = TRUE;
+  }
+  return GST_PAD_PROBE_OK;
 }
 
 static GstBuffer *
@@ -87,7 +119,7 @@ main (int argc, char **argv)
           "image_rgb"), &w, &h);
   gchar *desc = g_strdup_printf ("appsrc name=src format=time caps="
       "video/x-raw,format=RGB,width=%d,height=%d,framerate=1/1 "
-      "! mmvisionenc model=\"%s\" ! mmllmsink model=\"%s\" sync=false "
+      "! mmvisionenc name=enc model=\"%s\" ! mmllmsink model=\"%s\" sync=false "
       "prompt=\"Describe this image.\" max-tokens=12", w, h, mmproj, llm);
   GError *err = NULL;
   GstElement *pipe = gst_parse_launch (desc, &err);
@@ -96,6 +128,17 @@ main (int argc, char **argv)
     return 1;
   }
   GstElement *src = gst_bin_get_by_name (GST_BIN (pipe), "src");
+  GstElement *enc = gst_bin_get_by_name (GST_BIN (pipe), "enc");
+  GstPad *enc_src = gst_element_get_static_pad (enc, "src");
+  Layout layout = { 0 };
+  gst_pad_add_probe (enc_src, GST_PAD_PROBE_TYPE_BUFFER, layout_probe,
+      &layout, NULL);
+  gst_object_unref (enc_src);
+  gst_object_unref (enc);
+  const MmTensorInfo *lay = mm_safetensors_find_tensor (ref, "layout");
+  gint32 want_lay[3] = { -1, -1, -1 };
+  if (lay && lay->numel == 3)
+    memcpy (want_lay, lay->data, sizeof (want_lay));
   gst_element_set_state (pipe, GST_STATE_PLAYING);
   gst_app_src_push_buffer (GST_APP_SRC (src), buf);
   gst_app_src_end_of_stream (GST_APP_SRC (src));
@@ -124,7 +167,15 @@ main (int argc, char **argv)
     gst_message_unref (m);
   }
   gst_element_set_state (pipe, GST_STATE_NULL);
-  gboolean ok = !failed && g_strcmp0 (got, want) == 0;
+  gboolean layout_ok = layout.seen && (gint) layout.rows == want_lay[0]
+      && (gint) layout.cols == want_lay[1]
+      && (gint) layout.n_views == want_lay[2]
+      && layout.global_view == want_lay[0] * want_lay[1];
+  gboolean ok = !failed && layout_ok && g_strcmp0 (got, want) == 0;
+  g_print ("tokens meta: %u views of %u tokens, %u x %u tiles, global view "
+      "%d (processor: %d x %d, %d views)\n", layout.n_views,
+      layout.tokens_per_view, layout.rows, layout.cols, layout.global_view,
+      want_lay[0], want_lay[1], want_lay[2]);
   g_print ("caption: \"%s\"\nwant:    \"%s\"\n%s\n", got ? got : "(none)",
       want, ok ? "PASS" : "FAIL");
   g_free (got);

@@ -170,6 +170,20 @@ check_case (JsonObject * c, const MmTokenizer * tok)
 
   conversation_from_json (&conv, json_object_get_array_member (c, "messages"));
   mm_chat_template_set_date (tmpl, json_object_get_string_member (c, "date"));
+  if (json_object_has_member (c, "image_style")) {
+    const gchar *style = json_object_get_string_member (c, "image_style");
+    MmChatImageStyle st = g_str_equal (style, "minicpmv25") ?
+        MM_CHAT_IMAGE_MINICPMV_25 : MM_CHAT_IMAGE_MINICPMV_26;
+
+    /* the chat tokenizer has MiniCPM-V's markers: the style found */
+    CHECK (mm_chat_template_image_style_for (tmpl, tok) == st,
+        "%s: image style from the tokenizer", what);
+    gchar *w = g_strconcat (what, " (", style, ")", NULL);
+
+    mm_chat_template_set_image_style (tmpl, st);
+    g_free (what);
+    what = w;
+  }
   p = mm_chat_template_apply (tmpl, tok, (MmChatMessage *) conv.msgs->data,
       conv.msgs->len, json_object_get_boolean_member (c,
           "add_generation_prompt"), &error);
@@ -190,6 +204,25 @@ check_case (JsonObject * c, const MmTokenizer * tok)
     CHECK (FALSE, "%s: ids differ: got %s", what, got);
   }
   check_spans (what, p);
+  /* MiniCPM-V: the overview (tile rows * cols) first, then the slices */
+  for (i = 0; json_object_has_member (c, "image_style") && i < p->spans->len;
+      i++) {
+    const MmChatMediaSpan *sp = &g_array_index (p->spans, MmChatMediaSpan, i);
+    guint first = i;
+
+    while (i + 1 < p->spans->len && g_array_index (p->spans,
+            MmChatMediaSpan, i + 1).part == sp->part
+        && g_array_index (p->spans, MmChatMediaSpan, i + 1).message ==
+        sp->message)
+      i++;
+    for (guint k = first; k <= i; k++) {
+      const MmChatMediaSpan *t = &g_array_index (p->spans, MmChatMediaSpan, k);
+      guint n = i - first;      /* slices */
+
+      CHECK (t->tile == (k == first ? n : k - first - 1),
+          "%s: span %u is tile %u", what, k, t->tile);
+    }
+  }
 }
 
 static void

@@ -123,15 +123,13 @@ check_preprocess (MmVisionModel * m, const gchar * label, MmSafetensors * ref,
   if (!ref_image (ref, img_name, &img))
     return TRUE;
   GError *err = NULL;
-  float *got = mm_vision_model_preprocess (m, &img, &err);
-  gsize n;
+  gsize n, n_got = 0;
+  float *got = mm_vision_model_preprocess_views (m, &img, NULL, &n_got, &err);
   float *want = mm_test_ref_f32 (ref, pv_name, &n);
   gchar *what = g_strdup_printf ("%s %s", label, pv_name);
-  gint S = mm_vision_model_image_size (m);
   if (got == NULL)
     g_printerr ("FAIL %s: %s\n", what, err->message);
-  gboolean ok = got && compare (what, got, (gsize) 3 * S * S, want, n,
-      TOL_PIXELS);
+  gboolean ok = got && compare (what, got, n_got, want, n, TOL_PIXELS);
   g_clear_error (&err);
   g_free (what);
   g_free (got);
@@ -231,6 +229,33 @@ test_tower (MmEngine * e, const gchar * dir, const gchar * file)
   return ok;
 }
 
+/* The traced connector output of one view vs rows of the reference's
+ * output of all views. */
+static gboolean
+check_view_output (MmVisionModel * m, const gchar * label,
+    MmSafetensors * ref, const gchar * ref_name, gint view)
+{
+  gint64 rows = 0, cols = 0;
+  gsize n;
+  GError *err = NULL;
+  float *got = mm_vision_model_trace_get (m, "output", &rows, &cols, &err);
+  float *want = mm_test_ref_f32 (ref, ref_name, &n);
+  gchar *what = g_strdup_printf ("%s %s (view %d)", label, ref_name, view);
+  gsize per = (gsize) rows * cols;
+  gboolean ok = got && (view + 1) * per <= n
+      && compare (what, got, per, want + view * per, per, TOL_F32);
+  if (got == NULL)
+    g_printerr ("FAIL %s: %s\n", what, err->message);
+  g_clear_error (&err);
+  g_free (what);
+  g_free (got);
+  g_free (want);
+  return ok;
+}
+
+/* The fixture processor splits the 30x50 image into 2 x 3 tiles + the
+ * global image: pixels of every view, the tower on view 0, the connector
+ * output of all views end to end; without splitting the global image. */
 static gboolean
 test_idefics3 (MmEngine * e, const gchar * file)
 {
@@ -243,9 +268,15 @@ test_idefics3 (MmEngine * e, const gchar * file)
   ok = ok && check_tower (e, m, label, ref, "vision.", 2, TOL_F32);
   ok = ok && check_trace (m, label, "tower_out", ref,
       "vision.last_hidden_state", TOL_F32);
-  ok = ok && check_trace (m, label, "output", ref, "connector_out", TOL_F32);
+  ok = ok && check_view_output (m, label, ref, "connector_out", 0);
   ok = ok && check_e2e (e, m, label, ref, "image_rgb", "connector_out",
       TOL_F32);
+  if (m)
+    mm_vision_model_set_splitting (m, FALSE, 0);
+  ok = ok && check_preprocess (m, label, ref, "image_rgb",
+      "nosplit.pixel_values");
+  ok = ok && check_e2e (e, m, label, ref, "image_rgb",
+      "nosplit.connector_out", TOL_F32);
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);
@@ -269,6 +300,53 @@ test_llava (MmEngine * e, const gchar * file, double tol)
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);
+  return ok;
+}
+
+/* Idefics2's views: the processor's sizes, and the pixels of each equal
+ * the unpadded part of the processor's padded batch. */
+static gboolean
+check_idefics2_views (MmVisionModel * m, const gchar * label,
+    MmSafetensors * ref, const gchar * prefix)
+{
+  MmImage img;
+  GError *err = NULL;
+  MmVisionLayout lay;
+  gchar *kp = g_strconcat (prefix, "pixel_values", NULL);
+  gchar *ks = g_strconcat (prefix, "sizes", NULL);
+  const MmTensorInfo *pi = mm_safetensors_find_tensor (ref, kp);
+  gsize n, ns;
+  float *want = mm_test_ref_f32 (ref, kp, &n);
+  gint32 *sizes = mm_test_ref_i32 (ref, ks, &ns);
+  float *got = ref_image (ref, "image_rgb", &img) ?
+      mm_vision_model_preprocess_views (m, &img, &lay, NULL, &err) : NULL;
+  gint nv = pi->shape[0], H = pi->shape[2], W = pi->shape[3];
+  gboolean ok = got && lay.n_views == nv;
+  double d = 0;
+  gsize off = 0;
+  for (gint v = 0; ok && v < nv; v++) {
+    gint w, h;
+    ok = mm_vision_model_view_size (m, v, &w, &h) && h == sizes[2 * v]
+        && w == sizes[2 * v + 1];
+    for (gint c = 0; ok && c < 3; c++)
+      for (gint y = 0; y < h; y++)
+        for (gint x = 0; x < w; x++)
+          d = MAX (d, fabs (got[off + ((gsize) c * h + y) * w + x]
+                  - want[(((gsize) v * 3 + c) * H + y) * W + x]));
+    off += (gsize) 3 * w * h;
+  }
+  ok = ok && d == 0;
+  g_print ("%s %s %s%d views, first %dx%d: pixels max-abs %.3g (tol 0)\n",
+      ok ? "ok  " : "FAIL", label, prefix, got ? lay.n_views : 0,
+      sizes[1], sizes[0], d);
+  if (err)
+    g_printerr ("  %s\n", err->message);
+  g_clear_error (&err);
+  g_free (got);
+  g_free (want);
+  g_free (sizes);
+  g_free (kp);
+  g_free (ks);
   return ok;
 }
 
@@ -300,9 +378,94 @@ test_idefics2 (MmEngine * e)
   ok = ok && check_trace (m, label, "connector.layer_out.1", ref,
       "resampler.layer_out.1", TOL_F32);
   ok = ok && check_trace (m, label, "output", ref, "latents_out", TOL_F32);
+  /* from the image: aspect kept (30x50 -> 21x35, a 3x5 grid on the 4x4
+   * table) */
+  ok = ok && check_idefics2_views (m, label, ref, "");
+  ok = ok && check_e2e (e, m, label, ref, "image_rgb", "image_features",
+      TOL_F32);
+  /* split: four 15x25 quarters (2x3 patches; HF pads them in its batch and
+   * masks the padding) + the whole image */
+  mm_vision_model_set_splitting (m, TRUE, 0);
+  ok = ok && check_idefics2_views (m, label, ref, "split.");
+  ok = ok && check_e2e (e, m, label, ref, "image_rgb", "split.image_features",
+      TOL_F32);
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);
+  return ok;
+}
+
+/* One image through MiniCPM-V's slicing vs the reference's views (the
+ * processor's order: overview first; ours: slices row by row, then the
+ * overview): layout, view sizes, pixels (exact) and each view's tokens
+ * (the tower on the view's own grid, the resampler with that grid's
+ * positions); the traced tower output of the last view (the overview). */
+static gboolean
+check_minicpmv_image (MmEngine * e, MmVisionModel * m, const gchar * label,
+    MmSafetensors * ref, const gchar * name)
+{
+  gchar *k = g_strdup_printf ("%s.image_rgb", name);
+  MmImage img;
+  gboolean ok = ref_image (ref, k, &img);
+  g_free (k);
+  gsize n_sizes, n_lay, n_pix = 0;
+  k = g_strdup_printf ("%s.sizes", name);
+  gint32 *sizes = mm_test_ref_i32 (ref, k, &n_sizes);
+  g_free (k);
+  k = g_strdup_printf ("%s.layout", name);
+  gint32 *lay_want = mm_test_ref_i32 (ref, k, &n_lay);
+  g_free (k);
+  GError *err = NULL;
+  MmVisionLayout lay = { 0 };
+  float *pix = ok ? mm_vision_model_preprocess_views (m, &img, NULL, &n_pix,
+      &err) : NULL;
+  mm_vision_model_set_trace (m, TRUE);
+  MmTensor *out = pix ? mm_vision_model_encode_views (m, &img, &lay, &err)
+      : NULL;
+  mm_vision_model_set_trace (m, FALSE);
+  float *tok = out ? mm_tensor_dup_f32 (e, out, &err) : NULL;
+  gint nv = n_sizes / 2, nt = mm_vision_model_n_tokens (m);
+  gint dim = mm_vision_model_dim (m);
+  if (tok == NULL)
+    g_printerr ("FAIL %s %s: %s\n", label, name, err ? err->message : "?");
+  ok = tok && lay.n_views == nv && lay.rows == lay_want[0]
+      && lay.cols == lay_want[1] && lay.tokens_per_view == nt
+      && lay.global_view == (lay.rows ? lay.rows * lay.cols : 0);
+  g_print ("%s %s %s: %d x %d slices, %d views (want %d x %d, %d)\n",
+      ok ? "ok  " : "FAIL", label, name, lay.rows, lay.cols, lay.n_views,
+      lay_want[0], lay_want[1], nv);
+  gsize off = 0;
+  for (gint i = 0; ok && i < nv; i++) {
+    gint r = i == lay.global_view ? 0 : i + 1, w, h;
+    gsize n;
+    gchar *kp = g_strdup_printf ("%s.view.%d.pixel_values", name, r);
+    gchar *kt = g_strdup_printf ("%s.view.%d.tokens", name, r);
+    float *want_p = mm_test_ref_f32 (ref, kp, &n);
+    ok = mm_vision_model_view_size (m, i, &w, &h) && w == sizes[2 * r + 1]
+        && h == sizes[2 * r] && off + n <= n_pix;
+    if (!ok)
+      g_printerr ("FAIL %s: view %d is %dx%d, want %dx%d\n", kp, i, w, h,
+          sizes[2 * r + 1], sizes[2 * r]);
+    ok = ok && compare (kp, pix + off, n, want_p, n, TOL_PIXELS);
+    off += n;
+    float *want_t = mm_test_ref_f32 (ref, kt, &n);
+    ok = ok && compare (kt, tok + (gsize) i * nt * dim, (gsize) nt * dim,
+        want_t, n, TOL_F16);
+    g_free (want_p);
+    g_free (want_t);
+    g_free (kp);
+    g_free (kt);
+  }
+  ok = ok && off == n_pix;
+  gchar *kt = g_strdup_printf ("%s.view.0.tower_out", name);
+  ok = ok && check_trace (m, label, "tower_out", ref, kt, TOL_F16);
+  g_free (kt);
+  g_clear_error (&err);
+  mm_tensor_free (out);
+  g_free (tok);
+  g_free (pix);
+  g_free (sizes);
+  g_free (lay_want);
   return ok;
 }
 
@@ -314,7 +477,8 @@ test_minicpmv (MmEngine * e)
   MmSafetensors *ref = mm_test_ref_open (dir);
   MmVisionModel *m = load (e, dir, file);
   gchar *label = g_strdup_printf ("%s/%s", dir, file);
-  gboolean ok = m != NULL;
+  gboolean ok = m != NULL && mm_vision_model_get_splitting (m);
+  /* a 20x20 image: one view at the scale resolution, upscaled */
   ok = ok && check_preprocess (m, label, ref, "image_rgb", "pixel_values");
   /* F16 patch embedding in the file */
   ok = ok && check_tower (e, m, label, ref, "vision.", 2, TOL_F16);
@@ -327,6 +491,14 @@ test_minicpmv (MmEngine * e)
   ok = ok && check_trace (m, label, "output", ref, "resampler_out", TOL_F16);
   ok = ok && check_e2e (e, m, label, ref, "image_rgb", "resampler_out",
       TOL_F16);
+  /* slices: 3 x 2 of 35x21 + a 42x21 overview; 1 x 3 + 14x49; no slices
+   * (a small image upscaled to 42x21); splitting off */
+  ok = ok && check_minicpmv_image (e, m, label, ref, "sliced");
+  ok = ok && check_minicpmv_image (e, m, label, ref, "tall");
+  ok = ok && check_minicpmv_image (e, m, label, ref, "small");
+  if (ok)
+    mm_vision_model_set_splitting (m, FALSE, 0);
+  ok = ok && check_minicpmv_image (e, m, label, ref, "nosplit");
   mm_vision_model_free (m);
   mm_safetensors_free (ref);
   g_free (label);
