@@ -36,3 +36,23 @@ kernel_im2col_1d (__global const float *x, uint xo, __global float *y, uint yo,
     v = x[xo + c * L + i];
   y[yo + (ulong) pos * K + col] = v;
 }
+
+/* The same from x [L, C] as rows (positions by rows, as a linear layer or
+ * a previous conv leaves them): a row of taps reads KW rows of x side by
+ * side, no transpose of x first. */
+__kernel void
+kernel_im2col_1d_rows (__global const float *x, uint xo, __global float *y,
+    uint yo, uint C, uint L, uint KW, uint stride, uint pad)
+{
+  uint col = GID0;              /* c * KW + k */
+  uint pos = GID1;
+  uint K = C * KW;
+  if (col >= K)
+    return;
+  uint k = col % KW, c = col / KW;
+  int i = (int) (pos * stride + k) - (int) pad;
+  float v = 0.0f;
+  if (i >= 0 && i < (int) L)
+    v = x[xo + (ulong) i * C + c];
+  y[yo + (ulong) pos * K + col] = v;
+}

@@ -141,9 +141,10 @@ enc_stem (MmWhisper * w, MmGraph * g, MmTensor * features)
         w->id, mm_tensor_shape_str (features), hp->n_mels, 2 * hp->n_audio_ctx);
     return mm_graph_dead (g);
   }
-  MmTensor *x = mm_gelu (g, mm_conv1d (g, features, w->conv1_w, w->conv1_b,
-          3, 1, 1));            /* [n_frames, d] */
-  x = mm_gelu (g, mm_conv1d (g, mm_transpose (g, x), w->conv2_w, w->conv2_b, 3, 2, 1)); /* [n_audio_ctx, d] */
+  MmTensor *x = mm_conv1d_ex (g, features, FALSE, w->conv1_w, w->conv1_b, 3,
+      1, 1, MM_LINEAR_ACT_GELU);        /* [n_frames, d] */
+  x = mm_conv1d_ex (g, x, TRUE, w->conv2_w, w->conv2_b, 3, 2, 1,
+      MM_LINEAR_ACT_GELU);      /* [n_audio_ctx, d] */
   return mm_add (g, x, w->enc_pos);
 }
 

@@ -931,13 +931,22 @@ MmTensor *
 mm_conv1d (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b, gint kw,
     gint stride, gint pad)
 {
+  return mm_conv1d_ex (g, x, FALSE, w, b, kw, stride, pad,
+      MM_LINEAR_ACT_NONE);
+}
+
+MmTensor *
+mm_conv1d_ex (MmGraph * g, MmTensor * x, gboolean x_rows, MmTensor * w,
+    MmTensor * b, gint kw, gint stride, gint pad, MmLinearAct act)
+{
   if (!ok_f32 (g, "conv1d", x, NULL))
     return mm_graph_dead (g);
   if (x->n_dims != 2 || kw <= 0 || stride <= 0 || pad < 0) {
-    mm_graph_failf (g, "conv1d: x %s must be [C, L]", mm_tensor_shape_str (x));
+    mm_graph_failf (g, "conv1d: x %s must be [%s]", mm_tensor_shape_str (x),
+        x_rows ? "L, C" : "C, L");
     return mm_graph_dead (g);
   }
-  gint64 C = x->shape[0], L = x->shape[1];
+  gint64 C = x->shape[x_rows ? 1 : 0], L = x->shape[x_rows ? 0 : 1];
   gint64 OL = (L + 2 * pad - kw) / stride + 1, K = C * kw;
   if (OL <= 0 || mm_tensor_numel (w) % K != 0) {
     mm_graph_failf (g, "conv1d: kernel %d and weight %s do not fit x %s", kw,
@@ -946,10 +955,11 @@ mm_conv1d (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b, gint kw,
   }
   MmTensor *cols = mm_graph_tensor_2d (g, OL, K);
   gsize gws[2] = { K, OL };
-  MM_LAUNCH (g, "kernel_im2col_1d", 2, gws, FALSE, MM_TENSOR (x),
-      MM_TENSOR (cols), MM_UINT (C), MM_UINT (L), MM_UINT (kw),
-      MM_UINT (stride), MM_UINT (pad));
-  return mm_linear (g, cols, conv_weight_2d (g, w, K), b);
+  MM_LAUNCH (g, x_rows ? "kernel_im2col_1d_rows" : "kernel_im2col_1d", 2, gws,
+      FALSE, MM_TENSOR (x), MM_TENSOR (cols), MM_UINT (C), MM_UINT (L),
+      MM_UINT (kw), MM_UINT (stride), MM_UINT (pad));
+  MmLinearFuse f = {.act = act };
+  return mm_linear_fused (g, cols, conv_weight_2d (g, w, K), b, &f);
 }
 
 MmTensor *

@@ -171,6 +171,12 @@ MmTensor *mm_conv2d (MmGraph * g, MmTensor * image, MmTensor * w,
 /* x: [C, L]; w: [OC, C, KW] (or [OC, C*KW]); returns [OL, OC]. */
 MmTensor *mm_conv1d (MmGraph * g, MmTensor * x, MmTensor * w, MmTensor * b,
     gint kw, gint stride, gint pad);
+/* mm_conv1d with @act on its output (in the GEMM's last pass where it
+ * can), from x [C, L], or with @x_rows from x [L, C] (positions as rows,
+ * as a previous conv1d leaves them: no transpose first). */
+MmTensor *mm_conv1d_ex (MmGraph * g, MmTensor * x, gboolean x_rows,
+    MmTensor * w, MmTensor * b, gint kw, gint stride, gint pad,
+    MmLinearAct act);
 
 /* Row gather: table [n, d] (F32, F16, or quantised as uploaded by
  * mm_tensor_upload_planar), ids host array -> [n_ids, d] F32. */
