@@ -20,6 +20,32 @@ mm_format_set_error (GError ** error, MmFormatError code, const gchar * file,
   g_free (msg);
 }
 
+void
+mm_format_fail (GError ** first, const gchar * file, const gchar * format,
+    ...)
+{
+  va_list args;
+  gchar *msg;
+
+  if (*first)
+    return;
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  *first = g_error_new (MM_FORMAT_ERROR, MM_FORMAT_ERROR_MISMATCH, "%s: %s",
+      file, msg);
+  g_free (msg);
+}
+
+void
+mm_format_keep_error (GError ** first, GError * err)
+{
+  if (err && *first == NULL)
+    *first = err;
+  else if (err)
+    g_error_free (err);
+}
+
 GBytes *
 mm_format_map_file (const gchar * path, GError ** error)
 {

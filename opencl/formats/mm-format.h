@@ -86,4 +86,11 @@ MmTensor *mm_tensor_info_upload (const MmTensorInfo * info,
 const gchar *mm_format_shape_str (gint n_dims, const gint64 * shape,
     gchar * buf, gsize size);
 
+/* A loader's sticky error: the first failure is kept, later ones dropped.
+ * mm_format_fail() sets a MM_FORMAT_ERROR_MISMATCH "<file>: <message>"
+ * unless *@first is set; mm_format_keep_error() takes @err (nullable). */
+void mm_format_fail (GError ** first, const gchar * file,
+    const gchar * format, ...) G_GNUC_PRINTF (3, 4);
+void mm_format_keep_error (GError ** first, GError * err);
+
 G_END_DECLS

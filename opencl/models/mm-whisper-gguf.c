@@ -78,31 +78,9 @@ typedef struct
   GError *error;                /* the first failure */
 } Loader;
 
-static void
-fail (Loader * L, const gchar * format, ...) G_GNUC_PRINTF (2, 3);
-
-static void
-fail (Loader * L, const gchar * format, ...)
-{
-  if (L->error)
-    return;
-  va_list args;
-  va_start (args, format);
-  gchar *msg = g_strdup_vprintf (format, args);
-  va_end (args);
-  L->error = g_error_new (MM_FORMAT_ERROR, MM_FORMAT_ERROR_MISMATCH, "%s: %s",
-      L->file, msg);
-  g_free (msg);
-}
-
-static void
-take_error (Loader * L, GError * err)
-{
-  if (err && L->error == NULL)
-    L->error = err;
-  else if (err)
-    g_error_free (err);
-}
+/* the loader's first error (mm-format.h) */
+#define fail(L, ...) mm_format_fail (&(L)->error, (L)->file, __VA_ARGS__)
+#define take_error(L, err) mm_format_keep_error (&(L)->error, (err))
 
 gboolean
 mm_whisper_is_gguf (const gchar * path)
