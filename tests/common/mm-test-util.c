@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 MmEngine *
 mm_test_engine (void)
@@ -147,4 +148,18 @@ mm_test_f16_to_f32 (guint16 h)
   else
     v.u = sign | ((exp - 15 + 127) << 23) | (mant << 13);
   return v.f;
+}
+
+gdouble
+mm_test_webvtt_time (const gchar * s)
+{
+  guint h = 0, m, sec, ms;
+  gchar tail;
+
+  if (sscanf (s, "%u:%u:%u.%3u%c", &h, &m, &sec, &ms, &tail) == 4
+      && strlen (s) >= 12)
+    return h * 3600.0 + m * 60.0 + sec + ms / 1000.0;
+  if (sscanf (s, "%u:%u.%3u%c", &m, &sec, &ms, &tail) == 3)
+    return m * 60.0 + sec + ms / 1000.0;
+  return -1;
 }

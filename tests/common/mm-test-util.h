@@ -31,3 +31,7 @@ MmTensor *mm_test_weight (MmEngine * e, gint n_dims, const gint64 * shape,
 /* IEEE half conversion (round to nearest even), for F16 test weights. */
 guint16 mm_test_f32_to_f16 (float f);
 float mm_test_f16_to_f32 (guint16 h);
+
+/* A WebVTT time, "HH:MM:SS.mmm" or "MM:SS.mmm", in seconds; -1 when it is
+ * neither. */
+gdouble mm_test_webvtt_time (const gchar * s);

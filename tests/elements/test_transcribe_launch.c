@@ -25,6 +25,7 @@
 #include <json-glib/json-glib.h>
 
 #include "mm-engine.h"
+#include "mm-test-util.h"
 
 #define SKIP 77
 #define AUDIO_SECONDS 2.5
@@ -59,21 +60,6 @@ run (const gchar * cmd)
   return ok;
 }
 
-/* "HH:MM:SS.mmm" (WebVTT also allows "MM:SS.mmm") in seconds, or -1. */
-static gdouble
-parse_time (const gchar * s)
-{
-  guint h = 0, m, sec, ms;
-  gchar tail;
-
-  if (sscanf (s, "%u:%u:%u.%3u%c", &h, &m, &sec, &ms, &tail) == 4
-      && strlen (s) >= 12)
-    return h * 3600.0 + m * 60.0 + sec + ms / 1000.0;
-  if (sscanf (s, "%u:%u.%3u%c", &m, &sec, &ms, &tail) == 3)
-    return m * 60.0 + sec + ms / 1000.0;
-  return -1;
-}
-
 /* Checks a WebVTT file; returns its cue count. */
 static guint
 check_webvtt (const gchar * path)
@@ -100,8 +86,8 @@ check_webvtt (const gchar * path)
     lines = g_strsplit (blocks[i], "\n", -1);
     t = g_strsplit (lines[0], " --> ", -1);
     check (g_strv_length (t) == 2, "cue %u timing line: \"%s\"", n, lines[0]);
-    a = t[0] ? parse_time (t[0]) : -1;
-    b = t[0] && t[1] ? parse_time (t[1]) : -1;
+    a = t[0] ? mm_test_webvtt_time (t[0]) : -1;
+    b = t[0] && t[1] ? mm_test_webvtt_time (t[1]) : -1;
     check (a >= 0 && b > a, "cue %u times: \"%s\"", n, lines[0]);
     check (a >= prev_start, "cue %u starts before the one before it", n);
     check (a <= AUDIO_SECONDS, "cue %u starts after the audio: %s", n,

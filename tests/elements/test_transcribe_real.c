@@ -31,6 +31,7 @@
 
 #include "mm-engine.h"
 #include "mm-test-speech.h"
+#include "mm-test-util.h"
 
 #define SKIP 77
 #define MAX_WORD_ERRORS 5
@@ -51,21 +52,6 @@ static gboolean failed;
     failed = TRUE;                                            \
   }                                                           \
 } G_STMT_END
-
-/* "HH:MM:SS.mmm" or "MM:SS.mmm" in seconds, or -1. */
-static gdouble
-parse_time (const gchar * s)
-{
-  guint h = 0, m, sec, ms;
-  gchar tail;
-
-  if (sscanf (s, "%u:%u:%u.%3u%c", &h, &m, &sec, &ms, &tail) == 4
-      && strlen (s) >= 12)
-    return h * 3600.0 + m * 60.0 + sec + ms / 1000.0;
-  if (sscanf (s, "%u:%u.%3u%c", &m, &sec, &ms, &tail) == 3)
-    return m * 60.0 + sec + ms / 1000.0;
-  return -1;
-}
 
 /* The cues' text of a WebVTT file, joined by spaces; checks the times. */
 static gchar *
@@ -90,8 +76,8 @@ read_webvtt (const gchar * path, gdouble seconds, guint * n_cues)
       continue;
     lines = g_strsplit (blocks[i], "\n", -1);
     t = g_strsplit (lines[0], " --> ", -1);
-    a = g_strv_length (t) == 2 ? parse_time (t[0]) : -1;
-    b = g_strv_length (t) == 2 ? parse_time (t[1]) : -1;
+    a = g_strv_length (t) == 2 ? mm_test_webvtt_time (t[0]) : -1;
+    b = g_strv_length (t) == 2 ? mm_test_webvtt_time (t[1]) : -1;
     check (a >= 0 && b > a, "cue %u times: \"%s\"", *n_cues, lines[0]);
     check (a >= prev_start, "cue %u starts before the one before it", *n_cues);
     check (b <= seconds + 0.5, "cue %u ends after the audio (%.2f s): %s",
