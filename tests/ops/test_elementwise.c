@@ -51,7 +51,7 @@ check_unary (MmGraph * g, const gchar * name, UnaryOp op, float (*ref) (float),
 static gboolean
 check_binary (MmGraph * g, gint64 rows, gint64 cols, gboolean bcast)
 {
-  gsize n = rows * cols, nb = bcast ? cols : n;
+  gsize n = rows * cols, nb = bcast ? (gsize) cols : n;
   float *a = mm_test_rand (n, 1, -2, 2), *b = mm_test_rand (nb, 2, -2, 2);
   float *sum = g_new (float, n), *prod = g_new (float, n);
   float *sc = g_new (float, n);
