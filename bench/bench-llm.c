@@ -11,6 +11,14 @@
  * comes as the process's CPU time (all threads, OpenCL's included): on a
  * shared machine, wall time grows with other processes' load while CPU
  * time much less.
+ *
+ * The decode goal is relative to the bandwidth floor: the time to read the
+ * bytes of weights one decode step reads (every layer's and the output
+ * projection's), measured in each run right before the decode steps by an
+ * OpenCL kernel that only streams a buffer of that size (one work-item per
+ * compute unit, each a contiguous share, prefetching ahead).  A shared
+ * machine's bandwidth changes from minute to minute; the ratio decode /
+ * floor, taken within each run, much less.
  */
 #include "mm-llm-private.h"
 
@@ -31,6 +39,88 @@ cmp_double (const void *a, const void *b)
 {
   double x = *(const double *) a, y = *(const double *) b;
   return x < y ? -1 : x > y;
+}
+
+/* The bandwidth floor's kernel: work-item w sums (xor) its contiguous
+ * share of n16 uint16s. */
+static const char stream_src[] =
+    "__kernel void stream_read (__global const uint16 *p, ulong n16,\n"
+    "    __global uint *out)\n"
+    "{\n"
+    "  ulong w = get_global_id (0), nw = get_global_size (0);\n"
+    "  ulong a = n16 * w / nw, b = n16 * (w + 1) / nw;\n"
+    "  uint16 acc = 0;\n"
+    "  for (ulong i = a; i < b; i++) {\n"
+    "#if defined(__x86_64__) && defined(__has_builtin)\n"
+    "#if __has_builtin(__builtin_prefetch)\n"
+    "    __builtin_prefetch ((__global const char *) (p + i) + 2048, 0, 3);\n"
+    "#endif\n"
+    "#endif\n"
+    "    acc ^= p[i];\n"
+    "  }\n"
+    "  uint8 x = acc.lo ^ acc.hi;\n"
+    "  uint4 y = x.lo ^ x.hi;\n"
+    "  out[w] = y.x ^ y.y ^ y.z ^ y.w;\n"
+    "}\n";
+
+typedef struct
+{
+  cl_kernel k;
+  cl_mem buf, out;
+  cl_ulong n16;
+  gsize items;
+  gboolean cpu;
+  cl_command_queue q;
+} Floor;
+
+static gboolean
+floor_init (Floor * f, MmEngine * e, gsize bytes)
+{
+  cl_int rc;
+  cl_context ctx = mm_engine_context (e);
+  cl_device_id dev = mm_engine_device (e);
+  const char *src = stream_src;
+  cl_program prog = clCreateProgramWithSource (ctx, 1, &src, NULL, &rc);
+  if (rc != CL_SUCCESS || clBuildProgram (prog, 1, &dev, "", NULL, NULL))
+    return FALSE;
+  f->k = clCreateKernel (prog, "stream_read", &rc);
+  clReleaseProgram (prog);
+  if (rc != CL_SUCCESS)
+    return FALSE;
+  f->n16 = bytes / 64;
+  f->cpu = mm_engine_device_class (e) == MM_DEVICE_CLASS_CPU;
+  f->items = f->cpu ? mm_engine_compute_units (e) : 65536;
+  f->buf = clCreateBuffer (ctx, CL_MEM_READ_ONLY, f->n16 * 64, NULL, &rc);
+  if (rc != CL_SUCCESS)
+    return FALSE;
+  f->out = clCreateBuffer (ctx, CL_MEM_READ_WRITE, f->items * 4, NULL, &rc);
+  if (rc != CL_SUCCESS)
+    return FALSE;
+  f->q = mm_engine_queue (e);
+  cl_uint zero = 0;
+  clEnqueueFillBuffer (f->q, f->buf, &zero, 4, 0, f->n16 * 64, 0, NULL, NULL);
+  clSetKernelArg (f->k, 0, sizeof f->buf, &f->buf);
+  clSetKernelArg (f->k, 1, sizeof f->n16, &f->n16);
+  clSetKernelArg (f->k, 2, sizeof f->out, &f->out);
+  return clFinish (f->q) == CL_SUCCESS;
+}
+
+/* Median ms of @n streams of the buffer. */
+static double
+floor_ms (Floor * f, gint n)
+{
+  double t[16];
+  n = CLAMP (n, 1, 16);
+  for (gint i = 0; i < n; i++) {
+    gint64 t0 = g_get_monotonic_time ();
+    gsize one = 1;              /* PoCL runs a work-group on one thread */
+    clEnqueueNDRangeKernel (f->q, f->k, 1, NULL, &f->items,
+        f->cpu ? &one : NULL, 0, NULL, NULL);
+    clFinish (f->q);
+    t[i] = (g_get_monotonic_time () - t0) / 1000.0;
+  }
+  qsort (t, n, sizeof (double), cmp_double);
+  return t[n / 2];
 }
 
 int
@@ -73,6 +163,13 @@ main (int argc, char **argv)
     ids[i] = (i * 7919 + 13) % hp->vocab;
   double *pre = g_new (double, reps), *dec = g_new (double, reps);
   double *pre_cpu = g_new (double, reps), *dec_cpu = g_new (double, reps);
+  double *flo = g_new (double, reps), *ratio = g_new (double, reps);
+  gsize wbytes = mm_llm_decode_weight_bytes (llm);
+  Floor fl;
+  if (!floor_init (&fl, e, wbytes)) {
+    g_printerr ("bench-llm: could not set up the bandwidth-floor kernel\n");
+    return 1;
+  }
   for (gint r = 0; r < reps; r++) {
     MmLlmBatch b = { ids, prefill_n, NULL, 0 };
     t0 = g_get_monotonic_time ();
@@ -83,6 +180,7 @@ main (int argc, char **argv)
     MmLlmBatch fill = { ids, context, NULL, 0 };
     g_free (mm_llm_forward (llm, &fill, 0, FALSE, &err));
     const gint steps = 16;
+    flo[r] = floor_ms (&fl, 5);
     t0 = g_get_monotonic_time ();
     c0 = cpu_ms ();
     for (gint s = 0; s < steps && !err; s++) {
@@ -91,6 +189,7 @@ main (int argc, char **argv)
     }
     dec[r] = (g_get_monotonic_time () - t0) / 1000.0 / steps;
     dec_cpu[r] = (cpu_ms () - c0) / steps;
+    ratio[r] = dec[r] / flo[r];
     if (err) {
       g_printerr ("%s\n", err->message);
       return 1;
@@ -100,12 +199,18 @@ main (int argc, char **argv)
   qsort (dec, reps, sizeof (double), cmp_double);
   qsort (pre_cpu, reps, sizeof (double), cmp_double);
   qsort (dec_cpu, reps, sizeof (double), cmp_double);
+  qsort (flo, reps, sizeof (double), cmp_double);
+  qsort (ratio, reps, sizeof (double), cmp_double);
   g_print ("prefill %d tokens: %.1f ms (%.1f tokens/s), cpu %.1f ms\n",
       prefill_n, pre[reps / 2], prefill_n * 1000.0 / pre[reps / 2],
       pre_cpu[reps / 2]);
   g_print ("decode at context %d: %.2f ms/token (%.1f tokens/s), cpu %.2f "
       "ms/token\n", context, dec[reps / 2], 1000.0 / dec[reps / 2],
       dec_cpu[reps / 2]);
+  g_print ("bandwidth floor: streaming the %.1f MB of weights a decode step "
+      "reads takes %.2f ms (%.1f GB/s); decode / floor %.2f (median of the "
+      "runs' ratios)\n", wbytes / 1e6, flo[reps / 2],
+      wbytes / flo[reps / 2] / 1e6, ratio[reps / 2]);
   if (mm_engine_profiling (e)) {
     gchar *rep = mm_engine_profile_report (e, FALSE);
     g_print ("device time per kernel (all runs):\n%s", rep);
@@ -118,5 +223,10 @@ main (int argc, char **argv)
   g_free (dec);
   g_free (pre_cpu);
   g_free (dec_cpu);
+  g_free (flo);
+  g_free (ratio);
+  clReleaseKernel (fl.k);
+  clReleaseMemObject (fl.buf);
+  clReleaseMemObject (fl.out);
   return 0;
 }

@@ -19,62 +19,98 @@ kernel_kv_store (__global const float *k, uint ko, __global const float *v,
   vc[vco + ((ulong) h * d + c) * n_ctx + pos0 + t] = v[vo + src];
 }
 
-/* One query row qr against the first n positions of one KV head (keys
- * kh [n_ctx, d], values vh [d, n_ctx]): scores into sr (scratch, n),
- * their softmax, then yr = p V. */
+/* Up to ATT_G query rows of one KV head in one pass over its cache. */
+#define ATT_G 4
+/* V^T rows prefetched ahead */
+#ifndef ATT_PF
+#define ATT_PF 4
+#endif
+
+/* Query rows q, q + d, ... (ng <= ATT_G of them, grouped-query heads of
+ * one KV head) against the first n positions of that head (keys kh
+ * [n_ctx, d], values vh [d, n_ctx]): scores into s, s + n, ... (scratch),
+ * their softmax, then y = p V into y, y + d, ...  Each key and value row
+ * is read once for the ng rows; each row's arithmetic is the same as
+ * with ng = 1 (same bits). */
 inline void
-attn_decode_row (__global const float *qr, __global const float *kh,
-    __global const float *vh, __global float *sr, __global float *yr,
-    uint d, uint n_ctx, uint n, float scale)
+attn_decode_rows (__global const float *q, uint ng,
+    __global const float *kh, __global const float *vh, __global float *s,
+    __global float *y, uint d, uint n_ctx, uint n, float scale)
 {
   uint d16 = d & ~15u, n16 = n & ~15u;
+  float mx[ATT_G], inv[ATT_G];
+  float16 acc[ATT_G];
 
   /* scores */
-  float mx = -INFINITY;
+  for (uint g = 0; g < ATT_G; g++)
+    mx[g] = -INFINITY;
   for (uint j = 0; j < n; j++) {
     __global const float *kr = kh + (ulong) j * d;
-    float16 acc = 0.0f;
-    for (uint c = 0; c < d16; c += 16)
-      acc = fma (vload16 (0, qr + c), vload16 (0, kr + c), acc);
-    float dot = hsum16 (acc);
-    for (uint c = d16; c < d; c++)
-      dot = fma (qr[c], kr[c], dot);
-    dot *= scale;
-    sr[j] = dot;
-    mx = fmax (mx, dot);
+    for (uint g = 0; g < ATT_G; g++)
+      acc[g] = 0.0f;
+    for (uint c = 0; c < d16; c += 16) {
+      float16 kv = vload16 (0, kr + c);
+      for (uint g = 0; g < ATT_G; g++)
+        if (g < ng)
+          acc[g] = fma (vload16 (0, q + g * d + c), kv, acc[g]);
+    }
+    for (uint g = 0; g < ATT_G && g < ng; g++) {
+      float dot = hsum16 (acc[g]);
+      for (uint c = d16; c < d; c++)
+        dot = fma (q[g * d + c], kr[c], dot);
+      dot *= scale;
+      s[g * n + j] = dot;
+      mx[g] = fmax (mx[g], dot);
+    }
   }
 
   /* softmax (unnormalised; 1 / sum applied to the output) */
-  float16 s16 = 0.0f;
-  uint j = 0;
-  for (; j < n16; j += 16) {
-    float16 e = exp (vload16 (0, sr + j) - mx);
-    vstore16 (e, 0, sr + j);
-    s16 += e;
+  for (uint g = 0; g < ATT_G && g < ng; g++) {
+    __global float *sr = s + g * n;
+    float16 s16 = 0.0f;
+    uint j = 0;
+    for (; j < n16; j += 16) {
+      float16 e = exp (vload16 (0, sr + j) - mx[g]);
+      vstore16 (e, 0, sr + j);
+      s16 += e;
+    }
+    float sum = hsum16 (s16);
+    for (; j < n; j++) {
+      float e = exp (sr[j] - mx[g]);
+      sr[j] = e;
+      sum += e;
+    }
+    inv[g] = sum > 0.0f ? 1.0f / sum : 0.0f;
   }
-  float sum = hsum16 (s16);
-  for (; j < n; j++) {
-    float e = exp (sr[j] - mx);
-    sr[j] = e;
-    sum += e;
-  }
-  float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
 
-  /* o = p V: rows of V^T are contiguous over positions */
+  /* o = p V: rows of V^T are contiguous over positions, n_ctx apart (a
+   * pattern the hardware prefetchers miss: rows ATT_PF ahead are
+   * prefetched) */
+  for (uint c = 0; c < min (d, (uint) ATT_PF); c++)
+    MM_PREFETCH (vh + (ulong) c * n_ctx, n * 4, 3)
   for (uint c = 0; c < d; c++) {
     __global const float *vr = vh + (ulong) c * n_ctx;
-    float16 acc = 0.0f;
-    for (j = 0; j < n16; j += 16)
-      acc = fma (vload16 (0, sr + j), vload16 (0, vr + j), acc);
-    float o = hsum16 (acc);
-    for (j = n16; j < n; j++)
-      o = fma (sr[j], vr[j], o);
-    yr[c] = o * inv;
+    if (c + ATT_PF < d)
+      MM_PREFETCH (vr + (ulong) ATT_PF * n_ctx, n * 4, 3)
+    for (uint g = 0; g < ATT_G; g++)
+      acc[g] = 0.0f;
+    for (uint j = 0; j < n16; j += 16) {
+      float16 vv = vload16 (0, vr + j);
+      for (uint g = 0; g < ATT_G; g++)
+        if (g < ng)
+          acc[g] = fma (vload16 (0, s + g * n + j), vv, acc[g]);
+    }
+    for (uint g = 0; g < ATT_G && g < ng; g++) {
+      float o = hsum16 (acc[g]);
+      for (uint j = n16; j < n; j++)
+        o = fma (s[g * n + j], vr[j], o);
+      y[g * d + c] = o * inv[g];
+    }
   }
 }
 
 /* Few queries (decode): one (head, query) per work-item, three passes
- * over the head's cache (attn_decode_row), scores in s [n_head, nq,
+ * over the head's cache (attn_decode_rows), scores in s [n_head, nq,
  * n_kv] (scratch).  Query i sees keys j <= i + causal (causal < 0: all
  * n_kv). */
 __kernel void
@@ -86,7 +122,7 @@ kernel_attn_decode (__global const float *q, uint qo,
 {
   uint h = GID0, i = GID1, hk = h / (n_head / n_kv_head);
   uint n = causal >= 0 ? min (n_kv, i + (uint) causal + 1) : n_kv;
-  attn_decode_row (q + qo + ((ulong) i * n_head + h) * d,
+  attn_decode_rows (q + qo + ((ulong) i * n_head + h) * d, 1,
       kc + kco + (ulong) hk * n_ctx * d, vc + vco + (ulong) hk * d * n_ctx,
       s + so + ((ulong) h * nq + i) * n_kv,
       y + yo + ((ulong) i * n_head + h) * d, d, n_ctx, n, scale);

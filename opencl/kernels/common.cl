@@ -57,7 +57,7 @@ claim_end (volatile __global uint *ctr)
  * before taking unit u a work-item waits until every unit of the phases
  * before u's (the first `ready` units) is done; claim_phased takes u only
  * then (compare-and-swap), so no work-item ever waits while it holds a
- * unit, and claim_unit_done marks a unit finished after its writes.  A
+ * unit, and claim_units_done marks units finished after their writes.  A
  * work-item waits at most ~CLAIM_SPIN_CYCLES, then leaves the launch to
  * the others: its partner may be off its core (another process took it),
  * and spinning on would keep it off.  However many work-items run, or
@@ -67,9 +67,9 @@ claim_end (volatile __global uint *ctr)
 #endif
 
 inline void
-claim_unit_done (volatile __global uint *ctr)
+claim_units_done (volatile __global uint *ctr, uint n)
 {
-  atomic_inc (ctr + CLAIM_UNITS_DONE);
+  atomic_add (ctr + CLAIM_UNITS_DONE, n);
 }
 
 inline ulong
@@ -83,14 +83,18 @@ claim_clock (void)
   return 0;
 }
 
-/* Sets out to the next unit for this work-item, or to n_units when it
- * should leave.  FIRST_OF_PHASE (u): the first unit of u's phase (the
- * units before it must be done before u starts). */
-#define CLAIM_PHASED(ctr, n_units, FIRST_OF_PHASE, out)                     \
+/* Sets [out, out + cnt) to the next run of units for this work-item
+ * (cnt 0 and out = n_units when it should leave).  FIRST_OF_PHASE (u):
+ * the first unit of u's phase (the units before it must be done before u
+ * starts); RUN (u): how many units from u to take at once, all in u's
+ * phase (1: one at a time).  Runs let a work-item stream adjacent
+ * weights; claim_units_done (ctr, cnt) after the run's writes. */
+#define CLAIM_PHASED(ctr, n_units, FIRST_OF_PHASE, RUN, out, cnt)           \
   {                                                                         \
     ulong t0_ = 0;                                                          \
     uint spins_ = 0;                                                        \
     out = n_units;                                                          \
+    cnt = 0;                                                                \
     for (;;) {                                                              \
       uint u_ = ctr[0];                                                     \
       if (u_ >= n_units)                                                    \
@@ -104,10 +108,27 @@ claim_clock (void)
           break;                                                            \
         continue;                                                           \
       }                                                                     \
-      if (atomic_cmpxchg (ctr, u_, u_ + 1) == u_) {                         \
+      uint k_ = max (1u, (uint) (RUN (u_)));                                \
+      if (atomic_cmpxchg (ctr, u_, u_ + k_) == u_) {                        \
         (void) atomic_or (ctr + CLAIM_UNITS_DONE, 0u);                      \
         out = u_;                                                           \
+        cnt = k_;                                                           \
         break;                                                              \
       }                                                                     \
     }                                                                       \
   }
+
+/* Software prefetch of the @n bytes at @p, a cache line at a time, with
+ * locality @loc (3: all cache levels).  OpenCL's prefetch () is a no-op
+ * on PoCL; clang's builtin emits prefetcht0/1/2 on x86 CPUs.  Nothing
+ * elsewhere. */
+#if defined(__x86_64__) && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define MM_PREFETCH(p, n, loc)                                              \
+  for (uint l_ = 0; l_ < (n); l_ += 64)                                     \
+    __builtin_prefetch ((__global const char *) (p) + l_, 0, loc);
+#endif
+#endif
+#ifndef MM_PREFETCH
+#define MM_PREFETCH(p, n, loc)
+#endif

@@ -15,10 +15,11 @@
  * (claim_wait), so a core that finishes a phase early starts the next
  * one's units as soon as their inputs are there (CLAIM_PHASED).  Every unit runs the
  * same code as the separate kernels (gemv_panel, rope_qkv_store_head,
- * attn_decode_row), so the results are the same bits.
+ * attn_decode_rows), so the results are the same bits.
  *
- * Units, in order: QKV panels; heads (rope + store); query heads
- * (attention); output panels (o + residual); gate/up panels (SwiGLU);
+ * Units, in order: QKV panels; heads (rope + store); groups of up to
+ * ATT_G query heads of one KV head (attention, each cache row read once
+ * for the group); output panels (o + residual); gate/up panels (SwiGLU);
  * output panels (down + residual).
  *
  * Scratch sc (offsets in floats): qkv [(n_head + 2 n_kv_head) hd],
@@ -46,10 +47,14 @@ kernel_decoder_layer (__global const float *x, uint xo,
   uint qd = n_head * hd, n_kv = pos + 1;
   uint npq = (nqkv + QP - 1) / QP, npd = (d + QP - 1) / QP;
   uint npf = (ffn + QP - 1) / QP;
+  uint nwi = get_global_size (0);
+  /* attention units: groups of up to ATT_G query heads of one KV head */
+  uint grp = n_head / n_kv_head, gsz = min (grp, (uint) ATT_G);
+  uint nsub = (grp + gsz - 1) / gsz;
   uint end[6];
   end[0] = npq;
   end[1] = end[0] + n_heads;
-  end[2] = end[1] + n_head;
+  end[2] = end[1] + n_kv_head * nsub;
   end[3] = end[2] + npd;
   end[4] = end[3] + npf;
   end[5] = end[4] + npd;
@@ -70,42 +75,63 @@ kernel_decoder_layer (__global const float *x, uint xo,
 #define FIRST_OF_PHASE(u)                                                   \
   ((u) < end[0] ? 0 : (u) < end[1] ? end[0] : (u) < end[2] ? end[1] :       \
       (u) < end[3] ? end[2] : (u) < end[4] ? end[3] : end[4])
+  /* Runs: panels in runs of a quarter of what is left of the phase per
+   * work-item (guided scheduling): each work-item streams adjacent
+   * panels, runs shrink towards the phase's end so the work-items finish
+   * it together.  Heads and attention groups one at a time. */
+#define END_OF_PHASE(u)                                                     \
+  ((u) < end[0] ? end[0] : (u) < end[1] ? end[1] : (u) < end[2] ? end[2] :  \
+      (u) < end[3] ? end[3] : (u) < end[4] ? end[4] : end[5])
+#define RUN(u)                                                              \
+  ((u) >= end[0] && (u) < end[2] ? 1 : (END_OF_PHASE (u) - (u)) / (2 * nwi))
   for (;;) {
-    uint u;
-    CLAIM_PHASED (ctr, end[5], FIRST_OF_PHASE, u)
-    if (u >= end[5])
+    uint u0, cnt;
+    CLAIM_PHASED (ctr, end[5], FIRST_OF_PHASE, RUN, u0, cnt)
+    if (cnt == 0)
       break;
     uint ph = 0;
-    while (u >= end[ph])
+    while (u0 >= end[ph])
       ph++;
-    uint i = ph > 0 ? u - end[ph - 1] : u;
-    if (ph == 0) {
-      if (inv_x < 0.0f)
-        inv_x = row_rms_inv (x, d, eps);
-      gemv_panel (tqkv, x, inv_x, anw, 1, wqkv, d / 32, i, npq, nqkv, bqkv,
-          has_bqkv, x, 0, qkv, 1.0f, 0);
-    } else if (ph == 1) {
-      rope_qkv_store_head (qkv, cs + cso, q, kc, vc, i, n_head, n_kv_head,
-          hd, n_rot, neox, n_ctx, pos);
-    } else if (ph == 2) {
-      uint hk = i / (n_head / n_kv_head);
-      attn_decode_row (q + (ulong) i * hd, kc + (ulong) hk * n_ctx * hd,
-          vc + (ulong) hk * hd * n_ctx, s + (ulong) i * n_kv,
-          att + (ulong) i * hd, hd, n_ctx, n_kv, scale);
-    } else if (ph == 3) {
-      gemv_panel (two, att, 1.0f, anw, 0, wo, qd / 32, i, npd, d, bqkv, 0,
-          x, 1, xm, 1.0f, 0);
-    } else if (ph == 4) {
-      if (inv_m < 0.0f)
-        inv_m = row_rms_inv (xm, d, eps);
-      gemv_panel (tgu, xm, inv_m, fnw, 1, wgu, d / 32, i, npf, ffn, bqkv, 0,
-          x, 0, h, 1.0f, 1);
-    } else {
-      gemv_panel (tdn, h, 1.0f, anw, 0, wdn, ffn / 32, i, npd, d, bqkv, 0,
-          xm, 1, y, 1.0f, 0);
+    uint base = ph > 0 ? end[ph - 1] : 0, i1 = u0 + cnt - base;
+    for (uint i = u0 - base; i < i1; i++) {
+      /* the panel this work-item reads next: the run's next, else (a
+       * guess) the first one nobody has taken yet */
+      uint pn = i + 1;
+      if (pn == i1) {
+        uint nx = ctr[0];
+        pn = nx > u0 && nx < end[ph] ? nx - base : pn;
+      }
+      if (ph == 0) {
+        if (inv_x < 0.0f)
+          inv_x = row_rms_inv (x, d, eps);
+        gemv_panel (tqkv, x, inv_x, anw, 1, wqkv, d / 32, i, pn, npq, nqkv,
+            bqkv, has_bqkv, x, 0, qkv, 1.0f, 0);
+      } else if (ph == 1) {
+        rope_qkv_store_head (qkv, cs + cso, q, kc, vc, i, n_head, n_kv_head,
+            hd, n_rot, neox, n_ctx, pos);
+      } else if (ph == 2) {
+        uint hk = i / nsub, h0 = hk * grp + (i % nsub) * gsz;
+        attn_decode_rows (q + (ulong) h0 * hd, min (gsz, hk * grp + grp - h0),
+            kc + (ulong) hk * n_ctx * hd, vc + (ulong) hk * hd * n_ctx,
+            s + (ulong) h0 * n_kv, att + (ulong) h0 * hd, hd, n_ctx, n_kv,
+            scale);
+      } else if (ph == 3) {
+        gemv_panel (two, att, 1.0f, anw, 0, wo, qd / 32, i, pn, npd, d, bqkv,
+            0, x, 1, xm, 1.0f, 0);
+      } else if (ph == 4) {
+        if (inv_m < 0.0f)
+          inv_m = row_rms_inv (xm, d, eps);
+        gemv_panel (tgu, xm, inv_m, fnw, 1, wgu, d / 32, i, pn, npf, ffn, bqkv,
+            0, x, 0, h, 1.0f, 1);
+      } else {
+        gemv_panel (tdn, h, 1.0f, anw, 0, wdn, ffn / 32, i, pn, npd, d, bqkv,
+            0, xm, 1, y, 1.0f, 0);
+      }
     }
-    claim_unit_done (ctr);
+    claim_units_done (ctr, cnt);
   }
+#undef RUN
+#undef END_OF_PHASE
 #undef FIRST_OF_PHASE
   claim_end (ctr);
 }

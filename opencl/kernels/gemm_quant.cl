@@ -110,24 +110,18 @@ block_xsum (const float *x)
     c1 = fma (s1, vload_half16 (1, d), fma (xs, vload_half16 (3, d), c1));  \
   }
 
-/* Records a GEMV prefetches ahead: the hardware prefetchers alone leave
- * the weight stream well below DRAM speed (OpenCL's prefetch () is a
- * no-op on PoCL; clang's builtin emits prefetcht0 on x86 CPUs). */
+/* Records a GEMV prefetches ahead (MM_PREFETCH): the hardware
+ * prefetchers alone leave the weight stream well below DRAM speed. */
 #ifndef QPF
 #define QPF 8
 #endif
 #ifndef QPF_LOC
 #define QPF_LOC 3
 #endif
-#if defined(__x86_64__) && defined(__has_builtin) && !defined(QPF_NONE)
-#if __has_builtin(__builtin_prefetch)
-#define QPREFETCH(p, n)                                                     \
-  for (uint l_ = 0; l_ < (n); l_ += 64)                                     \
-    __builtin_prefetch ((p) + l_, 0, QPF_LOC);
-#endif
-#endif
-#ifndef QPREFETCH
+#ifdef QPF_NONE
 #define QPREFETCH(p, n)
+#else
+#define QPREFETCH(p, n) MM_PREFETCH (p, n, QPF_LOC)
 #endif
 
 /* 1 / RMS of a row of A (as kernel_rms_norm computes it). */
@@ -144,13 +138,20 @@ row_rms_inv (__global const float *a, uint K, float eps)
 
 /* A row of A against panel @p: c0, c1.  Each block of A is first copied
  * to private memory, RMS-normalised when has_norm (x inv w, in
- * kernel_rms_norm's order); the block kernels broadcast from there. */
-#define PANEL_DOT(BLOCK, REC, p, c0, c1)                                    \
+ * kernel_rms_norm's order); the block kernels broadcast from there.  The
+ * prefetch runs QPF records ahead, and past the panel's end into panel
+ * @pn, the one this work-item most likely reads next: panels are claimed
+ * one at a time, so that is seldom the adjacent one, which another
+ * work-item is reading. */
+#define PANEL_DOT(BLOCK, REC, p, pn, c0, c1)                                \
   {                                                                         \
     __global const uchar *panel = B + (ulong) (p) * nblk * (REC);           \
+    __global const uchar *pnext_ = B + (ulong) (pn) * nblk * (REC);         \
     QPREFETCH (panel, QPF * (REC))                                          \
     for (uint b = 0; b < nblk; b++) {                                       \
-      QPREFETCH (panel + (b + QPF) * (REC), REC)                            \
+      uint bp_ = b + QPF;                                                   \
+      QPREFETCH (bp_ < nblk ? panel + bp_ * (REC)                           \
+          : pnext_ + (bp_ - nblk) * (REC), REC)                             \
       float x[32];                                                          \
       float16 x0 = vload16 (0, a + b * 32), x1 = vload16 (1, a + b * 32);   \
       if (has_norm) {                                                       \
@@ -178,24 +179,25 @@ row_rms_inv (__global const float *a, uint K, float eps)
  * for one row a of A: x' = a RMS-normalised with weight nw first when
  * has_norm (inv: its 1 / RMS); act: none, or with swiglu (B holds [gate;
  * up], np panels each) silu (gate) * up; y into row c, the residual row r
- * added when has_res; nout outputs in all. */
+ * added when has_res; nout outputs in all.  pn: the panel (of the np) the
+ * caller expects to compute next, for the prefetch. */
 #define QGEMV_PANEL(NAME, BLOCK, REC)                                       \
 inline void                                                                 \
 NAME (__global const float *a, float inv, __global const float *nw,         \
-    int has_norm, __global const uchar *B, uint nblk, uint p, uint np,      \
-    uint nout, __global const float *bias, int has_bias,                    \
+    int has_norm, __global const uchar *B, uint nblk, uint p, uint pn,      \
+    uint np, uint nout, __global const float *bias, int has_bias,           \
     __global const float *r, int has_res, __global float *c, float alpha,   \
     int swiglu)                                                             \
 {                                                                           \
   uint n0 = p * QP, nc = min ((uint) QP, nout - n0);                        \
   float16 c0 = 0.0f, c1 = 0.0f, b0, b1;                                     \
-  PANEL_DOT (BLOCK, REC, p, c0, c1)                                         \
+  PANEL_DOT (BLOCK, REC, p, swiglu ? p + np : pn, c0, c1)                   \
   EPI_LOAD (b0, b1, bias + n0, has_bias)                                    \
   c0 = alpha * c0 + b0;                                                     \
   c1 = alpha * c1 + b1;                                                     \
   if (swiglu) {                                                             \
     float16 u0 = 0.0f, u1 = 0.0f;                                           \
-    PANEL_DOT (BLOCK, REC, p + np, u0, u1)                                  \
+    PANEL_DOT (BLOCK, REC, p + np, pn, u0, u1)                              \
     EPI_LOAD (b0, b1, bias + nout + n0, has_bias)                           \
     c0 = c0 / (1.0f + exp (-c0)) * (alpha * u0 + b0);                       \
     c1 = c1 / (1.0f + exp (-c1)) * (alpha * u1 + b1);                       \
@@ -220,18 +222,18 @@ QGEMV_PANEL (gemv_panel_q4_1, Q4_1_BLOCK, QREC_Q4_1)
 inline void
 gemv_panel (int type, __global const float *a, float inv,
     __global const float *nw, int has_norm, __global const uchar *B,
-    uint nblk, uint p, uint np, uint nout, __global const float *bias,
+    uint nblk, uint p, uint pn, uint np, uint nout, __global const float *bias,
     int has_bias, __global const float *r, int has_res, __global float *c,
     float alpha, int swiglu)
 {
   if (type == QTYPE_Q8_0)
-    gemv_panel_q8_0 (a, inv, nw, has_norm, B, nblk, p, np, nout, bias,
+    gemv_panel_q8_0 (a, inv, nw, has_norm, B, nblk, p, pn, np, nout, bias,
         has_bias, r, has_res, c, alpha, swiglu);
   else if (type == QTYPE_Q4_0)
-    gemv_panel_q4_0 (a, inv, nw, has_norm, B, nblk, p, np, nout, bias,
+    gemv_panel_q4_0 (a, inv, nw, has_norm, B, nblk, p, pn, np, nout, bias,
         has_bias, r, has_res, c, alpha, swiglu);
   else
-    gemv_panel_q4_1 (a, inv, nw, has_norm, B, nblk, p, np, nout, bias,
+    gemv_panel_q4_1 (a, inv, nw, has_norm, B, nblk, p, pn, np, nout, bias,
         has_bias, r, has_res, c, alpha, swiglu);
 }
 
@@ -254,12 +256,17 @@ NAME (__global const float *A, uint ao, uint lda,                           \
 {                                                                           \
   uint nblk = K / 32, nout = swiglu ? N / 2 : N;                            \
   uint np = (nout + QP - 1) / QP, n_units = (np + PB - 1) / PB;             \
+  uint nwi_ = get_global_size (0);                                          \
   for (uint u; (u = claim_unit (ctr)) < n_units;)                           \
     for (uint p = u * PB; p < min (u * PB + PB, np); p++)                   \
       for (uint m = 0; m < M; m++) {                                        \
         __global const float *a = A + ao + (ulong) m * lda;                 \
         float inv = has_norm ? row_rms_inv (a, K, eps) : 1.0f;              \
-        PANEL (a, inv, nw + nwo, has_norm, B + bo, nblk, p, np, nout,       \
+        /* next: this panel for the next row, the next of the unit, or     \
+         * the likely next unit's first */                                  \
+        uint pn = m + 1 < M ? p : p + 1 < u * PB + PB ? p + 1               \
+            : (u + nwi_) * PB;                                              \
+        PANEL (a, inv, nw + nwo, has_norm, B + bo, nblk, p, pn, np, nout,   \
             bias + biaso, has_bias, res + reso + (ulong) m * ldr, has_res,  \
             C + co + (ulong) m * ldc, alpha, swiglu);                       \
       }                                                                     \

@@ -51,6 +51,9 @@ MmLlm *mm_llm_load_weights_only (MmEngine * engine, const gchar * path,
 /* Forgets the KV cache from position @pos on. */
 void mm_llm_truncate (MmLlm * llm, gint pos);
 const MmLlmHp *mm_llm_hparams (MmLlm * llm);
+/* Bytes of the weights one decode step reads (every layer's and the
+ * output's; of the embedding table only what the output ties to it). */
+gsize mm_llm_decode_weight_bytes (MmLlm * llm);
 /* The prompt's token ids (-1 - the media's index at media positions). */
 gboolean mm_llm_prompt_ids (MmLlm * llm, const MmLlmRequest * req,
     GArray * ids, GError ** error);

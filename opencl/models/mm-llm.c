@@ -183,6 +183,28 @@ mm_llm_hparams (MmLlm * llm)
   return &llm->hp;
 }
 
+static gsize
+nbytes0 (const MmTensor * t)
+{
+  return t ? mm_tensor_nbytes (t) : 0;
+}
+
+gsize
+mm_llm_decode_weight_bytes (MmLlm * llm)
+{
+  gsize n = nbytes0 (llm->out_norm) + nbytes0 (llm->output);
+  for (gint i = 0; i < llm->hp.n_layer; i++) {
+    const MmLlmLayer *l = &llm->layers[i];
+    const MmTensor *t[] = { l->attn_norm, l->wqkv, l->bqkv, l->wq, l->wk,
+      l->wv, l->wo, l->bq, l->bk, l->bv, l->ffn_norm, l->w_gate_up,
+      l->w_gate, l->w_up, l->w_down
+    };
+    for (guint j = 0; j < G_N_ELEMENTS (t); j++)
+      n += nbytes0 (t[j]);
+  }
+  return n;
+}
+
 /* ---- loading ---- */
 
 static void
