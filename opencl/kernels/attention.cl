@@ -177,3 +177,153 @@ kernel_rope_qkv_store (__global const float *x, uint xo,
       kc + kco, vc + vco, hh, n_head, n_kv_head, d, n_rot, neox, n_ctx,
       pos0 + t);
 }
+
+/* ---- fused attention for many queries (mm_attention_flash) ----
+ * O = softmax (scale Q K^T) V per head without the score matrix: a
+ * work-item takes a unit of FA_MR query rows of one head (claim_unit)
+ * and walks the keys in blocks of 32 with an online softmax (running row
+ * max m and sum l, in base 2; when the max grows, what is accumulated
+ * so far is scaled by 2^(m_old - m_new)).  Per block, in registers as gemm.cl's
+ * 12 x 32 tile: S = Q K^T from K's panels (kp: per KV head [nk / 32][d]
+ * [32], kernel_gemm_pack_f32), the softmax step, then O += P V by column
+ * chunks of 32 from V's panels (vp: per KV head [d / 32][nk][32],
+ * kernel_gemm_pack_rows_f32), O's tile kept in private memory (L1).
+ * q, o: rows ldq / ldo apart, heads d apart; GQA: head h reads KV head
+ * h / (H / Hkv).  d a multiple of 32, at most FA_D_MAX. */
+#define FA_MR GEMM_MR
+#define FA_D_MAX 256
+
+/* 2^x for the softmax's x <= 0: 2^rint (x) from the exponent bits times
+ * a degree-6 Taylor polynomial of 2^f on [-1/2, 1/2] (relative error
+ * ~2e-7, float rounding's order); x below -126 gives 2^-126, nothing
+ * next to the row's max term 1.  A quarter of the instructions of the
+ * library's exp, which would otherwise cost a third of the kernel. */
+inline float16
+fa_exp2 (float16 x)
+{
+  x = fmax (x, -126.0f);
+  float16 fi = rint (x), f = x - fi;
+  float16 p = fma (f, 1.5403530e-4f, 1.3333558e-3f);
+  p = fma (p, f, 9.6181291e-3f);
+  p = fma (p, f, 5.5504109e-2f);
+  p = fma (p, f, 2.4022651e-1f);
+  p = fma (p, f, 6.9314718e-1f);
+  p = fma (p, f, 1.0f);
+  return p * as_float16 ((convert_int16 (fi) + 127) << 23);
+}
+
+#define FA_KB 128                       /* keys per softmax step */
+
+#define FA_S_STEP(i)                                                        \
+  {                                                                         \
+    float a_ = qt[c * FA_MR + (i)];                                         \
+    c##i##_0 = fma (a_, b0, c##i##_0);                                      \
+    c##i##_1 = fma (a_, b1, c##i##_1);                                      \
+  }
+/* scores of a 32-key sub-block into pt, keys past the end -inf */
+#define FA_S_STORE(i)                                                       \
+  if (kn < 32) {                                                            \
+    c##i##_0 = select (c##i##_0, (float16) (-INFINITY), lane >= (int16) kn); \
+    c##i##_1 = select (c##i##_1, (float16) (-INFINITY),                     \
+        lane + 16 >= (int16) kn);                                           \
+  }                                                                         \
+  vstore16 (c##i##_0, 0, pt + (i) * FA_KB + t);                             \
+  vstore16 (c##i##_1, 0, pt + (i) * FA_KB + t + 16);
+#define FA_O_LOAD(i)                                                        \
+  c##i##_0 = vload16 (0, ot + (i) * d + c0) * al[i];                        \
+  c##i##_1 = vload16 (0, ot + (i) * d + c0 + 16) * al[i];
+#define FA_PV_STEP(i)                                                       \
+  {                                                                         \
+    float p_ = pt[(i) * FA_KB + j];                                         \
+    c##i##_0 = fma (p_, b0, c##i##_0);                                      \
+    c##i##_1 = fma (p_, b1, c##i##_1);                                      \
+  }
+#define FA_O_STORE(i)                                                       \
+  vstore16 (c##i##_0, 0, ot + (i) * d + c0);                                \
+  vstore16 (c##i##_1, 0, ot + (i) * d + c0 + 16);
+
+__kernel void
+kernel_flash_attn_f32 (__global const float *q, uint qo, uint ldq,
+    __global const float *kp, uint kpo, __global const float *vp, uint vpo,
+    __global float *o, uint oo, uint ldo, uint nq, uint nk, uint H,
+    uint Hkv, uint d, float scale, volatile __global uint *ctr)
+{
+  uint tiles = (nq + FA_MR - 1) / FA_MR, n_units = H * tiles;
+  uint nkp = (nk + 31) / 32 * 32;
+  const int16 lane = (int16) (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+      14, 15);
+  float ot[FA_MR * FA_D_MAX], pt[FA_MR * FA_KB], qt[FA_D_MAX * FA_MR];
+  float m[16], l[16], al[16], mn[16];   /* per row; lanes past FA_MR unused */
+  float sl2 = scale * M_LOG2E_F;        /* scores in base 2 */
+  for (uint u; (u = claim_unit (ctr)) < n_units;) {
+    uint h = u / tiles, r0 = (u % tiles) * FA_MR, hk = h / (H / Hkv);
+    uint mr = min ((uint) FA_MR, nq - r0);
+    /* the query tile, scaled, column-major: row i's value for column c at
+     * qt[c FA_MR + i] (rows past mr repeat the last) */
+    for (uint i = 0; i < FA_MR; i++) {
+      __global const float *qr = q + qo + (ulong) (r0 + min (i, mr - 1)) * ldq
+          + h * d;
+      for (uint c = 0; c < d; c++)
+        qt[c * FA_MR + i] = qr[c] * sl2;
+    }
+    __global const float *kh = kp + kpo + (ulong) hk * nkp * d;
+    __global const float *vh = vp + vpo + (ulong) hk * nk * d;
+    vstore16 ((float16) (-INFINITY), 0, m);
+    vstore16 ((float16) 0.0f, 0, l);
+    for (uint i = 0; i < FA_MR * d; i++)
+      ot[i] = 0.0f;
+    for (uint j0 = 0; j0 < nk; j0 += FA_KB) {
+      uint kb = min ((uint) FA_KB, nk - j0), nv = (kb + 31) / 32 * 2;
+      /* S = Q K^T, 32 keys at a time */
+      for (uint t = 0; t < kb; t += 32) {
+        uint kn = min (32u, kb - t);
+        __global const float *kq = kh + (ulong) (j0 + t) * d;
+        TILE_ROWS (ACC_DECL_ROW)
+        for (uint c = 0; c < d; c++) {
+          float16 b0 = vload16 (0, kq + c * 32), b1 = vload16 (1, kq + c * 32);
+          TILE_ROWS (FA_S_STEP)
+        }
+        TILE_ROWS (FA_S_STORE)
+      }
+      /* online softmax: new row maxima, the rescale of what is summed so
+       * far, P = 2^(S - max) and the row sums */
+      for (uint i = 0; i < FA_MR; i++) {
+        float16 mx = vload16 (0, pt + i * FA_KB);
+        for (uint v = 1; v < nv; v++)
+          mx = fmax (mx, vload16 (v, pt + i * FA_KB));
+        mn[i] = fmax (m[i], hmax16 (mx));
+      }
+      float16 mo = vload16 (0, m), mv = vload16 (0, mn);
+      vstore16 (fa_exp2 (mo - mv), 0, al);
+      vstore16 (mv, 0, m);
+      float16 ls = 0.0f;
+      for (uint i = 0; i < FA_MR; i++) {
+        float16 sum = 0.0f;
+        for (uint v = 0; v < nv; v++) {
+          float16 e = fa_exp2 (vload16 (v, pt + i * FA_KB) - mn[i]);
+          vstore16 (e, v, pt + i * FA_KB);
+          sum += e;
+        }
+        l[i] = l[i] * al[i] + hsum16 (sum);
+      }
+      /* O = O al + P V, 32 columns at a time */
+      for (uint c0 = 0; c0 < d; c0 += 32) {
+        __global const float *vb = vh + (ulong) c0 * nk + (ulong) j0 * 32;
+        TILE_ROWS (ACC_DECL_ROW)
+        TILE_ROWS (FA_O_LOAD)
+        for (uint j = 0; j < kb; j++) {
+          float16 b0 = vload16 (0, vb + j * 32), b1 = vload16 (1, vb + j * 32);
+          TILE_ROWS (FA_PV_STEP)
+        }
+        TILE_ROWS (FA_O_STORE)
+      }
+    }
+    for (uint i = 0; i < mr; i++) {
+      float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+      __global float *orow = o + oo + (ulong) (r0 + i) * ldo + h * d;
+      for (uint c = 0; c < d; c++)
+        orow[c] = ot[i * d + c] * inv;
+    }
+  }
+  claim_end (ctr);
+}

@@ -17,6 +17,15 @@ hsum16 (float16 v)
 }
 
 inline float
+hmax16 (float16 v)
+{
+  float8 a = fmax (v.lo, v.hi);
+  float4 b = fmax (a.lo, a.hi);
+  float2 c = fmax (b.lo, b.hi);
+  return fmax (c.x, c.y);
+}
+
+inline float
 bf16_to_f32 (ushort h)
 {
   return as_float (((uint) h) << 16);

@@ -525,6 +525,50 @@ mm_gemm_pack_rows (MmGraph * g, MmTensor * src, gint64 ld, gint64 sbatch,
   return dst;
 }
 
+/* Mirror of attention.cl's FA_D_MAX. */
+#define FLASH_D_MAX 256
+
+gboolean
+mm_attention_flash (MmGraph * g, MmTensor * q, gint64 ldq, MmTensor * k,
+    gint64 ldk, MmTensor * v, gint64 ldv, gint64 nq, gint64 nk, gint64 H,
+    gint64 Hkv, gint64 d, float scale, MmTensor * o, gint64 ldo)
+{
+  MmEngine *e = mm_graph_engine (g);
+  if (!mm_graph_ok (g) || mm_engine_device_class (e) != MM_DEVICE_CLASS_CPU
+      || mm_gemm_get_provider (e) != MM_GEMM_OWN || d % GEMM_NR
+      || d > FLASH_D_MAX || nq < 4 || nk <= 0 || Hkv <= 0 || H % Hkv)
+    return FALSE;
+  if (q->dtype != MM_DTYPE_F32 || k->dtype != MM_DTYPE_F32
+      || v->dtype != MM_DTYPE_F32 || o->dtype != MM_DTYPE_F32
+      || (nq - 1) * ldq + H * d > mm_tensor_numel (q)
+      || (nk - 1) * ldk + Hkv * d > mm_tensor_numel (k)
+      || (nk - 1) * ldv + Hkv * d > mm_tensor_numel (v)
+      || (nq - 1) * ldo + H * d > mm_tensor_numel (o)) {
+    mm_graph_failf (g, "attention_flash: %" G_GINT64_FORMAT " queries, %"
+        G_GINT64_FORMAT " keys, %" G_GINT64_FORMAT " heads of %"
+        G_GINT64_FORMAT " do not fit q %s, k %s, v %s, o %s", nq, nk, H, d,
+        mm_tensor_shape_str (q), mm_tensor_shape_str (k),
+        mm_tensor_shape_str (v), mm_tensor_shape_str (o));
+    return TRUE;
+  }
+  /* K per KV head into panels [nk / 32][d][32], V into [d / 32][nk][32] */
+  gint64 nkp = ROUND_UP (nk, GEMM_NR), ks = Hkv * nkp * d;
+  MmTensor *kp = mm_graph_tensor (g, MM_DTYPE_F32, 1, &ks);
+  gsize gk[3] = { CEIL_DIV (d, PACK_KC), nkp / GEMM_NR, Hkv };
+  MM_LAUNCH (g, "kernel_gemm_pack_f32", 3, gk, TRUE, MM_TENSOR (k),
+      MM_UINT (ldk), MM_UINT (d), MM_UINT (nk), MM_UINT (d), MM_TENSOR (kp),
+      MM_UINT (GEMM_NR));
+  MmGemmPanels pl;
+  MmTensor *vp = mm_gemm_pack_rows (g, v, ldv, d, d, nk, Hkv, &pl);
+  guint64 units = H * CEIL_DIV (nq, GEMM_MR);
+  gsize gws = claim_items (g, units);
+  MM_LAUNCH (g, "kernel_flash_attn_f32", 1, &gws, TRUE, MM_TENSOR (q),
+      MM_UINT (ldq), MM_TENSOR (kp), MM_TENSOR (vp), MM_TENSOR (o),
+      MM_UINT (ldo), MM_UINT (nq), MM_UINT (nk), MM_UINT (H), MM_UINT (Hkv),
+      MM_UINT (d), MM_FLOAT (scale), MM_MEM (mm_engine_work_counter (e)));
+  return TRUE;
+}
+
 gboolean
 mm_gemm_panels_supported (MmGraph * g, gint M, gint N)
 {

@@ -81,6 +81,18 @@ gboolean mm_gemm_panels (MmGraph * g, MmTensor * a, MmTensor * b,
  * multiple of 32. */
 MmTensor *mm_gemm_pack_rows (MmGraph * g, MmTensor * src, gint64 ld,
     gint64 sbatch, gint N, gint K, gint batch, MmGemmPanels * pl);
+/* Fused attention (kernel_flash_attn_f32: no score matrix, an online
+ * softmax over key blocks) on CPU-class devices with our own GEMMs, for
+ * d a multiple of 32 up to 256, at least 4 queries, no mask: q, k, v are
+ * flat views at head 0 of their first row, rows ldq / ldk / ldv apart,
+ * heads d apart (Hkv KV heads, H / Hkv query heads each); the result
+ * goes to o, rows ldo apart.  FALSE (nothing done) when the shape or
+ * device is not one it takes. */
+gboolean mm_attention_flash (MmGraph * g, MmTensor * q, gint64 ldq,
+    MmTensor * k, gint64 ldk, MmTensor * v, gint64 ldv, gint64 nq,
+    gint64 nk, gint64 H, gint64 Hkv, gint64 d, float scale, MmTensor * o,
+    gint64 ldo);
+
 /* Whether mm_gemm_panels takes F32 work of this M and N here. */
 gboolean mm_gemm_panels_supported (MmGraph * g, gint M, gint N);
 
