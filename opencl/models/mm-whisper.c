@@ -678,8 +678,8 @@ read_preprocessor (MmWhisper * w, const gchar * dir, MmMelParams * p,
 }
 
 /* Matrices that only mm_linear reads go to the GEMM's panel layout once
- * (V projections are the A side of a GEMM and the token embedding is also
- * gathered by row: those stay as they are; quantised matrices are already
+ * (cross-attention V projections are the A side of a GEMM, values_t, and
+ * the token embedding is also gathered by row: those stay as they are; quantised matrices are already
  * in the quantised GEMM's panels).  Conv kernels become their 2-D
  * [out, in x k] form first. */
 gboolean
@@ -699,8 +699,8 @@ mm_whisper_pack_weights (MmWhisper * w, GError ** error)
     gint n = layers == NULL ? 0 : s ? w->hp.n_dec_layer : w->hp.n_enc_layer;
     for (gint i = 0; i < n; i++) {
       MmWhisperLayer *l = &layers[i];
-      MmTensor *m[] = { l->attn.q_w, l->attn.k_w, l->attn.o_w, l->cross.q_w,
-        l->cross.k_w, l->cross.o_w, l->fc1_w, l->fc2_w
+      MmTensor *m[] = { l->attn.q_w, l->attn.k_w, l->attn.v_w, l->attn.o_w,
+        l->cross.q_w, l->cross.k_w, l->cross.o_w, l->fc1_w, l->fc2_w
       };
       for (guint j = 0; j < G_N_ELEMENTS (m); j++)
         if (m[j])
