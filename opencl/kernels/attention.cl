@@ -216,7 +216,7 @@ fa_exp2 (float16 x)
 
 #define FA_S_STEP(i)                                                        \
   {                                                                         \
-    float a_ = qt[c * FA_MR + (i)];                                         \
+    float a_ = qc[i];                                                       \
     c##i##_0 = fma (a_, b0, c##i##_0);                                      \
     c##i##_1 = fma (a_, b1, c##i##_1);                                      \
   }
@@ -234,7 +234,7 @@ fa_exp2 (float16 x)
   c##i##_1 = vload16 (0, ot + (i) * d + c0 + 16) * al[i];
 #define FA_PV_STEP(i)                                                       \
   {                                                                         \
-    float p_ = pt[(i) * FA_KB + j];                                         \
+    float p_ = pj[(i) * FA_KB];                                             \
     c##i##_0 = fma (p_, b0, c##i##_0);                                      \
     c##i##_1 = fma (p_, b1, c##i##_1);                                      \
   }
@@ -279,7 +279,10 @@ kernel_flash_attn_f32 (__global const float *q, uint qo, uint ldq,
         uint kn = min (32u, kb - t);
         __global const float *kq = kh + (ulong) (j0 + t) * d;
         TILE_ROWS (ACC_DECL_ROW)
-        for (uint c = 0; c < d; c++) {
+        /* (pointers, not indices, into the private tiles: constant row
+         * offsets then fold into the broadcasts' addresses) */
+        const float *qc = qt;
+        for (uint c = 0; c < d; c++, qc += FA_MR) {
           float16 b0 = vload16 (0, kq + c * 32), b1 = vload16 (1, kq + c * 32);
           TILE_ROWS (FA_S_STEP)
         }
@@ -311,7 +314,8 @@ kernel_flash_attn_f32 (__global const float *q, uint qo, uint ldq,
         __global const float *vb = vh + (ulong) c0 * nk + (ulong) j0 * 32;
         TILE_ROWS (ACC_DECL_ROW)
         TILE_ROWS (FA_O_LOAD)
-        for (uint j = 0; j < kb; j++) {
+        const float *pj = pt;
+        for (uint j = 0; j < kb; j++, pj++) {
           float16 b0 = vload16 (0, vb + j * 32), b1 = vload16 (1, vb + j * 32);
           TILE_ROWS (FA_PV_STEP)
         }

@@ -536,7 +536,8 @@ mm_attention_flash (MmGraph * g, MmTensor * q, gint64 ldq, MmTensor * k,
   MmEngine *e = mm_graph_engine (g);
   if (!mm_graph_ok (g) || mm_engine_device_class (e) != MM_DEVICE_CLASS_CPU
       || mm_gemm_get_provider (e) != MM_GEMM_OWN || d % GEMM_NR
-      || d > FLASH_D_MAX || nq < 4 || nk <= 0 || Hkv <= 0 || H % Hkv)
+      || d > FLASH_D_MAX || nq < 4 || nk <= 0 || Hkv <= 0 || H % Hkv
+      || g_getenv ("MM_NO_FLASH"))
     return FALSE;
   if (q->dtype != MM_DTYPE_F32 || k->dtype != MM_DTYPE_F32
       || v->dtype != MM_DTYPE_F32 || o->dtype != MM_DTYPE_F32

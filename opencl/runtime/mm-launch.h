@@ -87,7 +87,8 @@ MmTensor *mm_gemm_pack_rows (MmGraph * g, MmTensor * src, gint64 ld,
  * flat views at head 0 of their first row, rows ldq / ldk / ldv apart,
  * heads d apart (Hkv KV heads, H / Hkv query heads each); the result
  * goes to o, rows ldo apart.  FALSE (nothing done) when the shape or
- * device is not one it takes. */
+ * device is not one it takes, or MM_NO_FLASH is set (for bench/: the
+ * unfused path, to compare). */
 gboolean mm_attention_flash (MmGraph * g, MmTensor * q, gint64 ldq,
     MmTensor * k, gint64 ldk, MmTensor * v, gint64 ldv, gint64 nq,
     gint64 nk, gint64 H, gint64 Hkv, gint64 d, float scale, MmTensor * o,

@@ -616,8 +616,7 @@ attention_rows (MmGraph * g, MmTensor * q, gint64 ldq, MmTensor * k,
     gint64 Hkv, gint64 d, MmTensor * mask, float scale, gint causal_offset,
     MmTensor * o, gint64 ldo)
 {
-  if (mask == NULL && causal_offset < 0 && !g_getenv ("MM_NO_FLASH")
-      && mm_attention_flash (g, q, ldq, k, ldk, v, ldv, nq, nk, H, Hkv, d,
+  if (mask == NULL && causal_offset < 0 && mm_attention_flash (g, q, ldq, k, ldk, v, ldv, nq, nk, H, Hkv, d,
           scale, o, ldo))
     return;
   gint64 ss[3] = { H, nq, nk };
@@ -656,10 +655,15 @@ mm_self_attention_qkv (MmGraph * g, MmTensor * qkv, gint n_head,
         mm_tensor_shape_str (qkv), n_head);
     return mm_graph_dead (g);
   }
+  MmTensor *o = mm_graph_tensor_2d (g, n, dm);
+  /* fused: all heads at once, no score matrix */
+  if (mm_attention_flash (g, flat_from (g, qkv, 0), ld, flat_from (g, qkv,
+              dm), ld, flat_from (g, qkv, 2 * dm), ld, n, n, n_head, n_head,
+          d, scale, o, dm))
+    return o;
   gint group = max_scores_bytes > 0 ? CLAMP (max_scores_bytes / (n * n * 4),
       1, n_head) : n_head;
   gboolean in_place = mm_gemm_panels_supported (g, n, d);
-  MmTensor *o = mm_graph_tensor_2d (g, n, dm);
   for (gint h0 = 0; h0 < n_head; h0 += group) {
     gint nh = MIN (group, n_head - h0);
     MmGraphMark mark = mm_graph_mark (g);
