@@ -41,6 +41,10 @@ ref_attention (const float *q, const float *k, const float *v,
   g_free (s);
 }
 
+/* Scores' scale times 1 / sqrt (d): large values make the row maxima
+ * jump from key block to key block (the fused kernel's rescaling). */
+static float scale_mul = 1.0f;
+
 static gboolean
 check (MmGraph * g, gint nq, gint nk, gint H, gint Hkv, gint d,
     gboolean masked, gint causal)
@@ -51,7 +55,7 @@ check (MmGraph * g, gint nq, gint nk, gint H, gint Hkv, gint d,
   float *v = mm_test_rand (nks, 3 + nk, -1, 1);
   float *m = mm_test_rand ((gsize) nq * nk, 4, -3, 0);
   float *want = g_new (float, nqs);
-  float scale = 1.0f / sqrtf (d);
+  float scale = scale_mul / sqrtf (d);
   ref_attention (q, k, v, masked ? m : NULL, want, nq, nk, H, Hkv, d, scale,
       causal);
   gint64 qs[3] = { nq, H, d }, ks[3] = { nk, Hkv, d }, ms[2] = { nq, nk };
@@ -224,6 +228,17 @@ main (void)
   ok &= check (g, 29, 61, 6, 2, 64, TRUE, -1);
   ok &= check (g, 13, 45, 4, 1, 96, FALSE, 32);
   ok &= check (g, 4, 4, 1, 1, 32, TRUE, 0);
+  /* fused attention (CPU devices; no mask, d a multiple of 32): GQA, key
+   * blocks of 128 with a partial last one, query tiles of 12 with a
+   * partial last one, 1 to 8 column chunks, score maxima that grow along
+   * the keys */
+  ok &= check (g, 25, 300, 6, 2, 64, FALSE, -1);
+  ok &= check (g, 4, 129, 3, 1, 96, FALSE, -1);
+  ok &= check (g, 17, 33, 2, 2, 256, FALSE, -1);
+  scale_mul = 12.0f;
+  ok &= check (g, 30, 260, 4, 4, 32, FALSE, -1);
+  ok &= check (g, 13, 140, 2, 1, 64, FALSE, -1);
+  scale_mul = 1.0f;
   ok &= check_qkv (g, 50, 3, 32, 3);
   ok &= check_qkv (g, 97, 5, 64, 2);
   ok &= check_qkv (g, 33, 4, 24, 1);    /* head dim 24: V transposed */
