@@ -26,6 +26,29 @@ kernel_kv_store (__global const float *k, uint ko, __global const float *v,
 #define ATT_PF 4
 #endif
 
+/* dot[g] = a_g . r over len values for the ng <= ATT_G rows a_g = a +
+ * g lda (16 lanes at a time, then the tail), r read once for all. */
+inline void
+att_dots (__global const float *a, uint lda, uint ng,
+    __global const float *r, uint len, float *dot)
+{
+  uint l16 = len & ~15u;
+  float16 acc[ATT_G];
+  for (uint g = 0; g < ATT_G; g++)
+    acc[g] = 0.0f;
+  for (uint c = 0; c < l16; c += 16) {
+    float16 rv = vload16 (0, r + c);
+    for (uint g = 0; g < ATT_G; g++)
+      if (g < ng)
+        acc[g] = fma (vload16 (0, a + g * lda + c), rv, acc[g]);
+  }
+  for (uint g = 0; g < ATT_G && g < ng; g++) {
+    dot[g] = hsum16 (acc[g]);
+    for (uint c = l16; c < len; c++)
+      dot[g] = fma (a[g * lda + c], r[c], dot[g]);
+  }
+}
+
 /* Query rows q, q + d, ... (ng <= ATT_G of them, grouped-query heads of
  * one KV head) against the first n positions of that head (keys kh
  * [n_ctx, d], values vh [d, n_ctx]): scores into s, s + n, ... (scratch),
@@ -37,30 +60,18 @@ attn_decode_rows (__global const float *q, uint ng,
     __global const float *kh, __global const float *vh, __global float *s,
     __global float *y, uint d, uint n_ctx, uint n, float scale)
 {
-  uint d16 = d & ~15u, n16 = n & ~15u;
-  float mx[ATT_G], inv[ATT_G];
-  float16 acc[ATT_G];
+  uint n16 = n & ~15u;
+  float mx[ATT_G], inv[ATT_G], dot[ATT_G];
 
   /* scores */
   for (uint g = 0; g < ATT_G; g++)
     mx[g] = -INFINITY;
   for (uint j = 0; j < n; j++) {
-    __global const float *kr = kh + (ulong) j * d;
-    for (uint g = 0; g < ATT_G; g++)
-      acc[g] = 0.0f;
-    for (uint c = 0; c < d16; c += 16) {
-      float16 kv = vload16 (0, kr + c);
-      for (uint g = 0; g < ATT_G; g++)
-        if (g < ng)
-          acc[g] = fma (vload16 (0, q + g * d + c), kv, acc[g]);
-    }
+    att_dots (q, d, ng, kh + (ulong) j * d, d, dot);
     for (uint g = 0; g < ATT_G && g < ng; g++) {
-      float dot = hsum16 (acc[g]);
-      for (uint c = d16; c < d; c++)
-        dot = fma (q[g * d + c], kr[c], dot);
-      dot *= scale;
-      s[g * n + j] = dot;
-      mx[g] = fmax (mx[g], dot);
+      float sc = dot[g] * scale;
+      s[g * n + j] = sc;
+      mx[g] = fmax (mx[g], sc);
     }
   }
 
@@ -92,20 +103,9 @@ attn_decode_rows (__global const float *q, uint ng,
     __global const float *vr = vh + (ulong) c * n_ctx;
     if (c + ATT_PF < d)
       MM_PREFETCH (vr + (ulong) ATT_PF * n_ctx, n * 4, 3)
-    for (uint g = 0; g < ATT_G; g++)
-      acc[g] = 0.0f;
-    for (uint j = 0; j < n16; j += 16) {
-      float16 vv = vload16 (0, vr + j);
-      for (uint g = 0; g < ATT_G; g++)
-        if (g < ng)
-          acc[g] = fma (vload16 (0, s + g * n + j), vv, acc[g]);
-    }
-    for (uint g = 0; g < ATT_G && g < ng; g++) {
-      float o = hsum16 (acc[g]);
-      for (uint j = n16; j < n; j++)
-        o = fma (s[g * n + j], vr[j], o);
-      y[g * d + c] = o * inv[g];
-    }
+    att_dots (s, n, ng, vr, n, dot);
+    for (uint g = 0; g < ATT_G && g < ng; g++)
+      y[g * d + c] = dot[g] * inv[g];
   }
 }
 
