@@ -556,6 +556,46 @@ test_picture (gint w, gint h)
   return rgb;
 }
 
+/* @img through the model @vm as it is set now, and through an encoder
+ * with @prop = @value (nullable): the layout is @n_views views in a
+ * @rows x @cols grid with the whole image at @global_view, on both sides,
+ * and the element's tokens are exactly the model's. */
+static void
+check_views (const Model * m, MmVisionModel * vm, const MmImage * img,
+    MmEngine * engine, gint n_views, gint rows, gint cols, gint global_view,
+    const gchar * prop, const gchar * value)
+{
+  g_autofree gchar *caps = g_strdup_printf ("video/x-raw,format=RGB,"
+      "width=%d,height=%d,framerate=1/1", img->width, img->height);
+  g_autoptr (GError) err = NULL;
+  MmVisionLayout lay;
+  MmTensor *want = mm_vision_model_encode_views (vm, img, &lay, &err);
+  GstMmTokensMeta *meta;
+  GstBuffer *buf;
+
+  fail_unless (want != NULL, "%s", err ? err->message : "?");
+  fail_unless_equals_int (lay.n_views, n_views);
+  fail_unless_equals_int (lay.rows, rows);
+  fail_unless_equals_int (lay.cols, cols);
+  fail_unless_equals_int (lay.global_view, global_view);
+  buf = encode_one (m, caps, img->planes[0],
+      (gsize) img->strides[0] * img->height, prop, value, NULL);
+  meta = gst_buffer_get_mm_tokens_meta (buf);
+  fail_unless (meta != NULL);
+  GST_INFO ("layout: %u views of %u tokens, %u x %u tiles, global %d",
+      meta->n_views, meta->tokens_per_view, meta->rows, meta->cols,
+      meta->global_view);
+  fail_unless_equals_int (meta->n_views, n_views);
+  fail_unless_equals_int (meta->rows, rows);
+  fail_unless_equals_int (meta->cols, cols);
+  fail_unless_equals_int (meta->global_view, global_view);
+  fail_unless_equals_int (meta->tokens_per_view, m->n_tokens);
+  fail_unless_equals_int (meta->n_tokens, n_views * m->n_tokens);
+  check_same_tokens (buf, want, engine);
+  gst_buffer_unref (buf);
+  mm_tensor_free (want);
+}
+
 /* The Idefics3 fixture splits a 52x30 frame into 2 x 3 tiles + the global
  * image (its processor: longest edge 126, tiles of 42): the meta says so
  * and holds exactly what the encoder gives; image-splitting=off gives one
@@ -563,73 +603,21 @@ test_picture (gint w, gint h)
 GST_START_TEST (test_model_split_layout)
 {
   const Model *m = &models[1];
-  const gchar *caps = "video/x-raw,format=RGB,width=52,height=30,"
-      "framerate=1/1";
   g_autofree guint8 *rgb = test_picture (52, 30);
   g_autoptr (GError) err = NULL;
   MmEngine *engine = mm_engine_get (NULL, &err);
   MmVisionModel *vm = mm_vision_model_load (engine, m->path, &err);
   MmImage img = { MM_PIXEL_RGB, 52, 30, {rgb}, {156} };
-  MmVisionLayout lay;
-  MmTensor *want;
-  GstMmTokensMeta *meta;
-  GstBuffer *buf;
 
   fail_unless (vm != NULL, "%s", err ? err->message : "?");
-
   /* the model's own setting: split */
-  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
-  fail_unless (want != NULL, "%s", err ? err->message : "?");
-  fail_unless_equals_int (lay.rows, 2);
-  fail_unless_equals_int (lay.cols, 3);
-  buf = encode_one (m, caps, rgb, 52 * 30 * 3, NULL);
-  meta = gst_buffer_get_mm_tokens_meta (buf);
-  fail_unless (meta != NULL);
-  GST_INFO ("layout: %u views of %u tokens, %u x %u tiles, global %d",
-      meta->n_views, meta->tokens_per_view, meta->rows, meta->cols,
-      meta->global_view);
-  fail_unless_equals_int (meta->n_views, 7);
-  fail_unless_equals_int (meta->rows, 2);
-  fail_unless_equals_int (meta->cols, 3);
-  fail_unless_equals_int (meta->global_view, 6);
-  fail_unless_equals_int (meta->tokens_per_view, m->n_tokens);
-  fail_unless_equals_int (meta->n_tokens, 7 * m->n_tokens);
-  check_same_tokens (buf, want, engine);
-  gst_buffer_unref (buf);
-  mm_tensor_free (want);
-
+  check_views (m, vm, &img, engine, 7, 2, 3, 6, NULL, NULL);
   /* no splitting: the global image alone */
   mm_vision_model_set_splitting (vm, FALSE, 0);
-  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
-  fail_unless (want != NULL && lay.n_views == 1);
-  buf = encode_one (m, caps, rgb, 52 * 30 * 3, "image-splitting", "off",
-      NULL);
-  meta = gst_buffer_get_mm_tokens_meta (buf);
-  fail_unless (meta != NULL);
-  fail_unless_equals_int (meta->n_views, 1);
-  fail_unless_equals_int (meta->rows, 0);
-  fail_unless_equals_int (meta->cols, 0);
-  fail_unless_equals_int (meta->global_view, 0);
-  fail_unless_equals_int (meta->n_tokens, m->n_tokens);
-  check_same_tokens (buf, want, engine);
-  gst_buffer_unref (buf);
-  mm_tensor_free (want);
-
+  check_views (m, vm, &img, engine, 1, 0, 0, 0, "image-splitting", "off");
   /* at most 4 tiles: 2 x 2 + global */
   mm_vision_model_set_splitting (vm, TRUE, 4);
-  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
-  fail_unless (want != NULL && lay.rows == 2 && lay.cols == 2);
-  buf = encode_one (m, caps, rgb, 52 * 30 * 3, "max-tiles", "4", NULL);
-  meta = gst_buffer_get_mm_tokens_meta (buf);
-  fail_unless (meta != NULL);
-  fail_unless_equals_int (meta->n_views, 5);
-  fail_unless_equals_int (meta->rows, 2);
-  fail_unless_equals_int (meta->cols, 2);
-  fail_unless_equals_int (meta->global_view, 4);
-  check_same_tokens (buf, want, engine);
-  gst_buffer_unref (buf);
-  mm_tensor_free (want);
-
+  check_views (m, vm, &img, engine, 5, 2, 2, 4, "max-tiles", "4");
   mm_vision_model_free (vm);
   mm_engine_unref (engine);
 }
@@ -643,45 +631,16 @@ GST_END_TEST;
 GST_START_TEST (test_model_minicpmv_slices)
 {
   const Model *m = &models[2];
-  const gchar *caps = "video/x-raw,format=RGB,width=100,height=44,"
-      "framerate=1/1";
   g_autofree guint8 *rgb = test_picture (100, 44);
   g_autoptr (GError) err = NULL;
   MmEngine *engine = mm_engine_get (NULL, &err);
   MmVisionModel *vm = mm_vision_model_load (engine, m->path, &err);
   MmImage img = { MM_PIXEL_RGB, 100, 44, {rgb}, {300} };
-  MmVisionLayout lay;
-  MmTensor *want;
-  GstMmTokensMeta *meta;
-  GstBuffer *buf;
 
   fail_unless (vm != NULL, "%s", err ? err->message : "?");
-  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
-  fail_unless (want != NULL, "%s", err ? err->message : "?");
-  buf = encode_one (m, caps, rgb, 100 * 44 * 3, NULL);
-  meta = gst_buffer_get_mm_tokens_meta (buf);
-  fail_unless (meta != NULL);
-  fail_unless_equals_int (meta->rows, 2);
-  fail_unless_equals_int (meta->cols, 3);
-  fail_unless_equals_int (meta->n_views, 7);
-  fail_unless_equals_int (meta->global_view, 6);
-  fail_unless_equals_int (meta->n_tokens, 7 * m->n_tokens);
-  check_same_tokens (buf, want, engine);
-  gst_buffer_unref (buf);
-  mm_tensor_free (want);
-
+  check_views (m, vm, &img, engine, 7, 2, 3, 6, NULL, NULL);
   mm_vision_model_set_splitting (vm, TRUE, 2);
-  want = mm_vision_model_encode_views (vm, &img, &lay, &err);
-  fail_unless (want != NULL && lay.rows == 1 && lay.cols == 2);
-  buf = encode_one (m, caps, rgb, 100 * 44 * 3, "max-tiles", "2", NULL);
-  meta = gst_buffer_get_mm_tokens_meta (buf);
-  fail_unless (meta != NULL);
-  fail_unless_equals_int (meta->n_views, 3);
-  fail_unless_equals_int (meta->global_view, 2);
-  check_same_tokens (buf, want, engine);
-  gst_buffer_unref (buf);
-  mm_tensor_free (want);
-
+  check_views (m, vm, &img, engine, 3, 1, 2, 2, "max-tiles", "2");
   mm_vision_model_free (vm);
   mm_engine_unref (engine);
 }
