@@ -150,6 +150,52 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
     for (uint c_ = 0; c_ < (cols); c_++)                                    \
       (dst)[r_ * (ldd) + c_] = (src)[r_ * (lds) + c_];
 
+/* A tile of C at ct (rows ldc apart) into the accumulators, the residual
+ * tile at rt (rows ldr apart) added to them, the accumulators stored to
+ * ct; edge tiles (not full: mc rows, nc columns) go through the private
+ * tile t. */
+#define TILE_LOAD_C(ct, ldc)                                                \
+  {                                                                         \
+  if (full) {                                                               \
+    __global const float *cl = (ct);                                        \
+    uint ldl = (ldc);                                                       \
+    TILE_ROWS (ACC_LOAD_ROW)                                                \
+  } else {                                                                  \
+    float *cl = t;                                                          \
+    uint ldl = GEMM_NR;                                                     \
+    for (uint i_ = 0; i_ < GEMM_MR * GEMM_NR; i_++)                         \
+      t[i_] = 0.0f;                                                         \
+    TILE_COPY (t, GEMM_NR, ct, ldc, mc, nc)                                 \
+    TILE_ROWS (ACC_LOAD_ROW)                                                \
+  }                                                                         \
+  }
+#define TILE_ADD_RES(rt, ldr)                                               \
+  {                                                                         \
+  if (full) {                                                               \
+    __global const float *rl = (rt);                                        \
+    uint ldl = (ldr);                                                       \
+    TILE_ROWS (RES_ADD_ROW)                                                 \
+  } else {                                                                  \
+    float *rl = t;                                                          \
+    uint ldl = GEMM_NR;                                                     \
+    TILE_COPY (t, GEMM_NR, rt, ldr, mc, nc)                                 \
+    TILE_ROWS (RES_ADD_ROW)                                                 \
+  }                                                                         \
+  }
+#define TILE_STORE_C(ct, ldc)                                               \
+  {                                                                         \
+  if (full) {                                                               \
+    __global float *cl = (ct);                                              \
+    uint ldl = (ldc);                                                       \
+    TILE_ROWS (ACC_STORE_ROW)                                               \
+  } else {                                                                  \
+    float *cl = t;                                                          \
+    uint ldl = GEMM_NR;                                                     \
+    TILE_ROWS (ACC_STORE_ROW)                                               \
+    TILE_COPY (ct, ldc, t, GEMM_NR, mc, nc)                                 \
+  }                                                                         \
+  }
+
 /* C = res + act (alpha rs . A B^T + bias): epilogue on the last K slice
  * with, when asked, a scale per row of C (rs [batch][M], batch stride
  * srs), an activation (act16) and a residual (res [batch][M, ldr], batch
@@ -231,18 +277,7 @@ NAME (GEMM_TILED_ARGS (BT), uint gx, uint gy, uint bt)                      \
         TILE_ROWS (ACC_DECL_ROW)                                            \
         if (k0 > 0) {                                                       \
           /* partial sums of the previous K blocks */                       \
-          if (full) {                                                       \
-            __global float *cl = ct;                                        \
-            uint ldl = ldc;                                                 \
-            TILE_ROWS (ACC_LOAD_ROW)                                        \
-          } else {                                                          \
-            float *cl = t;                                                  \
-            uint ldl = GEMM_NR;                                             \
-            for (uint i = 0; i < GEMM_MR * GEMM_NR; i++)                    \
-              t[i] = 0.0f;                                                  \
-            TILE_COPY (t, GEMM_NR, ct, ldc, mc, nc)                         \
-            TILE_ROWS (ACC_LOAD_ROW)                                        \
-          }                                                                 \
+          TILE_LOAD_C (ct, ldc)                                             \
         }                                                                   \
         /* one pointer and loop-invariant row offsets: 12 row pointers */   \
         /* would not fit the general registers */                           \
@@ -261,29 +296,10 @@ NAME (GEMM_TILED_ARGS (BT), uint gx, uint gy, uint bt)                      \
           TILE_ROWS (ROW_SCALE)                                             \
           TILE_ROWS (ACC_FIN_ROW)                                           \
           if (has_res) {                                                    \
-            __global const float *rt = res + (ulong) m0 * ldr + n0;         \
-            if (full) {                                                     \
-              __global const float *rl = rt;                                \
-              uint ldl = ldr;                                               \
-              TILE_ROWS (RES_ADD_ROW)                                       \
-            } else {                                                        \
-              float *rl = t;                                                \
-              uint ldl = GEMM_NR;                                           \
-              TILE_COPY (t, GEMM_NR, rt, ldr, mc, nc)                       \
-              TILE_ROWS (RES_ADD_ROW)                                       \
-            }                                                               \
+            TILE_ADD_RES (res + (ulong) m0 * ldr + n0, ldr)                 \
           }                                                                 \
         }                                                                   \
-        if (full) {                                                         \
-          __global float *cl = ct;                                          \
-          uint ldl = ldc;                                                   \
-          TILE_ROWS (ACC_STORE_ROW)                                         \
-        } else {                                                            \
-          float *cl = t;                                                    \
-          uint ldl = GEMM_NR;                                               \
-          TILE_ROWS (ACC_STORE_ROW)                                         \
-          TILE_COPY (ct, ldc, t, GEMM_NR, mc, nc)                           \
-        }                                                                   \
+        TILE_STORE_C (ct, ldc)                                              \
       }                                                                     \
     }                                                                       \
   }                                                                         \

@@ -288,7 +288,7 @@ QGEMV (kernel_gemv_q4_1, gemv_panel_q4_1)
  * mm_linear_fused's RMS norm costs nothing here: rms_norm (x) . B^T =
  * inv (row) * (x . (w B)^T), so the norm weight w scales the unpacked
  * slice (per k) and each output row is scaled by its 1 / RMS at the end. */
-#define QT_MR 12
+#define QT_MR GEMM_MR
 #define QT_MB_MAX (8 * QT_MR)
 #define QT_KC_MAX 256
 
@@ -338,37 +338,15 @@ QGEMV (kernel_gemv_q4_1, gemv_panel_q4_1)
 #define Q4_1_UNPACK(panel, b0, nb, bt, s)                                   \
   Q4_UNPACK (panel, b0, nb, bt, s, QREC_Q4_1, 1)
 
-#define QT_ROWS(X) X (0) X (1) X (2) X (3) X (4) X (5) X (6) X (7) X (8)    \
-  X (9) X (10) X (11)
-#define QT_DECL(i) float16 c##i##_0 = 0.0f, c##i##_1 = 0.0f;
-#define QT_LOAD(i)                                                          \
-  c##i##_0 = vload16 (0, cl + (i) * ldl);                                   \
-  c##i##_1 = vload16 (1, cl + (i) * ldl);
-#define QT_STORE(i)                                                         \
-  vstore16 (c##i##_0, 0, cl + (i) * ldl);                                   \
-  vstore16 (c##i##_1, 1, cl + (i) * ldl);
-/* last K slice: alpha (and 1 / RMS of the row), bias */
+/* The tile machinery is gemm.cl's (TILE_ROWS, accumulators c<i>_<j>,
+ * TILE_LOAD_C / TILE_ADD_RES / TILE_STORE_C); the last K slice scales by
+ * alpha and the row's 1 / RMS, then adds the bias. */
 #define QT_FIN(i)                                                           \
   {                                                                         \
     float s_ = alpha * inv[min ((uint) (i), mc - 1) + m0 - m_beg];          \
     c##i##_0 = s_ * c##i##_0 + bv0;                                         \
     c##i##_1 = s_ * c##i##_1 + bv1;                                         \
   }
-/* residual rows (cl: the residual tile, rows ldl apart) */
-#define QT_ADD(i)                                                           \
-  c##i##_0 += vload16 (0, rl + (i) * ldl);                                  \
-  c##i##_1 += vload16 (1, rl + (i) * ldl);
-#define QT_ROFF(i) uint ro##i = min ((uint) (i), mc - 1) * lda;
-#define QT_FMA(i)                                                           \
-  {                                                                         \
-    float16 a = (float16) (ap[ro##i]);                                      \
-    c##i##_0 = fma (a, b0, c##i##_0);                                       \
-    c##i##_1 = fma (a, b1, c##i##_1);                                       \
-  }
-#define QT_COPY(dst, ldd, src, lds, rows, cols)                             \
-  for (uint r_ = 0; r_ < (rows); r_++)                                      \
-    for (uint c_ = 0; c_ < (cols); c_++)                                    \
-      (dst)[r_ * (ldd) + c_] = (src)[r_ * (lds) + c_];
 
 /* C = res + alpha rms_norm (A) . B^T + bias, the norm (weight nw) when
  * has_norm, res [M, ldr] when has_res.  Work-item (x, y) computes rows
@@ -418,54 +396,24 @@ NAME (__global const float *A, uint ao, uint lda,                           \
         uint mc = min ((uint) QT_MR, M - m0);                               \
         bool full = mc == QT_MR && nc == QP;                                \
         __global float *ct = C + (ulong) m0 * ldc + n0;                     \
-        QT_ROWS (QT_DECL)                                                   \
-        if (k0 > 0) {                                                       \
-          if (full) {                                                       \
-            __global float *cl = ct;                                        \
-            uint ldl = ldc;                                                 \
-            QT_ROWS (QT_LOAD)                                               \
-          } else {                                                          \
-            float *cl = t;                                                  \
-            uint ldl = QP;                                                  \
-            QT_COPY (t, QP, ct, ldc, mc, nc)                                \
-            QT_ROWS (QT_LOAD)                                               \
-          }                                                                 \
-        }                                                                   \
+        TILE_ROWS (ACC_DECL_ROW)                                            \
+        if (k0 > 0)                                                         \
+          TILE_LOAD_C (ct, ldc)                                             \
         __global const float *ap = A + (ulong) m0 * lda + k0;               \
-        QT_ROWS (QT_ROFF)                                                   \
+        TILE_ROWS (ROW_OFFSET)                                              \
         const float *bp = bt;                                               \
         for (uint k = 0; k < kn; k++) {                                     \
           float16 b0 = vload16 (0, bp), b1 = vload16 (1, bp);               \
-          QT_ROWS (QT_FMA)                                                  \
+          TILE_ROWS (ROW_FMA)                                               \
           ap++;                                                             \
           bp += QP;                                                         \
         }                                                                   \
         if (last) {                                                         \
-          QT_ROWS (QT_FIN)                                                  \
-          if (has_res) {                                                    \
-            __global const float *rt = res + (ulong) m0 * ldr + n0;         \
-            if (full) {                                                     \
-              __global const float *rl = rt;                                \
-              uint ldl = ldr;                                               \
-              QT_ROWS (QT_ADD)                                              \
-            } else {                                                        \
-              float *rl = t;                                                \
-              uint ldl = QP;                                                \
-              QT_COPY (t, QP, rt, ldr, mc, nc)                              \
-              QT_ROWS (QT_ADD)                                              \
-            }                                                               \
-          }                                                                 \
+          TILE_ROWS (QT_FIN)                                                \
+          if (has_res)                                                      \
+            TILE_ADD_RES (res + (ulong) m0 * ldr + n0, ldr)                 \
         }                                                                   \
-        if (full) {                                                         \
-          __global float *cl = ct;                                          \
-          uint ldl = ldc;                                                   \
-          QT_ROWS (QT_STORE)                                                \
-        } else {                                                            \
-          float *cl = t;                                                    \
-          uint ldl = QP;                                                    \
-          QT_ROWS (QT_STORE)                                                \
-          QT_COPY (ct, ldc, t, QP, mc, nc)                                  \
-        }                                                                   \
+        TILE_STORE_C (ct, ldc)                                              \
       }                                                                     \
     }                                                                       \
   }                                                                         \
