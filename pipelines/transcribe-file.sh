@@ -55,19 +55,7 @@ format=${MM_FORMAT:-auto}
 [ -d "$MM_WHISPER" ] || { echo "$0: $MM_WHISPER: not a folder" >&2; exit 1; }
 
 # Use the plugin of this checkout when it has been built.
-here=$(cd "$(dirname "$0")/.." && pwd)
-for b in "$here/build" "$here/builddir"; do
-  if [ -e "$b/libgstmm.so" ]; then
-    GST_PLUGIN_PATH="$b${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-    export GST_PLUGIN_PATH
-    break
-  fi
-done
-gst-inspect-1.0 mmllmsink >/dev/null 2>&1 || {
-  echo "$0: the mm plugin is not found; build it (meson setup build &&" \
-    "ninja -C build) or set GST_PLUGIN_PATH" >&2
-  exit 1
-}
+. "$(dirname "$0")/use-plugin.sh"
 
 case "$in" in
   *.wav|*.WAV) demux=wavparse ;;
