@@ -66,26 +66,43 @@ mm_test_close (const gchar * what, const float *got, const float *want,
 }
 
 gboolean
-mm_test_check_tensor (MmGraph * g, const gchar * what, MmTensor * t,
-    const float *want, gsize n, float atol, float rtol)
+mm_test_graph_ok (MmGraph * g, const gchar * what)
 {
   GError *err = NULL;
-  if (!mm_graph_finish (g, &err)) {
-    g_printerr ("FAIL %s: %s\n", what, err->message);
-    g_error_free (err);
-    return FALSE;
-  }
+  if (mm_graph_finish (g, &err))
+    return TRUE;
+  g_printerr ("FAIL %s: %s\n", what, err->message);
+  g_error_free (err);
+  return FALSE;
+}
+
+float *
+mm_test_read_tensor (MmEngine * e, const gchar * what, MmTensor * t,
+    gsize n)
+{
+  GError *err = NULL;
   if ((gsize) mm_tensor_numel (t) != n) {
-    g_printerr ("FAIL %s: %" G_GINT64_FORMAT " elements, want %" G_GSIZE_FORMAT
-        "\n", what, mm_tensor_numel (t), n);
-    return FALSE;
+    g_printerr ("FAIL %s: %s has not %" G_GSIZE_FORMAT " elements\n", what,
+        mm_tensor_shape_str (t), n);
+    return NULL;
   }
-  float *got = mm_tensor_dup_f32 (mm_graph_engine (g), t, &err);
+  float *got = mm_tensor_dup_f32 (e, t, &err);
   if (got == NULL) {
     g_printerr ("FAIL %s: %s\n", what, err->message);
     g_error_free (err);
-    return FALSE;
   }
+  return got;
+}
+
+gboolean
+mm_test_check_tensor (MmGraph * g, const gchar * what, MmTensor * t,
+    const float *want, gsize n, float atol, float rtol)
+{
+  if (!mm_test_graph_ok (g, what))
+    return FALSE;
+  float *got = mm_test_read_tensor (mm_graph_engine (g), what, t, n);
+  if (got == NULL)
+    return FALSE;
   gboolean ok = mm_test_close (what, got, want, n, atol, rtol);
   g_free (got);
   return ok;

@@ -19,7 +19,14 @@ float *mm_test_rand (gsize n, guint32 seed, float lo, float hi);
 gboolean mm_test_close (const gchar * what, const float *got,
     const float *want, gsize n, float atol, float rtol);
 
-/* Reads an F32 tensor and compares it with @want. */
+/* Finishes the graph's queue; FALSE (and a FAIL line naming @what) on
+ * its error. */
+gboolean mm_test_graph_ok (MmGraph * g, const gchar * what);
+/* An F32 tensor of @n elements read to the host (g_free), or NULL and a
+ * FAIL line naming @what when it has another size or cannot be read. */
+float *mm_test_read_tensor (MmEngine * e, const gchar * what, MmTensor * t,
+    gsize n);
+/* Finishes the graph, reads an F32 tensor and compares it with @want. */
 gboolean mm_test_check_tensor (MmGraph * g, const gchar * what, MmTensor * t,
     const float *want, gsize n, float atol, float rtol);
 

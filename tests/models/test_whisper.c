@@ -38,18 +38,9 @@ static gboolean
 check_tensor (MmEngine * e, const gchar * what, MmTensor * t,
     const float *want, gsize n, float atol)
 {
-  GError *err = NULL;
-  if ((gsize) mm_tensor_numel (t) != n) {
-    g_printerr ("FAIL %s: %s has not %" G_GSIZE_FORMAT " elements\n", what,
-        mm_tensor_shape_str (t), n);
+  float *got = mm_test_read_tensor (e, what, t, n);
+  if (got == NULL)
     return FALSE;
-  }
-  float *got = mm_tensor_dup_f32 (e, t, &err);
-  if (got == NULL) {
-    g_printerr ("FAIL %s: %s\n", what, err->message);
-    g_error_free (err);
-    return FALSE;
-  }
   gboolean ok = close_report (what, got, want, n, atol);
   g_free (got);
   return ok;
@@ -70,17 +61,6 @@ same_ids (const gchar * what, const gint32 * got, gsize n_got,
 }
 
 static gboolean
-graph_ok (MmGraph * g, const gchar * what)
-{
-  GError *err = NULL;
-  if (mm_graph_finish (g, &err))
-    return TRUE;
-  g_printerr ("FAIL %s: %s\n", what, err->message);
-  g_error_free (err);
-  return FALSE;
-}
-
-static gboolean
 check_encoder (MmEngine * e, MmWhisper * w, MmSafetensors * ref,
     const gchar * tag)
 {
@@ -94,7 +74,7 @@ check_encoder (MmEngine * e, MmWhisper * w, MmSafetensors * ref,
   MmTensor *hidden[3] = { 0 };
   MmTensor *y = mm_whisper_encode_features (w, g,
       mm_graph_input_f32 (g, 2, s, feat), *tag ? NULL : hidden);
-  gboolean ok = graph_ok (g, oname);
+  gboolean ok = mm_test_graph_ok (g, oname);
   for (gint i = 0; ok && !*tag && i < 2; i++) {
     gchar *hn = g_strdup_printf ("encoder.hidden_states.%d", i);
     gsize nh;
@@ -122,7 +102,7 @@ check_audio_to_encoder (MmEngine * e, MmWhisper * w, MmSafetensors * ref)
   MmGraph *g = mm_graph_new (e);
   gint64 s = n_audio;
   MmTensor *y = mm_whisper_encode (w, g, mm_graph_input_f32 (g, 1, &s, audio));
-  gboolean ok = graph_ok (g, "audio -> encoder")
+  gboolean ok = mm_test_graph_ok (g, "audio -> encoder")
       && check_tensor (e, "audio -> encoder_last_hidden_state", y, want, n_out,
       5 * ENC_ATOL);
   /* the same through MmWhisperEncoder (block by block), twice */

@@ -53,18 +53,9 @@ static gboolean
 check_rel (MmEngine * e, const gchar * what, MmTensor * t, const float *want,
     gsize n, double tol)
 {
-  GError *err = NULL;
-  if ((gsize) mm_tensor_numel (t) != n) {
-    g_printerr ("FAIL %s: %s has not %" G_GSIZE_FORMAT " elements\n", what,
-        mm_tensor_shape_str (t), n);
+  float *got = mm_test_read_tensor (e, what, t, n);
+  if (got == NULL)
     return FALSE;
-  }
-  float *got = mm_tensor_dup_f32 (e, t, &err);
-  if (got == NULL) {
-    g_printerr ("FAIL %s: %s\n", what, err->message);
-    g_error_free (err);
-    return FALSE;
-  }
   double worst = 0, scale = 0;
   gboolean finite = TRUE;
   for (gsize i = 0; i < n; i++) {
@@ -83,17 +74,6 @@ check_rel (MmEngine * e, const gchar * what, MmTensor * t, const float *want,
     g_printerr ("FAIL %s\n", what);
   g_free (got);
   return ok;
-}
-
-static gboolean
-graph_ok (MmGraph * g, const gchar * what)
-{
-  GError *err = NULL;
-  if (mm_graph_finish (g, &err))
-    return TRUE;
-  g_printerr ("FAIL %s: %s\n", what, err->message);
-  g_error_free (err);
-  return FALSE;
 }
 
 static MmSafetensors *
@@ -150,7 +130,7 @@ check_features (MmEngine * e, MmWhisper * w, const Fixture * f,
       mm_graph_input_f32 (g, 2, s, feat), hidden);
   MmTensor *p = mm_whisper_project (w, g, y);
   gchar *what = g_strdup_printf ("%s%s", f->type, tag);
-  gboolean ok = graph_ok (g, what);
+  gboolean ok = mm_test_graph_ok (g, what);
   gchar *n0 = g_strconcat (what, " encoder.hidden_states.0", NULL);
   gchar *n1 = g_strconcat (what, " encoder_out", NULL);
   gchar *n2 = g_strconcat (what, " projected", NULL);
@@ -191,7 +171,7 @@ check_audio (MmEngine * e, MmWhisper * w, const Fixture * f,
   gint64 s = n_audio;
   MmTensor *y = mm_whisper_encode (w, g, mm_graph_input_f32 (g, 1, &s, audio));
   gchar *what = g_strdup_printf ("%s audio -> projected", f->type);
-  gboolean ok = graph_ok (g, what) && check_rel (e, what, y, proj, n_proj,
+  gboolean ok = mm_test_graph_ok (g, what) && check_rel (e, what, y, proj, n_proj,
       TOL_MEL);
   GError *err = NULL;
   MmWhisperEncoder *enc = mm_whisper_encoder_new (w, &err);
