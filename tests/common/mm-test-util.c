@@ -65,6 +65,27 @@ mm_test_close (const gchar * what, const float *got, const float *want,
   return TRUE;
 }
 
+gboolean mm_test_failed;
+
+gboolean
+mm_test_run (const gchar * cmd)
+{
+  gchar *out = NULL, *err_out = NULL;
+  GError *err = NULL;
+  gint status = 0;
+  gboolean ok;
+
+  g_print ("%s\n", cmd);
+  ok = g_spawn_command_line_sync (cmd, &out, &err_out, &status, &err)
+      && g_spawn_check_wait_status (status, NULL);
+  mm_check (ok, "failed: %s\n%s%s", err ? err->message : "", out ? out : "",
+      err_out ? err_out : "");
+  g_clear_error (&err);
+  g_free (out);
+  g_free (err_out);
+  return ok;
+}
+
 gboolean
 mm_test_graph_ok (MmGraph * g, const gchar * what)
 {

@@ -6,6 +6,23 @@
 
 #define MM_TEST_SKIP 77
 
+/* Soft assertions for tests that go on after a failure: mm_check (cond,
+ * printf-style message) prints a FAIL line with the place and sets
+ * mm_test_failed; main returns mm_test_failed ? 1 : 0. */
+extern gboolean mm_test_failed;
+#define mm_check(cond, ...) G_STMT_START {                                  \
+  if (!(cond)) {                                                            \
+    g_printerr ("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);             \
+    g_printerr (__VA_ARGS__);                                               \
+    g_printerr ("\n");                                                      \
+    mm_test_failed = TRUE;                                                  \
+  }                                                                         \
+} G_STMT_END
+
+/* Runs a command line (printed first) and waits for it: TRUE when it
+ * exited with status 0, else a failed check with its output. */
+gboolean mm_test_run (const gchar * cmd);
+
 /* Returns the engine for $MM_DEVICE / auto; exits 77 (skipped) when no
  * OpenCL device exists. */
 MmEngine *mm_test_engine (void);

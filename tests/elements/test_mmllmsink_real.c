@@ -21,20 +21,11 @@
 
 #include "gst/gstmmtokensmeta.h"
 #include "mm-engine.h"
+#include "mm-test-util.h"
 
 #define SKIP 77
 #define TIMEOUT (120 * GST_SECOND)
 
-static gboolean failed;
-
-#define check(cond, ...) G_STMT_START {                       \
-  if (!(cond)) {                                              \
-    g_printerr ("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-    g_printerr (__VA_ARGS__);                                 \
-    g_printerr ("\n");                                        \
-    failed = TRUE;                                            \
-  }                                                           \
-} G_STMT_END
 
 static gchar *
 fixture (const gchar * rel)
@@ -77,41 +68,41 @@ check_jsonl (const gchar * path, const gchar * model_part)
   gchar *contents = NULL, **lines;
   guint i, n = 0;
 
-  check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
+  mm_check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
   if (contents == NULL)
     return 0;
-  check (g_str_has_suffix (contents, "\n"), "unterminated last line");
+  mm_check (g_str_has_suffix (contents, "\n"), "unterminated last line");
   lines = g_strsplit (contents, "\n", -1);
   for (i = 0; lines[i] && lines[i][0]; i++) {
     GError *err = NULL;
     JsonObject *o;
 
     if (!json_parser_load_from_data (parser, lines[i], -1, &err)) {
-      check (FALSE, "line %u is not JSON: %s: %s", i, err->message, lines[i]);
+      mm_check (FALSE, "line %u is not JSON: %s: %s", i, err->message, lines[i]);
       g_clear_error (&err);
       continue;
     }
     o = json_node_get_object (json_parser_get_root (parser));
-    check (o != NULL, "line %u is not an object", i);
+    mm_check (o != NULL, "line %u is not an object", i);
     if (o == NULL)
       continue;
-    check (json_object_get_int_member (o, "index") == i, "index of %u", i);
-    check (JSON_NODE_HOLDS_VALUE (json_object_get_member (o, "text")),
+    mm_check (json_object_get_int_member (o, "index") == i, "index of %u", i);
+    mm_check (JSON_NODE_HOLDS_VALUE (json_object_get_member (o, "text")),
         "text of %u", i);
-    check (json_object_get_double_member (o, "end") >=
+    mm_check (json_object_get_double_member (o, "end") >=
         json_object_get_double_member (o, "start"), "span of %u", i);
-    check (strstr (json_object_get_string_member (o, "model"),
+    mm_check (strstr (json_object_get_string_member (o, "model"),
             model_part) != NULL, "model of %u: %s", i,
         json_object_get_string_member (o, "model"));
-    check (json_object_get_int_member (o, "prompt_tokens") > 0,
+    mm_check (json_object_get_int_member (o, "prompt_tokens") > 0,
         "prompt_tokens of %u", i);
-    check (json_object_get_int_member (o, "generated_tokens") > 0,
+    mm_check (json_object_get_int_member (o, "generated_tokens") > 0,
         "generated_tokens of %u", i);
-    check (json_object_get_double_member (o, "latency_ms") > 0,
+    mm_check (json_object_get_double_member (o, "latency_ms") > 0,
         "latency of %u", i);
     n++;
   }
-  check (lines[i] == NULL || lines[i + 1] == NULL, "empty line inside");
+  mm_check (lines[i] == NULL || lines[i + 1] == NULL, "empty line inside");
   g_strfreev (lines);
   g_free (contents);
   g_object_unref (parser);
@@ -159,7 +150,7 @@ run_appsrc (const gchar * model, const gchar * location, guint n,
   GstFlowReturn ret;
   guint i;
 
-  check (pipeline != NULL, "%s: %s", desc, err ? err->message : "");
+  mm_check (pipeline != NULL, "%s: %s", desc, err ? err->message : "");
   g_free (desc);
   if (pipeline == NULL)
     return NULL;
@@ -197,7 +188,7 @@ test_llm (void)
 
   /* tokens of the text model's width (40): three captions */
   msg = run_appsrc (llm, path, 3, 9, 40);
-  check (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS, "no EOS");
+  mm_check (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS, "no EOS");
   if (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
     gst_message_parse_error (msg, &err, &dbg);
     g_printerr ("error: %s (%s)\n", err->message, dbg);
@@ -205,20 +196,20 @@ test_llm (void)
     g_free (dbg);
   }
   gst_clear_message (&msg);
-  check (check_jsonl (path, "idefics3") == 3, "three captions");
+  mm_check (check_jsonl (path, "idefics3") == 3, "three captions");
   g_unlink (path);
 
   /* the same tokens into the Llama fixture (another hidden size) */
   msg = run_appsrc (llama, path, 1, 9, 40);
-  check (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR, "no error");
+  mm_check (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR, "no error");
   if (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
     gst_message_parse_error (msg, &err, NULL);
-    check (strstr (err->message, "dimension 40") != NULL, "%s", err->message);
-    check (strstr (err->message, "hidden size is ") != NULL, "%s",
+    mm_check (strstr (err->message, "dimension 40") != NULL, "%s", err->message);
+    mm_check (strstr (err->message, "hidden size is ") != NULL, "%s",
         err->message);
-    check (strstr (err->message, "mmproj-idefics3") != NULL, "%s",
+    mm_check (strstr (err->message, "mmproj-idefics3") != NULL, "%s",
         err->message);
-    check (strstr (err->message, "llama") != NULL, "%s", err->message);
+    mm_check (strstr (err->message, "llama") != NULL, "%s", err->message);
     g_clear_error (&err);
   }
   gst_clear_message (&msg);
@@ -229,7 +220,7 @@ test_llm (void)
   g_free (dir);
   g_free (llama);
   g_free (llm);
-  return failed ? 1 : 0;
+  return mm_test_failed ? 1 : 0;
 }
 
 /* The command a user types, run as a separate process. */
@@ -240,9 +231,7 @@ test_launch (void)
   gchar *mmproj = fixture ("idefics3/mmproj-idefics3.gguf");
   gchar *launch = g_find_program_in_path ("gst-launch-1.0");
   GstElementFactory *venc;
-  gchar *dir, *path, *cmd, *out = NULL, *errout = NULL;
-  GError *err = NULL;
-  gint status;
+  gchar *dir, *path, *cmd;
   guint n;
 
   if (!need_file (llm) || !need_file (mmproj) || !need_device ())
@@ -261,27 +250,21 @@ test_launch (void)
       "mmframesample fps=1 ! mmvisionenc model=%s ! "
       "mmllmsink model=%s location=%s max-tokens=12", launch, mmproj, llm,
       path);
-  g_print ("%s\n", cmd);
-  check (g_spawn_command_line_sync (cmd, &out, &errout, &status, &err),
-      "%s", err ? err->message : "");
-  check (g_spawn_check_wait_status (status, NULL), "gst-launch-1.0 failed:\n"
-      "%s%s", out ? out : "", errout ? errout : "");
+  mm_test_run (cmd);
 
   n = check_jsonl (path, "idefics3");
-  check (n >= 1, "no captions");
+  mm_check (n >= 1, "no captions");
   g_print ("%u caption(s)\n", n);
 
   g_unlink (path);
   g_rmdir (dir);
-  g_free (out);
-  g_free (errout);
   g_free (cmd);
   g_free (path);
   g_free (dir);
   g_free (launch);
   g_free (mmproj);
   g_free (llm);
-  return failed ? 1 : 0;
+  return mm_test_failed ? 1 : 0;
 }
 
 int

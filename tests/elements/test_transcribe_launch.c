@@ -30,35 +30,6 @@
 #define SKIP 77
 #define AUDIO_SECONDS 2.5
 
-static gboolean failed;
-
-#define check(cond, ...) G_STMT_START {                       \
-  if (!(cond)) {                                              \
-    g_printerr ("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-    g_printerr (__VA_ARGS__);                                 \
-    g_printerr ("\n");                                        \
-    failed = TRUE;                                            \
-  }                                                           \
-} G_STMT_END
-
-static gboolean
-run (const gchar * cmd)
-{
-  gchar *out = NULL, *err_out = NULL;
-  GError *err = NULL;
-  gint status = 0;
-  gboolean ok;
-
-  g_print ("%s\n", cmd);
-  ok = g_spawn_command_line_sync (cmd, &out, &err_out, &status, &err)
-      && g_spawn_check_wait_status (status, NULL);
-  check (ok, "failed: %s\n%s%s", err ? err->message : "", out ? out : "",
-      err_out ? err_out : "");
-  g_clear_error (&err);
-  g_free (out);
-  g_free (err_out);
-  return ok;
-}
 
 /* Checks a WebVTT file; returns its cue count. */
 static guint
@@ -68,12 +39,12 @@ check_webvtt (const gchar * path)
   gdouble prev_start = 0.0;
   guint i, n = 0;
 
-  check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
+  mm_check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
   if (contents == NULL)
     return 0;
-  check (g_str_has_prefix (contents, "WEBVTT\n\n"), "header: %.20s", contents);
-  check (g_utf8_validate (contents, -1, NULL), "not UTF-8");
-  check (g_str_has_suffix (contents, "\n\n") || g_str_equal (contents,
+  mm_check (g_str_has_prefix (contents, "WEBVTT\n\n"), "header: %.20s", contents);
+  mm_check (g_utf8_validate (contents, -1, NULL), "not UTF-8");
+  mm_check (g_str_has_suffix (contents, "\n\n") || g_str_equal (contents,
           "WEBVTT\n\n"), "the last cue is not terminated");
   blocks = g_strsplit (contents + strlen ("WEBVTT\n\n"), "\n\n", -1);
   for (i = 0; blocks[i]; i++) {
@@ -85,19 +56,19 @@ check_webvtt (const gchar * path)
       continue;
     lines = g_strsplit (blocks[i], "\n", -1);
     t = g_strsplit (lines[0], " --> ", -1);
-    check (g_strv_length (t) == 2, "cue %u timing line: \"%s\"", n, lines[0]);
+    mm_check (g_strv_length (t) == 2, "cue %u timing line: \"%s\"", n, lines[0]);
     a = t[0] ? mm_test_webvtt_time (t[0]) : -1;
     b = t[0] && t[1] ? mm_test_webvtt_time (t[1]) : -1;
-    check (a >= 0 && b > a, "cue %u times: \"%s\"", n, lines[0]);
-    check (a >= prev_start, "cue %u starts before the one before it", n);
-    check (a <= AUDIO_SECONDS, "cue %u starts after the audio: %s", n,
+    mm_check (a >= 0 && b > a, "cue %u times: \"%s\"", n, lines[0]);
+    mm_check (a >= prev_start, "cue %u starts before the one before it", n);
+    mm_check (a <= AUDIO_SECONDS, "cue %u starts after the audio: %s", n,
         lines[0]);
-    check (lines[1] != NULL, "cue %u has no text", n);
+    mm_check (lines[1] != NULL, "cue %u has no text", n);
     for (j = 1; lines[j]; j++) {
-      check (lines[j][0] != '\0' && strstr (lines[j], "-->") == NULL,
+      mm_check (lines[j][0] != '\0' && strstr (lines[j], "-->") == NULL,
           "cue %u line %u: \"%s\"", n, j, lines[j]);
       for (const gchar * p = lines[j]; *p; p++)
-        check ((guchar) * p >= 0x20 || *p == '\t', "cue %u: control "
+        mm_check ((guchar) * p >= 0x20 || *p == '\t', "cue %u: control "
             "character 0x%02x", n, (guchar) * p);
     }
     prev_start = a;
@@ -119,7 +90,7 @@ check_jsonl (const gchar * path)
   gdouble prev_end = 0.0;
   guint i, n = 0;
 
-  check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
+  mm_check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
   if (contents == NULL)
     return 0;
   lines = g_strsplit (contents, "\n", -1);
@@ -130,35 +101,35 @@ check_jsonl (const gchar * path)
     guint j;
 
     if (!json_parser_load_from_data (parser, lines[i], -1, &err)) {
-      check (FALSE, "line %u: %s", i, err->message);
+      mm_check (FALSE, "line %u: %s", i, err->message);
       g_clear_error (&err);
       continue;
     }
     o = json_node_get_object (json_parser_get_root (parser));
-    check (json_object_get_int_member (o, "index") == i, "index of %u", i);
-    check (json_object_get_null_member (o, "prompt"), "prompt of %u", i);
-    check (g_str_equal (json_object_get_string_member (o, "task"),
+    mm_check (json_object_get_int_member (o, "index") == i, "index of %u", i);
+    mm_check (json_object_get_null_member (o, "prompt"), "prompt of %u", i);
+    mm_check (g_str_equal (json_object_get_string_member (o, "task"),
             "transcribe"), "task of %u", i);
-    check (json_object_has_member (o, "language"), "language of %u", i);
-    check (g_str_equal (json_object_get_string_member (o, "model"), "hf"),
+    mm_check (json_object_has_member (o, "language"), "language of %u", i);
+    mm_check (g_str_equal (json_object_get_string_member (o, "model"), "hf"),
         "model of %u", i);
-    check (json_object_get_double_member (o, "latency_ms") >= 0, "latency");
+    mm_check (json_object_get_double_member (o, "latency_ms") >= 0, "latency");
     segs = json_object_get_array_member (o, "segments");
-    check (segs && json_array_get_length (segs) > 0, "segments of %u", i);
+    mm_check (segs && json_array_get_length (segs) > 0, "segments of %u", i);
     for (j = 0; segs && j < json_array_get_length (segs); j++) {
       JsonObject *s = json_array_get_object_element (segs, j);
       gdouble a = json_object_get_double_member (s, "start");
       gdouble b = json_object_get_double_member (s, "end");
 
-      check (a >= prev_end - 0.0005 && b >= a && b <= AUDIO_SECONDS + 0.0005,
+      mm_check (a >= prev_end - 0.0005 && b >= a && b <= AUDIO_SECONDS + 0.0005,
           "line %u segment %u: %.3f - %.3f after %.3f", i, j, a, b, prev_end);
-      check (json_object_get_string_member (s, "text")[0] != '\0',
+      mm_check (json_object_get_string_member (s, "text")[0] != '\0',
           "line %u segment %u: no text", i, j);
       prev_end = b;
     }
     n++;
   }
-  check (n > 0, "no transcript in %s", path);
+  mm_check (n > 0, "no transcript in %s", path);
   g_strfreev (lines);
   g_free (contents);
   g_object_unref (parser);
@@ -208,16 +179,16 @@ main (int argc, char **argv)
   cmd = g_strdup_printf ("%s -q audiotestsrc wave=ticks num-buffers=25 "
       "samplesperbuffer=2205 ! audio/x-raw,format=S16LE,rate=22050,"
       "channels=1 ! wavenc ! filesink location=%s", launch, wav);
-  run (cmd);
+  mm_test_run (cmd);
   g_free (cmd);
 
   cmd = g_strdup_printf ("%s -q filesrc location=%s ! wavparse ! "
       "audioconvert ! audioresample ! mmaudioenc model=%s window=1 hop=0.5 "
       "! mmllmsink model=%s location=%s", launch, wav, model, model, vtt);
-  if (run (cmd)) {
+  if (mm_test_run (cmd)) {
     n = check_webvtt (vtt);
     g_print ("%u WebVTT cue(s)\n", n);
-    check (n >= 1, "no cue in %s", vtt);
+    mm_check (n >= 1, "no cue in %s", vtt);
   }
   g_free (cmd);
 
@@ -225,7 +196,7 @@ main (int argc, char **argv)
       "audioconvert ! audioresample ! mmaudioenc model=%s window=1 hop=0.5 "
       "! mmllmsink model=%s location=%s sync=false", launch, wav, model,
       model, jsonl);
-  if (run (cmd))
+  if (mm_test_run (cmd))
     g_print ("%u JSON Lines result(s)\n", check_jsonl (jsonl));
   g_free (cmd);
 
@@ -239,5 +210,5 @@ main (int argc, char **argv)
   g_free (dir);
   g_free (launch);
   g_free (model);
-  return failed ? 1 : 0;
+  return mm_test_failed ? 1 : 0;
 }

@@ -42,16 +42,6 @@
   "Children like to play games in the park. The river flows slowly past " \
   "the small village. He bought a new bicycle with his own money."
 
-static gboolean failed;
-
-#define check(cond, ...) G_STMT_START {                       \
-  if (!(cond)) {                                              \
-    g_printerr ("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-    g_printerr (__VA_ARGS__);                                 \
-    g_printerr ("\n");                                        \
-    failed = TRUE;                                            \
-  }                                                           \
-} G_STMT_END
 
 /* The cues' text of a WebVTT file, joined by spaces; checks the times. */
 static gchar *
@@ -62,10 +52,10 @@ read_webvtt (const gchar * path, gdouble seconds, guint * n_cues)
   gdouble prev_start = 0.0;
 
   *n_cues = 0;
-  check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
+  mm_check (g_file_get_contents (path, &contents, NULL, NULL), "%s", path);
   if (contents == NULL)
     return g_string_free (text, FALSE);
-  check (g_str_has_prefix (contents, "WEBVTT\n\n"), "header: %.20s", contents);
+  mm_check (g_str_has_prefix (contents, "WEBVTT\n\n"), "header: %.20s", contents);
   blocks = g_strsplit (g_str_has_prefix (contents, "WEBVTT\n\n") ?
       contents + 8 : contents, "\n\n", -1);
   for (guint i = 0; blocks[i]; i++) {
@@ -78,11 +68,11 @@ read_webvtt (const gchar * path, gdouble seconds, guint * n_cues)
     t = g_strsplit (lines[0], " --> ", -1);
     a = g_strv_length (t) == 2 ? mm_test_webvtt_time (t[0]) : -1;
     b = g_strv_length (t) == 2 ? mm_test_webvtt_time (t[1]) : -1;
-    check (a >= 0 && b > a, "cue %u times: \"%s\"", *n_cues, lines[0]);
-    check (a >= prev_start, "cue %u starts before the one before it", *n_cues);
-    check (b <= seconds + 0.5, "cue %u ends after the audio (%.2f s): %s",
+    mm_check (a >= 0 && b > a, "cue %u times: \"%s\"", *n_cues, lines[0]);
+    mm_check (a >= prev_start, "cue %u starts before the one before it", *n_cues);
+    mm_check (b <= seconds + 0.5, "cue %u ends after the audio (%.2f s): %s",
         *n_cues, seconds, lines[0]);
-    check (lines[1] != NULL, "cue %u has no text", *n_cues);
+    mm_check (lines[1] != NULL, "cue %u has no text", *n_cues);
     for (guint j = 1; lines[j]; j++)
       g_string_append_printf (text, "%s ", lines[j]);
     prev_start = a;
@@ -103,10 +93,10 @@ check_words (const gchar * text)
 
   g_print ("  %u word error(s) in %u words (at most %d)\n", errors,
       g_strv_length (want), MAX_WORD_ERRORS);
-  check (errors <= MAX_WORD_ERRORS, "%u word errors in \"%s\"", errors, text);
+  mm_check (errors <= MAX_WORD_ERRORS, "%u word errors in \"%s\"", errors, text);
   for (guint i = 0; want[i]; i++)
     if (strlen (want[i]) >= 4 && mm_test_word_count (want, want[i]) == 1)
-      check (mm_test_word_count (got, want[i]) <= 1, "\"%s\" repeated: "
+      mm_check (mm_test_word_count (got, want[i]) <= 1, "\"%s\" repeated: "
           "\"%s\"", want[i], text);
   g_strfreev (want);
   g_strfreev (got);
@@ -118,35 +108,24 @@ transcribe (const gchar * launch, const gchar * model, const gchar * wav,
     gboolean timestamps, gdouble seconds)
 {
   gchar *qm = g_shell_quote (model), *qw = g_shell_quote (wav);
-  gchar *qv = g_shell_quote (vtt), *out = NULL, *err_out = NULL, *text;
+  gchar *qv = g_shell_quote (vtt), *text;
   gchar *cmd = g_strdup_printf ("%s -q filesrc location=%s ! wavparse ! "
       "audioconvert ! audioresample ! mmaudioenc model=%s window=%s hop=%s ! "
       "mmllmsink model=%s location=%s timestamps=%s sync=false "
       "eos-timeout=600", launch, qw, qm, window, hop, qm, qv,
       timestamps ? "true" : "false");
-  GError *err = NULL;
-  gint status = 0;
   gint64 t0 = g_get_monotonic_time ();
   guint n_cues;
-  gboolean ok;
 
-  g_print ("%s\n", cmd);
-  ok = g_spawn_command_line_sync (cmd, &out, &err_out, &status, &err)
-      && g_spawn_check_wait_status (status, NULL);
-  check (ok, "failed: %s\n%s%s", err ? err->message : "", out ? out : "",
-      err_out ? err_out : "");
-  if (ok) {
+  if (mm_test_run (cmd)) {
     text = read_webvtt (vtt, seconds, &n_cues);
     g_print ("  %.1f s, %u cue(s): \"%s\"\n",
         (g_get_monotonic_time () - t0) / 1e6, n_cues, text);
-    check (n_cues > 0, "no cue");
+    mm_check (n_cues > 0, "no cue");
     check_words (text);
     g_free (text);
   }
   g_unlink (vtt);
-  g_clear_error (&err);
-  g_free (out);
-  g_free (err_out);
   g_free (cmd);
   g_free (qm);
   g_free (qw);
@@ -213,12 +192,12 @@ main (int argc, char **argv)
   vtt = g_build_filename (dir, "out.vtt", NULL);
   samples = mm_test_espeak (espeak, PASSAGE, wav, &err) ?
       mm_test_wav_read (wav, &rate, &n, &err) : NULL;
-  check (samples != NULL, "%s", err ? err->message : "");
+  mm_check (samples != NULL, "%s", err ? err->message : "");
   if (samples) {
     gdouble seconds = (gdouble) n / rate;
 
     g_print ("espeak-ng: %.2f s at %d Hz\n", seconds, rate);
-    check (seconds > 12 && seconds < 30, "the passage lasts %.2f s", seconds);
+    mm_check (seconds > 12 && seconds < 30, "the passage lasts %.2f s", seconds);
     transcribe (launch, model, wav, vtt, "10", "5", TRUE, seconds);
     transcribe (launch, model, wav, vtt, "10", "5", FALSE, seconds);
     transcribe (launch, model, wav, vtt, "5", "2.5", TRUE, seconds);
@@ -235,5 +214,5 @@ main (int argc, char **argv)
   g_free (espeak);
   g_free (cfg);
   g_free (model);
-  return failed ? 1 : 0;
+  return mm_test_failed ? 1 : 0;
 }
