@@ -20,9 +20,12 @@ kernel_im2col_2d (__global const float *x, uint xo, __global float *y, uint yo,
   y[yo + (ulong) pos * K + col] = v;
 }
 
+/* x, C channels of L positions, element (c, i) at c sc + i si: [C, L]
+ * (sc = L, si = 1) or rows [L, C] as a linear layer or a previous conv
+ * leaves them (sc = 1, si = C; no transpose first). */
 __kernel void
 kernel_im2col_1d (__global const float *x, uint xo, __global float *y, uint yo,
-    uint C, uint L, uint KW, uint stride, uint pad)
+    uint C, uint L, uint sc, uint si, uint KW, uint stride, uint pad)
 {
   uint col = GID0;              /* c * KW + k */
   uint pos = GID1;
@@ -33,26 +36,6 @@ kernel_im2col_1d (__global const float *x, uint xo, __global float *y, uint yo,
   int i = (int) (pos * stride + k) - (int) pad;
   float v = 0.0f;
   if (i >= 0 && i < (int) L)
-    v = x[xo + c * L + i];
-  y[yo + (ulong) pos * K + col] = v;
-}
-
-/* The same from x [L, C] as rows (positions by rows, as a linear layer or
- * a previous conv leaves them): a row of taps reads KW rows of x side by
- * side, no transpose of x first. */
-__kernel void
-kernel_im2col_1d_rows (__global const float *x, uint xo, __global float *y,
-    uint yo, uint C, uint L, uint KW, uint stride, uint pad)
-{
-  uint col = GID0;              /* c * KW + k */
-  uint pos = GID1;
-  uint K = C * KW;
-  if (col >= K)
-    return;
-  uint k = col % KW, c = col / KW;
-  int i = (int) (pos * stride + k) - (int) pad;
-  float v = 0.0f;
-  if (i >= 0 && i < (int) L)
-    v = x[xo + (ulong) i * C + c];
+    v = x[xo + (ulong) c * sc + (ulong) i * si];
   y[yo + (ulong) pos * K + col] = v;
 }

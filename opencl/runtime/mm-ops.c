@@ -963,9 +963,10 @@ mm_conv1d_ex (MmGraph * g, MmTensor * x, gboolean x_rows, MmTensor * w,
   }
   MmTensor *cols = mm_graph_tensor_2d (g, OL, K);
   gsize gws[2] = { K, OL };
-  MM_LAUNCH (g, x_rows ? "kernel_im2col_1d_rows" : "kernel_im2col_1d", 2, gws,
-      FALSE, MM_TENSOR (x), MM_TENSOR (cols), MM_UINT (C), MM_UINT (L),
-      MM_UINT (kw), MM_UINT (stride), MM_UINT (pad));
+  MM_LAUNCH (g, "kernel_im2col_1d", 2, gws, FALSE, MM_TENSOR (x),
+      MM_TENSOR (cols), MM_UINT (C), MM_UINT (L), MM_UINT (x_rows ? 1 : L),
+      MM_UINT (x_rows ? C : 1), MM_UINT (kw), MM_UINT (stride),
+      MM_UINT (pad));
   MmLinearFuse f = {.act = act };
   return mm_linear_fused (g, cols, conv_weight_2d (g, w, K), b, &f);
 }
