@@ -657,14 +657,6 @@ gst_mm_audio_enc_sink_event (GstBaseTransform * trans, GstEvent * event)
   gboolean caps_failed, ret;
 
   switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_FLUSH_START:{
-      /* forward first: unblocks a push stuck downstream */
-      gboolean ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event
-          (trans, event);
-
-      mm_enc_queue_flush_start (self->queue);
-      return ret;
-    }
     case GST_EVENT_FLUSH_STOP:{
       gboolean ret;
 
@@ -702,9 +694,9 @@ gst_mm_audio_enc_sink_event (GstBaseTransform * trans, GstEvent * event)
       break;
   }
 
-  if (!GST_EVENT_IS_SERIALIZED (event))
-    return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
-  ret = mm_enc_queue_event (self->queue, event, &caps_failed);
+  ret = mm_enc_queue_sink_event (self->queue,
+      GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event, trans, event,
+      &caps_failed);
   if (caps_failed)
     self->have_info = FALSE;
   return ret;

@@ -682,6 +682,23 @@ mm_enc_queue_drain (MmEncQueue * q)
 }
 
 gboolean
+mm_enc_queue_sink_event (MmEncQueue * q, MmEncQueueParentEvent parent,
+    GstBaseTransform * trans, GstEvent * event, gboolean * caps_failed)
+{
+  gboolean ret;
+
+  *caps_failed = FALSE;
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START) {
+    ret = parent (trans, event);
+    mm_enc_queue_flush_start (q);
+    return ret;
+  }
+  if (!GST_EVENT_IS_SERIALIZED (event))
+    return parent (trans, event);
+  return mm_enc_queue_event (q, event, caps_failed);
+}
+
+gboolean
 mm_enc_queue_transform_query (MmEncQueue * q,
     MmEncQueueParentQuery parent, GstBaseTransform * trans,
     GstPadDirection direction, GstQuery * query)

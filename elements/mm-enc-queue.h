@@ -112,6 +112,17 @@ gboolean mm_enc_queue_transform_query (MmEncQueue * q,
     MmEncQueueParentQuery parent, GstBaseTransform * trans,
     GstPadDirection direction, GstQuery * query);
 
+/* The rest of the element's GstBaseTransform sink_event(), after its own
+ * handling: FLUSH_START is forwarded first (it unblocks a push stuck
+ * downstream), then the queue flushes; other non-serialized events are
+ * forwarded; serialized ones go through mm_enc_queue_event()
+ * (*@caps_failed as there).  @parent is the base class's sink_event(). */
+typedef gboolean (*MmEncQueueParentEvent) (GstBaseTransform * trans,
+    GstEvent * event);
+gboolean mm_enc_queue_sink_event (MmEncQueue * q,
+    MmEncQueueParentEvent parent, GstBaseTransform * trans,
+    GstEvent * event, gboolean * caps_failed);
+
 /* What to add to a latency query: (max-pending + 1) times the slowest
  * recent encode, plus @extra; remembered, and a latency message is posted
  * when encodes get 10% slower than that. */
