@@ -19,9 +19,8 @@ mm_test_fixture (const gchar * rel)
 }
 
 MmSafetensors *
-mm_test_ref_open (const gchar * dir)
+mm_test_ref_open_file (const gchar * rel)
 {
-  gchar *rel = g_build_filename (dir, "reference.safetensors", NULL);
   gchar *p = mm_test_fixture (rel);
   GError *err = NULL;
   MmSafetensors *st = mm_safetensors_open (p, &err);
@@ -29,9 +28,31 @@ mm_test_ref_open (const gchar * dir)
     g_printerr ("reference: %s\n", err->message);
     exit (1);
   }
-  g_free (rel);
   g_free (p);
   return st;
+}
+
+MmSafetensors *
+mm_test_ref_open (const gchar * dir)
+{
+  gchar *rel = g_build_filename (dir, "reference.safetensors", NULL);
+  MmSafetensors *st = mm_test_ref_open_file (rel);
+  g_free (rel);
+  return st;
+}
+
+gboolean
+mm_test_same_ids (const gchar * what, const gint32 * got, gsize n_got,
+    const gint32 * want, gsize n_want)
+{
+  gboolean ok = n_got == n_want && !memcmp (got, want, n_got * sizeof (gint32));
+  g_print ("%s:", what);
+  for (gsize i = 0; i < MAX (n_got, n_want); i++)
+    g_print (" %d/%d", i < n_got ? got[i] : -9, i < n_want ? want[i] : -9);
+  g_print (" (got/want)%s\n", ok ? "" : " MISMATCH");
+  if (!ok)
+    g_printerr ("FAIL %s\n", what);
+  return ok;
 }
 
 static const MmTensorInfo *

@@ -31,20 +31,6 @@ static const Case cases[] = {
   {"qwen2a", "qwen2", 5},
 };
 
-static gboolean
-same_ids (const gchar * what, const gint32 * got, gsize n_got,
-    const gint32 * want, gsize n_want)
-{
-  gboolean ok = n_got == n_want && !memcmp (got, want, n_got * 4);
-  g_print ("%s:", what);
-  for (gsize i = 0; i < MAX (n_got, n_want); i++)
-    g_print (" %d/%d", i < n_got ? got[i] : -9, i < n_want ? want[i] : -9);
-  g_print (" (got/want)%s\n", ok ? "" : " MISMATCH");
-  if (!ok)
-    g_printerr ("FAIL %s\n", what);
-  return ok;
-}
-
 /* The prompt's ids: text ids as the reference's, media positions (< 0:
  * -1 - the media's index) where the reference has the audio token. */
 static gboolean
@@ -72,7 +58,7 @@ generate (const gchar * what, MmLlm * llm, const MmLlmRequest * req,
   MmLlmStats st;
   gchar *text = mm_llm_generate_full (llm, req, NULL, NULL, &st, gen, err);
   gboolean ok = text != NULL
-      && same_ids (what, (gint32 *) gen->data, gen->len, want, n_want);
+      && mm_test_same_ids (what, (gint32 *) gen->data, gen->len, want, n_want);
   if (ok && want_reused >= 0 && st.reused_tokens != want_reused) {
     g_printerr ("FAIL %s: reused %d prompt tokens, want %d\n", what,
         st.reused_tokens, want_reused);

@@ -16,21 +16,6 @@
 #define PROMPT "What is in this image? Describe the picture."
 
 static gboolean
-same_ids (const gchar * what, const gint32 * got, gsize n_got,
-    const gint32 * want, gsize n_want)
-{
-  if (n_got != n_want || memcmp (got, want, n_got * sizeof (gint32))) {
-    g_printerr ("FAIL %s: %" G_GSIZE_FORMAT " ids, want %" G_GSIZE_FORMAT ":",
-        what, n_got, n_want);
-    for (gsize i = 0; i < MAX (n_got, n_want); i++)
-      g_printerr (" %d/%d", i < n_got ? got[i] : -9, i < n_want ? want[i] : -9);
-    g_printerr ("\n");
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
 check (MmEngine * e, const gchar * dir, const gchar * file)
 {
   gchar *rel = g_build_filename (dir, file, NULL);
@@ -52,13 +37,13 @@ check (MmEngine * e, const gchar * dir, const gchar * file)
   req.sampling.max_tokens = n_gen;
   GArray *ids = g_array_new (FALSE, FALSE, sizeof (gint32));
   ok = mm_llm_prompt_ids (llm, &req, ids, &err)
-      && same_ids (rel, (gint32 *) ids->data, ids->len, want_in, n_in);
+      && mm_test_same_ids (rel, (gint32 *) ids->data, ids->len, want_in, n_in);
   for (gint run = 0; ok && run < 2; run++) {
     GArray *gen = g_array_new (FALSE, FALSE, sizeof (gint32));
     MmLlmStats st;
     gchar *text = mm_llm_generate_full (llm, &req, NULL, NULL, &st, gen, &err);
     ok = text != NULL
-        && same_ids (rel, (gint32 *) gen->data, gen->len, want_gen, gen->len)
+        && mm_test_same_ids (rel, (gint32 *) gen->data, gen->len, want_gen, gen->len)
         && (gen->len == n_gen || gen->len > 0);
     if (ok && run == 1 && st.reused_tokens != (gint) n_in - 1) {
       g_printerr ("FAIL %s: second run reused %d of %" G_GSIZE_FORMAT

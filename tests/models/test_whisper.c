@@ -47,20 +47,6 @@ check_tensor (MmEngine * e, const gchar * what, MmTensor * t,
 }
 
 static gboolean
-same_ids (const gchar * what, const gint32 * got, gsize n_got,
-    const gint32 * want, gsize n_want)
-{
-  gboolean ok = n_got == n_want && !memcmp (got, want, n_got * sizeof (gint32));
-  g_print ("%s:", what);
-  for (gsize i = 0; i < MAX (n_got, n_want); i++)
-    g_print (" %d/%d", i < n_got ? got[i] : -9, i < n_want ? want[i] : -9);
-  g_print (" (got/want)%s\n", ok ? "" : " MISMATCH");
-  if (!ok)
-    g_printerr ("FAIL %s\n", what);
-  return ok;
-}
-
-static gboolean
 check_encoder (MmEngine * e, MmWhisper * w, MmSafetensors * ref,
     const gchar * tag)
 {
@@ -173,7 +159,7 @@ check_decoder (MmEngine * e, MmWhisper * w, MmSafetensors * ref,
     n++;
   }
   g_free (logits);
-  ok = ok && same_ids (gname, gen, n, want_gen, n_gen);
+  ok = ok && mm_test_same_ids (gname, gen, n, want_gen, n_gen);
   if (err) {
     g_printerr ("FAIL decoder%s: %s\n", tag, err->message);
     g_clear_error (&err);
@@ -208,7 +194,7 @@ check_transcribe (MmEngine * e, MmWhisper * w, MmSafetensors * ref,
   MmWhisperResult r = { 0 };
   gboolean ok = d && mm_whisper_decoder_set_audio (d, enc, &err)
       && mm_whisper_decoder_transcribe (d, &opt, &r, &err);
-  ok = ok && same_ids (name, (gint32 *) r.ids->data, r.ids->len, want, n_want);
+  ok = ok && mm_test_same_ids (name, (gint32 *) r.ids->data, r.ids->len, want, n_want);
   if (ok) {
     g_print ("  text \"%s\", %u segments", r.text, r.segments->len);
     for (guint i = 0; i < r.segments->len; i++) {

@@ -80,15 +80,8 @@ static MmSafetensors *
 open_ref (const gchar * type)
 {
   gchar *rel = g_strdup_printf ("audio_mmproj/reference-%s.safetensors", type);
-  gchar *p = mm_test_fixture (rel);
-  GError *err = NULL;
-  MmSafetensors *st = mm_safetensors_open (p, &err);
-  if (st == NULL) {
-    g_printerr ("reference: %s\n", err->message);
-    exit (1);
-  }
+  MmSafetensors *st = mm_test_ref_open_file (rel);
   g_free (rel);
-  g_free (p);
   return st;
 }
 
