@@ -260,6 +260,24 @@ def split_rows(W, out, src, dsts, d):
             out[dst + ".bias"] = bi
 
 
+def self_attention(W, out, src, dst, d):
+    """A layer's self-attention: CT2's fused QKV, output and its norm."""
+    split_rows(W, out, src + "self_attention/linear_0",
+               [dst + "self_attn." + p for p in ("q_proj", "k_proj",
+                                                 "v_proj")], d)
+    linear(W, out, src + "self_attention/linear_1", dst + "self_attn.out_proj",
+           d, d)
+    norm(W, out, src + "self_attention/layer_norm",
+         dst + "self_attn_layer_norm", d)
+
+
+def ffn(W, out, src, dst, d, f):
+    """A layer's feed-forward block (d -> f -> d) and its norm."""
+    linear(W, out, src + "ffn/linear_0", dst + "fc1", f, d)
+    linear(W, out, src + "ffn/linear_1", dst + "fc2", d, f)
+    norm(W, out, src + "ffn/layer_norm", dst + "final_layer_norm", d)
+
+
 def n_layers(W, stack):
     n = 0
     while W.has("%s/layer_%d/ffn/linear_0/weight" % (stack, n)):
@@ -316,16 +334,8 @@ def convert_weights(W):
     norm(W, out, "encoder/layer_norm", e + "layer_norm", d)
     for i in range(hp["encoder_layers"]):
         s, t = "encoder/layer_%d/" % i, e + "layers.%d." % i
-        split_rows(W, out, s + "self_attention/linear_0",
-                   [t + "self_attn." + p for p in ("q_proj", "k_proj",
-                                                    "v_proj")], d)
-        linear(W, out, s + "self_attention/linear_1", t + "self_attn.out_proj",
-               d, d)
-        norm(W, out, s + "self_attention/layer_norm",
-             t + "self_attn_layer_norm", d)
-        linear(W, out, s + "ffn/linear_0", t + "fc1", ef, d)
-        linear(W, out, s + "ffn/linear_1", t + "fc2", d, ef)
-        norm(W, out, s + "ffn/layer_norm", t + "final_layer_norm", d)
+        self_attention(W, out, s, t, d)
+        ffn(W, out, s, t, d, ef)
 
     m = "model.decoder."
     out[m + "embed_tokens.weight"] = emb
@@ -333,13 +343,7 @@ def convert_weights(W):
     norm(W, out, "decoder/layer_norm", m + "layer_norm", d)
     for i in range(hp["decoder_layers"]):
         s, t = "decoder/layer_%d/" % i, m + "layers.%d." % i
-        split_rows(W, out, s + "self_attention/linear_0",
-                   [t + "self_attn." + p for p in ("q_proj", "k_proj",
-                                                    "v_proj")], d)
-        linear(W, out, s + "self_attention/linear_1", t + "self_attn.out_proj",
-               d, d)
-        norm(W, out, s + "self_attention/layer_norm",
-             t + "self_attn_layer_norm", d)
+        self_attention(W, out, s, t, d)
         linear(W, out, s + "attention/linear_0", t + "encoder_attn.q_proj", d, d)
         split_rows(W, out, s + "attention/linear_1",
                    [t + "encoder_attn.k_proj", t + "encoder_attn.v_proj"], d)
@@ -347,9 +351,7 @@ def convert_weights(W):
                d, d)
         norm(W, out, s + "attention/layer_norm",
              t + "encoder_attn_layer_norm", d)
-        linear(W, out, s + "ffn/linear_0", t + "fc1", df, d)
-        linear(W, out, s + "ffn/linear_1", t + "fc2", d, df)
-        norm(W, out, s + "ffn/layer_norm", t + "final_layer_norm", d)
+        ffn(W, out, s, t, d, df)
 
     proj = "decoder/projection/weight"
     hp["tie_word_embeddings"] = (W.resolve(proj) == "decoder/embeddings/weight"
