@@ -8,6 +8,7 @@
 #include "mm-test-util.h"
 #include "mm-llm-private.h"
 
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,7 @@ ask (MmLlm * llm, const gchar * q, const gchar * want)
 int
 main (void)
 {
+  setlocale (LC_ALL, "");       /* g_print writes UTF-8 answers as they are */
   const gchar *env = g_getenv ("MM_REAL_SMOLLM2");
   g_autofree gchar *path = env ? g_strdup (env) :
       g_build_filename (g_get_user_cache_dir (), "mm", "models",
