@@ -10,10 +10,10 @@
  * Decode is a chain of small GEMVs.  As separate launches each one ends
  * with a core idle until the next launch has woken it (~15 us on the
  * 2-core VMs here, against ~40 us of work per GEMV).  Here the steps are
- * phases of one launch: the work-items (one per core) claim units in
- * order and a unit waits for every unit of the earlier phases
- * (claim_wait), so a core that finishes a phase early starts the next
- * one's units as soon as their inputs are there (CLAIM_PHASED).  Every unit runs the
+ * phases of one launch: the work-items (one per core) claim runs of
+ * units in order and a unit waits for every unit of the earlier phases
+ * (CLAIM_PHASED), so a core that finishes a phase early starts the next
+ * one's units as soon as their inputs are there.  Every unit runs the
  * same code as the separate kernels (gemv_panel, rope_qkv_store_head,
  * attn_decode_rows), so the results are the same bits.
  *

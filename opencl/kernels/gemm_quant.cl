@@ -140,9 +140,9 @@ row_rms_inv (__global const float *a, uint K, float eps)
  * to private memory, RMS-normalised when has_norm (x inv w, in
  * kernel_rms_norm's order); the block kernels broadcast from there.  The
  * prefetch runs QPF records ahead, and past the panel's end into panel
- * @pn, the one this work-item most likely reads next: panels are claimed
- * one at a time, so that is seldom the adjacent one, which another
- * work-item is reading. */
+ * @pn, the one this work-item reads next (the next of its run of
+ * panels, or at a run's end the caller's guess): with work claimed
+ * dynamically the adjacent panel is often another work-item's. */
 #define PANEL_DOT(BLOCK, REC, p, pn, c0, c1)                                \
   {                                                                         \
     __global const uchar *panel = B + (ulong) (p) * nblk * (REC);           \

@@ -616,8 +616,9 @@ attention_rows (MmGraph * g, MmTensor * q, gint64 ldq, MmTensor * k,
     gint64 Hkv, gint64 d, MmTensor * mask, float scale, gint causal_offset,
     MmTensor * o, gint64 ldo)
 {
-  if (mask == NULL && causal_offset < 0 && mm_attention_flash (g, q, ldq, k, ldk, v, ldv, nq, nk, H, Hkv, d,
-          scale, o, ldo))
+  /* fused: no score matrix (CPU devices, no mask) */
+  if (mask == NULL && causal_offset < 0 && mm_attention_flash (g, q, ldq,
+          k, ldk, v, ldv, nq, nk, H, Hkv, d, scale, o, ldo))
     return;
   gint64 ss[3] = { H, nq, nk };
   MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
