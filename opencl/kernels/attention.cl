@@ -212,7 +212,9 @@ fa_exp2 (float16 x)
   return p * as_float16 ((convert_int16 (fi) + 127) << 23);
 }
 
+#ifndef FA_KB
 #define FA_KB 128                       /* keys per softmax step */
+#endif
 
 #define FA_S_STEP(i)                                                        \
   {                                                                         \
