@@ -24,6 +24,7 @@
 
 #include "gst/gstmmtokensmeta.h"
 #include "mm-safetensors.h"
+#include "mm-test-bus.h"
 
 static gchar *model_path;
 static MmSafetensors *ref;
@@ -643,7 +644,7 @@ GST_START_TEST (test_leaky)
   o = finish (h, 40);
   fail_unless (o.in_order);
   fail_unless_equals_int (o.n_buffers, 40);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  msg = mm_test_pop_last_element_message (bus, 0);
   fail_unless (msg != NULL);
   s = gst_message_get_structure (msg);
   fail_unless (gst_structure_has_name (s, "mm-encoder-stats"));

@@ -31,6 +31,7 @@
 
 #include "gst/gstmmsamplemeta.h"
 #include "gst/gstmmtokensmeta.h"
+#include "mm-test-bus.h"
 #include "mm-vision.h"
 
 typedef struct
@@ -292,7 +293,7 @@ GST_START_TEST (test_model_live_drops)
     gst_buffer_unref (buf);
   }
 
-  msg = gst_bus_timed_pop_filtered (bus, 5 * GST_SECOND, GST_MESSAGE_ELEMENT);
+  msg = mm_test_pop_last_element_message (bus, 5 * GST_SECOND);
   fail_unless (msg != NULL && gst_message_has_name (msg, "mm-encoder-stats"));
   s = gst_message_get_structure (msg);
   gst_structure_get_uint64 (s, "encoded", &encoded);
