@@ -19,99 +19,163 @@ kernel_kv_store (__global const float *k, uint ko, __global const float *v,
   vc[vco + ((ulong) h * d + c) * n_ctx + pos0 + t] = v[vo + src];
 }
 
-/* Up to ATT_G query rows of one KV head in one pass over its cache. */
-#define ATT_G 4
-/* V^T rows prefetched ahead */
-#ifndef ATT_PF
-#define ATT_PF 4
-#endif
+/* ---- decode: few query rows against a head's cache ----
+ * Keys and V^T rows are dotted in blocks of 16: 16 accumulators of 16
+ * lanes (one per key, or per row of V^T), summed across lanes all at
+ * once (hsum16x16), so no horizontal sum per dot. */
+#define ATT_X16(F)                                                          \
+  F (0) F (1) F (2) F (3) F (4) F (5) F (6) F (7)                           \
+  F (8) F (9) F (10) F (11) F (12) F (13) F (14) F (15)
+#define ATT_ARGS16(p)                                                       \
+  p##0, p##1, p##2, p##3, p##4, p##5, p##6, p##7,                           \
+  p##8, p##9, p##10, p##11, p##12, p##13, p##14, p##15
+#define ATT_ZERO(i) float16 p##i = 0.0f;
 
-/* dot[g] = a_g . r over len values for the ng <= ATT_G rows a_g = a +
- * g lda (16 lanes at a time, then the tail), r read once for all. */
-inline void
-att_dots (__global const float *a, uint lda, uint ng,
-    __global const float *r, uint len, float *dot)
+/* Lane i of the result: the sum of the lanes of p<i>.  Each step halves
+ * the partial sums per row and doubles the rows per vector. */
+inline float16
+hsum16x16 (float16 p0, float16 p1, float16 p2, float16 p3, float16 p4,
+    float16 p5, float16 p6, float16 p7, float16 p8, float16 p9, float16 p10,
+    float16 p11, float16 p12, float16 p13, float16 p14, float16 p15)
 {
-  uint l16 = len & ~15u;
-  float16 acc[ATT_G];
-  for (uint g = 0; g < ATT_G; g++)
-    acc[g] = 0.0f;
-  for (uint c = 0; c < l16; c += 16) {
-    float16 rv = vload16 (0, r + c);
-    for (uint g = 0; g < ATT_G; g++)
-      if (g < ng)
-        acc[g] = fma (vload16 (0, a + g * lda + c), rv, acc[g]);
-  }
-  for (uint g = 0; g < ATT_G && g < ng; g++) {
-    dot[g] = hsum16 (acc[g]);
-    for (uint c = l16; c < len; c++)
-      dot[g] = fma (a[g * lda + c], r[c], dot[g]);
-  }
+#define ATT_H8(a, b) (float16) (a.lo + a.hi, b.lo + b.hi)
+#define ATT_H4(a, b)                                                        \
+  (float16) (a.lo.lo + a.lo.hi, a.hi.lo + a.hi.hi, b.lo.lo + b.lo.hi,       \
+      b.hi.lo + b.hi.hi)
+#define ATT_H2(a, b) (float16) (a.even + a.odd, b.even + b.odd)
+  float16 w0 = ATT_H8 (p0, p1), w1 = ATT_H8 (p2, p3), w2 = ATT_H8 (p4, p5);
+  float16 w3 = ATT_H8 (p6, p7), w4 = ATT_H8 (p8, p9), w5 = ATT_H8 (p10, p11);
+  float16 w6 = ATT_H8 (p12, p13), w7 = ATT_H8 (p14, p15);
+  float16 x0 = ATT_H4 (w0, w1), x1 = ATT_H4 (w2, w3);
+  float16 x2 = ATT_H4 (w4, w5), x3 = ATT_H4 (w6, w7);
+  float16 y0 = ATT_H2 (x0, x1), y1 = ATT_H2 (x2, x3);
+  return ATT_H2 (y0, y1);
+#undef ATT_H2
+#undef ATT_H4
+#undef ATT_H8
 }
 
-/* Query rows q, q + d, ... (ng <= ATT_G of them, grouped-query heads of
- * one KV head) against the first n positions of that head (keys kh
- * [n_ctx, d], values vh [d, n_ctx]): scores into s, s + n, ... (scratch),
- * their softmax, then y = p V into y, y + d, ...  Each key and value row
- * is read once for the ng rows; each row's arithmetic is the same as
- * with ng = 1 (same bits). */
+#define ATT_IOTA (int16) (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+/* Query rows q, q + d, ... (ng of them, grouped-query heads of one KV
+ * head) against the first n positions of that head (keys kh [n_ctx, d],
+ * values vh [d, n_ctx]): scores into s, s + ns, ... (scratch, ns = n
+ * rounded up to 16), their softmax, then y = p V into y, y + d, ...  A
+ * block of keys or V^T rows is read from memory once for the ng rows;
+ * each row's arithmetic is the same for any ng (same bits). */
 inline void
 attn_decode_rows (__global const float *q, uint ng,
     __global const float *kh, __global const float *vh, __global float *s,
     __global float *y, uint d, uint n_ctx, uint n, float scale)
 {
-  uint n16 = n & ~15u;
-  float mx[ATT_G], inv[ATT_G], dot[ATT_G];
+  uint ns = (n + 15) & ~15u, n16 = n & ~15u, d16 = d & ~15u;
 
-  /* scores */
-  for (uint g = 0; g < ATT_G; g++)
-    mx[g] = -INFINITY;
-  for (uint j = 0; j < n; j++) {
-    att_dots (q, d, ng, kh + (ulong) j * d, d, dot);
-    for (uint g = 0; g < ATT_G && g < ng; g++) {
-      float sc = dot[g] * scale;
-      s[g * n + j] = sc;
-      mx[g] = fmax (mx[g], sc);
+  /* scores, -inf past n; rows past n read row n - 1 (in the cache) */
+  for (uint j0 = 0; j0 < n; j0 += 16) {
+#define ATT_KROW(i)                                                         \
+    __global const float *k##i = kh + (ulong) min (j0 + i, n - 1) * d;
+    ATT_X16 (ATT_KROW)
+#undef ATT_KROW
+    int16 live = ATT_IOTA < (int16) (n - j0);
+    for (uint g = 0; g < ng; g++) {
+      __global const float *qg = q + (ulong) g * d;
+      ATT_X16 (ATT_ZERO)
+      for (uint c = 0; c < d16; c += 16) {
+        float16 qv = vload16 (0, qg + c);
+#define ATT_FMA(i) p##i = fma (qv, vload16 (0, k##i + c), p##i);
+        ATT_X16 (ATT_FMA)
+#undef ATT_FMA
+      }
+      float16 sc = hsum16x16 (ATT_ARGS16 (p));
+      if (d16 < d) {
+        float t[16];
+        vstore16 (sc, 0, t);
+        for (uint i = 0; i < 16; i++) {
+          __global const float *kr = kh + (ulong) min (j0 + i, n - 1) * d;
+          for (uint c = d16; c < d; c++)
+            t[i] = fma (qg[c], kr[c], t[i]);
+        }
+        sc = vload16 (0, t);
+      }
+      vstore16 (select ((float16) (-INFINITY), sc * scale, live), 0,
+          s + (ulong) g * ns + j0);
     }
   }
 
-  /* softmax (unnormalised; 1 / sum applied to the output) */
-  for (uint g = 0; g < ATT_G && g < ng; g++) {
-    __global float *sr = s + g * n;
-    float16 s16 = 0.0f;
-    uint j = 0;
-    for (; j < n16; j += 16) {
-      float16 e = exp (vload16 (0, sr + j) - mx[g]);
+  /* softmax in place: 0 past n */
+  for (uint g = 0; g < ng; g++) {
+    __global float *sr = s + (ulong) g * ns;
+    float16 m16 = -INFINITY, s16 = 0.0f;
+    for (uint j = 0; j < ns; j += 16)
+      m16 = fmax (m16, vload16 (0, sr + j));
+    float mx = hmax16 (m16);
+    for (uint j = 0; j < ns; j += 16) {
+      float16 e = exp (vload16 (0, sr + j) - mx);
       vstore16 (e, 0, sr + j);
       s16 += e;
     }
-    float sum = hsum16 (s16);
-    for (; j < n; j++) {
-      float e = exp (sr[j] - mx[g]);
-      sr[j] = e;
-      sum += e;
-    }
-    inv[g] = sum > 0.0f ? 1.0f / sum : 0.0f;
+    float sum = hsum16 (s16), inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (uint j = 0; j < ns; j += 16)
+      vstore16 (vload16 (0, sr + j) * inv, 0, sr + j);
   }
 
-  /* o = p V: rows of V^T are contiguous over positions, n_ctx apart (a
-   * pattern the hardware prefetchers miss: rows ATT_PF ahead are
-   * prefetched) */
-  for (uint c = 0; c < min (d, (uint) ATT_PF); c++)
-    MM_PREFETCH (vh + (ulong) c * n_ctx, n * 4, 3)
-  for (uint c = 0; c < d; c++) {
-    __global const float *vr = vh + (ulong) c * n_ctx;
-    if (c + ATT_PF < d)
-      MM_PREFETCH (vr + (ulong) ATT_PF * n_ctx, n * 4, 3)
-    att_dots (s, n, ng, vr, n, dot);
-    for (uint g = 0; g < ATT_G && g < ng; g++)
-      y[g * d + c] = dot[g] * inv[g];
+  /* o = p V, 16 rows of V^T (clamped to d - 1) at a time, the next 16
+   * prefetched (rows n_ctx apart: a pattern the hardware prefetchers
+   * miss); positions past n count 0 (their values are selected away,
+   * never multiplied: the cache past n may hold anything) */
+  int16 tail_live = ATT_IOTA < (int16) (n - n16);
+  bool tail_vec = n16 + 16 <= n_ctx;
+  for (uint c0 = 0; c0 < d; c0 += 16) {
+#define ATT_VROW(i)                                                         \
+    __global const float *v##i = vh + (ulong) min (c0 + i, d - 1) * n_ctx;  \
+    if (c0 + 16 + i < d)                                                    \
+      MM_PREFETCH (v##i + (ulong) 16 * n_ctx, n * 4, 3)
+    ATT_X16 (ATT_VROW)
+#undef ATT_VROW
+    for (uint g = 0; g < ng; g++) {
+      __global const float *sr = s + (ulong) g * ns;
+      ATT_X16 (ATT_ZERO)
+      for (uint j = 0; j < n16; j += 16) {
+        float16 pv = vload16 (0, sr + j);
+#define ATT_FMA(i) p##i = fma (pv, vload16 (0, v##i + j), p##i);
+        ATT_X16 (ATT_FMA)
+#undef ATT_FMA
+      }
+      if (n16 < n) {
+        float16 pv = vload16 (0, sr + n16);
+#define ATT_TAIL(i)                                                         \
+        {                                                                   \
+          float16 vv;                                                       \
+          if (tail_vec) {                                                   \
+            vv = select ((float16) 0.0f, vload16 (0, v##i + n16), tail_live); \
+          } else {                                                          \
+            float t_[16];                                                   \
+            for (uint l = 0; l < 16; l++)                                   \
+              t_[l] = n16 + l < n ? v##i[n16 + l] : 0.0f;                   \
+            vv = vload16 (0, t_);                                           \
+          }                                                                 \
+          p##i = fma (pv, vv, p##i);                                        \
+        }
+        ATT_X16 (ATT_TAIL)
+#undef ATT_TAIL
+      }
+      float16 o = hsum16x16 (ATT_ARGS16 (p));
+      __global float *yr = y + (ulong) g * d + c0;
+      if (c0 + 16 <= d) {
+        vstore16 (o, 0, yr);
+      } else {
+        float t[16];
+        vstore16 (o, 0, t);
+        for (uint i = 0; c0 + i < d; i++)
+          yr[i] = t[i];
+      }
+    }
   }
 }
 
 /* Few queries (decode): one (head, query) per work-item, three passes
  * over the head's cache (attn_decode_rows), scores in s [n_head, nq,
- * n_kv] (scratch).  Query i sees keys j <= i + causal (causal < 0: all
+ * n_kv rounded up to 16] (scratch).  Query i sees keys j <= i + causal (causal < 0: all
  * n_kv). */
 __kernel void
 kernel_attn_decode (__global const float *q, uint qo,
@@ -124,7 +188,7 @@ kernel_attn_decode (__global const float *q, uint qo,
   uint n = causal >= 0 ? min (n_kv, i + (uint) causal + 1) : n_kv;
   attn_decode_rows (q + qo + ((ulong) i * n_head + h) * d, 1,
       kc + kco + (ulong) hk * n_ctx * d, vc + vco + (ulong) hk * d * n_ctx,
-      s + so + ((ulong) h * nq + i) * n_kv,
+      s + so + ((ulong) h * nq + i) * ((n_kv + 15) & ~15u),
       y + yo + ((ulong) i * n_head + h) * d, d, n_ctx, n, scale);
 }
 

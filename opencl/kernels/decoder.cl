@@ -17,13 +17,14 @@
  * same code as the separate kernels (gemv_panel, rope_qkv_store_head,
  * attn_decode_rows), so the results are the same bits.
  *
- * Units, in order: QKV panels; heads (rope + store); groups of up to
- * ATT_G query heads of one KV head (attention, each cache row read once
- * for the group); output panels (o + residual); gate/up panels (SwiGLU);
- * output panels (down + residual).
+ * Units, in order: QKV panels; KV heads (RoPE of the head's query
+ * heads, its key and value into the cache, then attention for all its
+ * query heads, each cache row read once for them); output panels (o +
+ * residual); gate/up panels (SwiGLU); output panels (down + residual).
  *
  * Scratch sc (offsets in floats): qkv [(n_head + 2 n_kv_head) hd],
- * q [n_head hd], att [n_head hd], s [n_head n_kv], xm [d], h [ffn].
+ * q [n_head hd], att [n_head hd], s [n_head, n_kv rounded up to 16],
+ * xm [d], h [ffn].
  */
 
 __kernel void
@@ -48,16 +49,13 @@ kernel_decoder_layer (__global const float *x, uint xo,
   uint npq = (nqkv + QP - 1) / QP, npd = (d + QP - 1) / QP;
   uint npf = (ffn + QP - 1) / QP;
   uint nwi = get_global_size (0);
-  /* attention units: groups of up to ATT_G query heads of one KV head */
-  uint grp = n_head / n_kv_head, gsz = min (grp, (uint) ATT_G);
-  uint nsub = (grp + gsz - 1) / gsz;
-  uint end[6];
+  uint grp = n_head / n_kv_head, ns = (n_kv + 15) & ~15u;
+  uint end[5];
   end[0] = npq;
-  end[1] = end[0] + n_heads;
-  end[2] = end[1] + n_kv_head * nsub;
-  end[3] = end[2] + npd;
-  end[4] = end[3] + npf;
-  end[5] = end[4] + npd;
+  end[1] = end[0] + n_kv_head;
+  end[2] = end[1] + npd;
+  end[3] = end[2] + npf;
+  end[4] = end[3] + npd;
   x += xo;
   y += yo;
   __global float *qkv = sc + qkvo, *q = sc + qo, *att = sc + ao;
@@ -74,19 +72,19 @@ kernel_decoder_layer (__global const float *x, uint xo,
   float inv_x = -1.0f, inv_m = -1.0f;   /* 1 / RMS of x and xm, once known */
 #define FIRST_OF_PHASE(u)                                                   \
   ((u) < end[0] ? 0 : (u) < end[1] ? end[0] : (u) < end[2] ? end[1] :       \
-      (u) < end[3] ? end[2] : (u) < end[4] ? end[3] : end[4])
+      (u) < end[3] ? end[2] : end[3])
   /* Runs: panels in runs of a quarter of what is left of the phase per
    * work-item (guided scheduling): each work-item streams adjacent
    * panels, runs shrink towards the phase's end so the work-items finish
-   * it together.  Heads and attention groups one at a time. */
+   * it together.  KV heads one at a time. */
 #define END_OF_PHASE(u)                                                     \
   ((u) < end[0] ? end[0] : (u) < end[1] ? end[1] : (u) < end[2] ? end[2] :  \
-      (u) < end[3] ? end[3] : (u) < end[4] ? end[4] : end[5])
+      (u) < end[3] ? end[3] : end[4])
 #define RUN(u)                                                              \
-  ((u) >= end[0] && (u) < end[2] ? 1 : (END_OF_PHASE (u) - (u)) / (2 * nwi))
+  ((u) >= end[0] && (u) < end[1] ? 1 : (END_OF_PHASE (u) - (u)) / (2 * nwi))
   for (;;) {
     uint u0, cnt;
-    CLAIM_PHASED (ctr, end[5], FIRST_OF_PHASE, RUN, u0, cnt)
+    CLAIM_PHASED (ctr, end[4], FIRST_OF_PHASE, RUN, u0, cnt)
     if (cnt == 0)
       break;
     uint ph = 0;
@@ -107,18 +105,22 @@ kernel_decoder_layer (__global const float *x, uint xo,
         gemv_panel (tqkv, x, inv_x, anw, 1, wqkv, d / 32, i, pn, npq, nqkv,
             bqkv, has_bqkv, x, 0, qkv, 1.0f, 0);
       } else if (ph == 1) {
-        rope_qkv_store_head (qkv, cs + cso, q, kc, vc, i, n_head, n_kv_head,
-            hd, n_rot, neox, n_ctx, pos);
-      } else if (ph == 2) {
-        uint hk = i / nsub, h0 = hk * grp + (i % nsub) * gsz;
-        attn_decode_rows (q + (ulong) h0 * hd, min (gsz, hk * grp + grp - h0),
-            kc + (ulong) hk * n_ctx * hd, vc + (ulong) hk * hd * n_ctx,
-            s + (ulong) h0 * n_kv, att + (ulong) h0 * hd, hd, n_ctx, n_kv,
+        uint h0 = i * grp;
+        for (uint h = h0; h < h0 + grp; h++)
+          rope_qkv_store_head (qkv, cs + cso, q, kc, vc, h, n_head,
+              n_kv_head, hd, n_rot, neox, n_ctx, pos);
+        rope_qkv_store_head (qkv, cs + cso, q, kc, vc, n_head + i, n_head,
+            n_kv_head, hd, n_rot, neox, n_ctx, pos);
+        rope_qkv_store_head (qkv, cs + cso, q, kc, vc, n_head + n_kv_head + i,
+            n_head, n_kv_head, hd, n_rot, neox, n_ctx, pos);
+        attn_decode_rows (q + (ulong) h0 * hd, grp,
+            kc + (ulong) i * n_ctx * hd, vc + (ulong) i * hd * n_ctx,
+            s + (ulong) h0 * ns, att + (ulong) h0 * hd, hd, n_ctx, n_kv,
             scale);
-      } else if (ph == 3) {
+      } else if (ph == 2) {
         gemv_panel (two, att, 1.0f, anw, 0, wo, qd / 32, i, pn, npd, d, bqkv,
             0, x, 1, xm, 1.0f, 0);
-      } else if (ph == 4) {
+      } else if (ph == 3) {
         if (inv_m < 0.0f)
           inv_m = row_rms_inv (xm, d, eps);
         gemv_panel (tgu, xm, inv_m, fnw, 1, wgu, d / 32, i, pn, npf, ffn, bqkv,

@@ -74,8 +74,6 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
  * (mm_gemm_pack_weight) take the tiled kernel from M = 4 on. */
 #define TILED_MIN_M 48
 
-#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
-#define ROUND_UP(a, b) (CEIL_DIV (a, b) * (b))
 
 /* Work-items per launch we aim for: PoCL's pthread device hands
  * work-groups (here: one work-item each) to its threads as they free up,

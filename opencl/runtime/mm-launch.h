@@ -18,6 +18,9 @@ typedef struct
   } v;
 } MmArg;
 
+#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+#define ROUND_UP(a, b) (CEIL_DIV (a, b) * (b))
+
 #define MM_MEM(x) ((MmArg) { .kind = 0, .v.m = (x) })
 #define MM_INT(x) ((MmArg) { .kind = 1, .v.i = (cl_int) (x) })
 #define MM_UINT(x) ((MmArg) { .kind = 2, .v.u = (cl_uint) (x) })

@@ -821,7 +821,7 @@ mm_attention_cached (MmGraph * g, MmTensor * q, MmTensor * k_cache,
   if (nq > ATTN_DECODE_MAX_Q)
     return attention_gemm (g, q, k_cache, d, n_ctx * d, v_cache, n_ctx,
         d * n_ctx, n_kv, Hkv, NULL, scale, causal_offset);
-  gint64 ss[3] = { H, nq, n_kv };
+  gint64 ss[3] = { H, nq, ROUND_UP (n_kv, 16) };   /* kernel_attn_decode */
   MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
   MmTensor *y = mm_graph_tensor_2d (g, nq, H * d);
   gsize gws[2] = { H, nq };
@@ -873,7 +873,7 @@ mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
   off[1] = off[0] + nqkv;
   off[2] = off[1] + qd;
   off[3] = off[2] + qd;
-  off[4] = off[3] + l->n_head * (gint64) (pos + 1);
+  off[4] = off[3] + l->n_head * (gint64) ROUND_UP (pos + 1, 16);
   off[5] = off[4] + d;
   off[6] = off[5] + ffn;
   MmTensor *sc = mm_graph_tensor (g, MM_DTYPE_F32, 1, &off[6]);
