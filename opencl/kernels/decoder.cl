@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * One Llama-family decoder layer for one token in one launch
- * (mm_decoder_layer_step): RMS norm and the stacked QKV projection
+ * Llama-family decoder layers for one token in one launch
+ * (mm_decoder_layer_step): per layer, RMS norm and the stacked QKV projection
  * (+ bias), RoPE and the KV-cache store, attention over the cache, the
  * output projection + residual, RMS norm and the stacked gate/up
  * projection with SwiGLU, the down projection + residual.  Weights are
@@ -17,29 +17,38 @@
  * same code as the separate kernels (gemv_panel, rope_qkv_store_head,
  * attn_decode_rows), so the results are the same bits.
  *
- * Units, in order: QKV panels; KV heads (RoPE of the head's query
+ * Several layers run in one launch when their weights lie in one buffer
+ * (and their caches in one more each) at a fixed stride: layer l's at
+ * the first layer's offsets + l wstride bytes (caches: + l kvstride
+ * floats).  Their units follow each other, so a layer's first phase
+ * waits for the layer before like any phase, and no launch (~25 us of
+ * idle cores each) separates them.  Layer l reads x (l = 0) or a scratch
+ * row, and writes y (the last) or the other scratch row.
+ *
+ * Units of a layer, in order: QKV panels; KV heads (RoPE of the head's query
  * heads, its key and value into the cache, then attention for all its
  * query heads, each cache row read once for them); output panels (o +
  * residual); gate/up panels (SwiGLU); output panels (down + residual).
  *
  * Scratch sc (offsets in floats): qkv [(n_head + 2 n_kv_head) hd],
  * q [n_head hd], att [n_head hd], s [n_head, n_kv rounded up to 16],
- * xm [d], h [ffn].
+ * xm [d], h [ffn], ly [2 d] (outputs of all but the last layer).
  */
 
 __kernel void
-kernel_decoder_layer (__global const float *x, uint xo,
-    __global float *y, uint yo, __global float *sc, uint qkvo, uint qo,
-    uint ao, uint so, uint xmo, uint ho,
-    __global const float *anw, uint anwo,
-    __global const uchar *wqkv, uint wqkvo, int tqkv,
-    __global const float *bqkv, uint bqkvo, int has_bqkv,
-    __global const uchar *wo, uint woo, int two,
-    __global const float *fnw, uint fnwo,
-    __global const uchar *wgu, uint wguo, int tgu,
-    __global const uchar *wdn, uint wdno, int tdn,
+kernel_decoder_layer (__global const float *x0, uint xo,
+    __global float *y_last, uint yo, __global float *sc, uint qkvo, uint qo,
+    uint ao, uint so, uint xmo, uint ho, uint lyo,
+    __global const float *anw0, uint anwo,
+    __global const uchar *wqkv0, uint wqkvo, int tqkv,
+    __global const float *bqkv0, uint bqkvo, int has_bqkv,
+    __global const uchar *wo0, uint woo, int two,
+    __global const float *fnw0, uint fnwo,
+    __global const uchar *wgu0, uint wguo, int tgu,
+    __global const uchar *wdn0, uint wdno, int tdn,
     __global const float *cs, uint cso,
-    __global float *kc, uint kco, __global float *vc, uint vco,
+    __global float *kc0, uint kco, __global float *vc0, uint vco,
+    uint n_layers, ulong wstride, ulong kvstride,
     uint d, uint n_head, uint n_kv_head, uint hd, uint ffn, uint n_rot,
     int neox, uint n_ctx, uint pos, float scale, float eps,
     volatile __global uint *ctr)
@@ -50,54 +59,63 @@ kernel_decoder_layer (__global const float *x, uint xo,
   uint npf = (ffn + QP - 1) / QP;
   uint nwi = get_global_size (0);
   uint grp = n_head / n_kv_head, ns = (n_kv + 15) & ~15u;
+  /* phase ends within a layer; upl units a layer */
   uint end[5];
   end[0] = npq;
   end[1] = end[0] + n_kv_head;
   end[2] = end[1] + npd;
   end[3] = end[2] + npf;
   end[4] = end[3] + npd;
-  x += xo;
-  y += yo;
+  uint upl = end[4], n_units = n_layers * upl;
   __global float *qkv = sc + qkvo, *q = sc + qo, *att = sc + ao;
   __global float *s = sc + so, *xm = sc + xmo, *h = sc + ho;
-  anw += anwo;
-  fnw += fnwo;
-  wqkv += wqkvo;
-  bqkv += bqkvo;
-  wo += woo;
-  wgu += wguo;
-  wdn += wdno;
-  kc += kco;
-  vc += vco;
-  float inv_x = -1.0f, inv_m = -1.0f;   /* 1 / RMS of x and xm, once known */
+  __global float *ly = sc + lyo;
+  /* 1 / RMS of x and xm, once known, for layer cur */
+  float inv_x = -1.0f, inv_m = -1.0f;
+  uint cur = 0;
 #define FIRST_OF_PHASE(u)                                                   \
-  ((u) < end[0] ? 0 : (u) < end[1] ? end[0] : (u) < end[2] ? end[1] :       \
-      (u) < end[3] ? end[2] : end[3])
+  ((u) / upl * upl + ((u) % upl < end[0] ? 0 : (u) % upl < end[1] ? end[0] : \
+      (u) % upl < end[2] ? end[1] : (u) % upl < end[3] ? end[2] : end[3]))
   /* Runs: panels in runs of a quarter of what is left of the phase per
    * work-item (guided scheduling): each work-item streams adjacent
    * panels, runs shrink towards the phase's end so the work-items finish
    * it together.  KV heads one at a time. */
-#define END_OF_PHASE(u)                                                     \
-  ((u) < end[0] ? end[0] : (u) < end[1] ? end[1] : (u) < end[2] ? end[2] :  \
-      (u) < end[3] ? end[3] : end[4])
+#define END_OF_PHASE(r)                                                     \
+  ((r) < end[0] ? end[0] : (r) < end[1] ? end[1] : (r) < end[2] ? end[2] :  \
+      (r) < end[3] ? end[3] : end[4])
 #define RUN(u)                                                              \
-  ((u) >= end[0] && (u) < end[1] ? 1 : (END_OF_PHASE (u) - (u)) / (2 * nwi))
+  ((u) % upl >= end[0] && (u) % upl < end[1] ? 1                            \
+      : (END_OF_PHASE ((u) % upl) - (u) % upl) / (2 * nwi))
   for (;;) {
     uint u0, cnt;
-    CLAIM_PHASED (ctr, end[4], FIRST_OF_PHASE, RUN, u0, cnt)
+    CLAIM_PHASED (ctr, n_units, FIRST_OF_PHASE, RUN, u0, cnt)
     if (cnt == 0)
       break;
-    uint ph = 0;
-    while (u0 >= end[ph])
+    uint l = u0 / upl, r0 = u0 % upl, ph = 0;
+    while (r0 >= end[ph])
       ph++;
-    uint base = ph > 0 ? end[ph - 1] : 0, i1 = u0 + cnt - base;
-    for (uint i = u0 - base; i < i1; i++) {
+    if (l != cur) {
+      cur = l;
+      inv_x = inv_m = -1.0f;
+    }
+    /* layer l's weights, caches, input and output */
+    ulong wl = l * wstride, kvl = l * kvstride;
+    __global const float *x = l == 0 ? x0 + xo : ly + ((l - 1) & 1) * d;
+    __global float *y = l + 1 == n_layers ? y_last + yo : ly + (l & 1) * d;
+    __global const float *anw = anw0 + anwo + wl / 4;
+    __global const float *fnw = fnw0 + fnwo + wl / 4;
+    __global const float *bqkv = bqkv0 + bqkvo + (has_bqkv ? wl / 4 : 0);
+    __global const uchar *wqkv = wqkv0 + wqkvo + wl, *wo = wo0 + woo + wl;
+    __global const uchar *wgu = wgu0 + wguo + wl, *wdn = wdn0 + wdno + wl;
+    __global float *kc = kc0 + kco + kvl, *vc = vc0 + vco + kvl;
+    uint base = ph > 0 ? end[ph - 1] : 0, i1 = r0 + cnt - base;
+    for (uint i = r0 - base; i < i1; i++) {
       /* the panel this work-item reads next: the run's next, else (a
        * guess) the first one nobody has taken yet */
       uint pn = i + 1;
       if (pn == i1) {
         uint nx = ctr[0];
-        pn = nx > u0 && nx < end[ph] ? nx - base : pn;
+        pn = nx > u0 && nx < l * upl + end[ph] ? nx - l * upl - base : pn;
       }
       if (ph == 0) {
         if (inv_x < 0.0f)

@@ -8,13 +8,14 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  gint kind;                    /* 0 mem, 1 int, 2 uint, 3 float */
+  gint kind;                    /* 0 mem, 1 int, 2 uint, 3 float, 4 ulong */
   union
   {
     cl_mem m;
     cl_int i;
     cl_uint u;
     cl_float f;
+    cl_ulong ul;
   } v;
 } MmArg;
 
@@ -25,6 +26,7 @@ typedef struct
 #define MM_INT(x) ((MmArg) { .kind = 1, .v.i = (cl_int) (x) })
 #define MM_UINT(x) ((MmArg) { .kind = 2, .v.u = (cl_uint) (x) })
 #define MM_FLOAT(x) ((MmArg) { .kind = 3, .v.f = (cl_float) (x) })
+#define MM_ULONG(x) ((MmArg) { .kind = 4, .v.ul = (cl_ulong) (x) })
 /* A tensor as (buffer, offset in elements of its dtype). */
 #define MM_TENSOR(t) MM_MEM ((t)->buf), MM_UINT (mm_tensor_elem_offset (t))
 

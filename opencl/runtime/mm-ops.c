@@ -38,6 +38,9 @@ mm_launch (MmGraph * g, const gchar * kernel, guint dims, const gsize * global,
       case 2:
         rc = clSetKernelArg (k, i, sizeof (cl_uint), &args[i].v.u);
         break;
+      case 4:
+        rc = clSetKernelArg (k, i, sizeof (cl_ulong), &args[i].v.ul);
+        break;
       default:
         rc = clSetKernelArg (k, i, sizeof (cl_float), &args[i].v.f);
         break;
@@ -839,6 +842,25 @@ decoder_weight_ok (MmTensor * w, gint64 N, gint64 K)
       && w->n_dims == 2 && w->shape[0] == N && w->shape[1] == K;
 }
 
+/* Layers 1 .. n - 1 of @t's kind at @stride bytes apart lie in its
+ * buffer. */
+static gboolean
+check_stacked (MmGraph * g, const MmTensor * t, gint n, gsize stride)
+{
+  gsize size = 0;
+  if (t == NULL || n <= 1)
+    return TRUE;
+  clGetMemObjectInfo (t->buf, CL_MEM_SIZE, sizeof size, &size, NULL);
+  if (stride % 64 || t->offset + (n - 1) * stride + mm_tensor_span (t) > size) {
+    mm_graph_failf (g, "decoder_layer: %d layers %" G_GSIZE_FORMAT " bytes "
+        "apart from a %s tensor %s at byte %" G_GSIZE_FORMAT " overrun its "
+        "buffer of %" G_GSIZE_FORMAT " bytes", n, stride,
+        mm_dtype_name (t->dtype), mm_tensor_shape_str (t), t->offset, size);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 MmTensor *
 mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
     MmTensor * k_cache, MmTensor * v_cache, gint pos)
@@ -860,15 +882,27 @@ mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
       || l->n_rot <= 0 || l->n_rot % 2 || l->n_rot > hd || pos < 0
       || pos >= n_ctx)
     return NULL;
+  gint nl = MAX (l->n_layers, 1);
+  gsize ws = l->layer_stride, kvs = l->kv_stride;
   if (!check_kv_cache (g, "decoder_layer", k_cache, v_cache)
       || !check_vec (g, "decoder_layer", l->attn_norm, d)
       || !check_vec (g, "decoder_layer", l->ffn_norm, d)
-      || !check_vec (g, "decoder_layer", l->bqkv, nqkv))
+      || !check_vec (g, "decoder_layer", l->bqkv, nqkv)
+      || !check_stacked (g, l->attn_norm, nl, ws)
+      || !check_stacked (g, l->wqkv, nl, ws)
+      || !check_stacked (g, l->bqkv, nl, ws)
+      || !check_stacked (g, l->wo, nl, ws)
+      || !check_stacked (g, l->ffn_norm, nl, ws)
+      || !check_stacked (g, l->w_gate_up, nl, ws)
+      || !check_stacked (g, l->w_down, nl, ws)
+      || !check_stacked (g, k_cache, nl, kvs)
+      || !check_stacked (g, v_cache, nl, kvs))
     return mm_graph_dead (g);
   MmTensor *cs = rope_table (g, 1, pos, l->n_rot, l->rope_base,
       l->rope_freq_scale);
-  /* scratch: qkv, q, att, scores, xm, h (kernel_decoder_layer) */
-  gint64 off[7];
+  /* scratch: qkv, q, att, scores, xm, h, layer outputs
+   * (kernel_decoder_layer) */
+  gint64 off[8];
   off[0] = 0;
   off[1] = off[0] + nqkv;
   off[2] = off[1] + qd;
@@ -876,7 +910,8 @@ mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
   off[4] = off[3] + l->n_head * (gint64) ROUND_UP (pos + 1, 16);
   off[5] = off[4] + d;
   off[6] = off[5] + ffn;
-  MmTensor *sc = mm_graph_tensor (g, MM_DTYPE_F32, 1, &off[6]);
+  off[7] = off[6] + 2 * d;
+  MmTensor *sc = mm_graph_tensor (g, MM_DTYPE_F32, 1, &off[7]);
   MmTensor *y = mm_graph_tensor_2d (g, 1, d);
   if (!mm_graph_ok (g))
     return mm_graph_dead (g);
@@ -886,13 +921,14 @@ mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
   MM_LAUNCH (g, "kernel_decoder_layer", 1, &gws, TRUE, MM_TENSOR (x),
       MM_TENSOR (y), MM_MEM (sc->buf), MM_UINT (so + off[0]),
       MM_UINT (so + off[1]), MM_UINT (so + off[2]), MM_UINT (so + off[3]),
-      MM_UINT (so + off[4]), MM_UINT (so + off[5]),
+      MM_UINT (so + off[4]), MM_UINT (so + off[5]), MM_UINT (so + off[6]),
       MM_TENSOR (l->attn_norm), MM_TENSOR (l->wqkv), MM_INT (l->wqkv->dtype),
       MM_TENSOR (b), MM_INT (l->bqkv != NULL),
       MM_TENSOR (l->wo), MM_INT (l->wo->dtype), MM_TENSOR (l->ffn_norm),
       MM_TENSOR (l->w_gate_up), MM_INT (l->w_gate_up->dtype),
       MM_TENSOR (l->w_down), MM_INT (l->w_down->dtype), MM_TENSOR (cs),
-      MM_TENSOR (k_cache), MM_TENSOR (v_cache), MM_UINT (d),
+      MM_TENSOR (k_cache), MM_TENSOR (v_cache), MM_UINT (nl),
+      MM_ULONG (nl > 1 ? ws : 0), MM_ULONG (nl > 1 ? kvs / 4 : 0), MM_UINT (d),
       MM_UINT (l->n_head), MM_UINT (Hkv), MM_UINT (hd), MM_UINT (ffn),
       MM_UINT (l->n_rot), MM_INT (l->rope_mode == MM_ROPE_NEOX),
       MM_UINT (n_ctx), MM_UINT (pos), MM_FLOAT (l->scale), MM_FLOAT (l->eps),

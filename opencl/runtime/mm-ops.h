@@ -134,16 +134,23 @@ typedef struct
   float rope_base, rope_freq_scale;
   MmRopeMode rope_mode;
   float scale;                  /* attention logits */
+  /* n_layers > 1: that many consecutive layers in one launch.  Each
+   * tensor above is the first layer's; layer i's lies in the same buffer
+   * @layer_stride * i bytes further, and its caches @kv_stride * i bytes
+   * after the given ones (both multiples of 64). */
+  gint n_layers;
+  gsize layer_stride, kv_stride;
 } MmDecoderLayer;
 
 /* The whole layer for one token x [1, d] at position @pos, in one kernel:
  *   h = x + wo . attention (rope (wqkv . rms_norm (x) + bqkv))
  *   y = h + w_down . swiglu (w_gate_up . rms_norm (h))
  * storing the token's k and v in the caches (mm_kv_store's layout) and
- * attending over positions [0, pos].  Returns y [1, d], or NULL when the
- * device or the weights are not ones it takes (CPU-class devices;
- * quantised panel weights; d, n_head head_dim and ffn multiples of 32):
- * the caller then composes the separate ops, which give the same
+ * attending over positions [0, pos]; with l->n_layers > 1, that many
+ * layers in a row (each one's y the next one's x).  Returns y [1, d], or
+ * NULL when the device or the weights are not ones it takes (CPU-class
+ * devices; quantised panel weights; d, n_head head_dim and ffn multiples
+ * of 32): the caller then composes the separate ops, which give the same
  * result. */
 MmTensor *mm_decoder_layer_step (MmGraph * g, MmTensor * x,
     const MmDecoderLayer * l, MmTensor * k_cache, MmTensor * v_cache,

@@ -228,6 +228,26 @@ mm_tensor_upload_planar (MmEngine * e, MmDType dtype, gint64 rows,
   return t;
 }
 
+MmTensor *
+mm_tensor_new_in (const MmTensor * t, cl_mem buf, gsize offset)
+{
+  MmTensor *v = g_memdup2 (t, sizeof *t);
+  clRetainMemObject (buf);
+  v->buf = buf;
+  v->offset = offset;
+  v->owns_buf = TRUE;
+  return v;
+}
+
+gsize
+mm_tensor_span (const MmTensor * t)
+{
+  if (!t->planar)
+    return mm_tensor_nbytes (t);
+  return mm_dtype_size (t->dtype, (mm_tensor_rows (t) + 31) / 32 * 32 *
+      mm_tensor_cols (t));
+}
+
 void
 mm_tensor_free (MmTensor * t)
 {

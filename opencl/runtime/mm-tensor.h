@@ -72,6 +72,11 @@ MmTensor *mm_tensor_upload (MmEngine * e, MmDType dtype, gint n_dims,
  * MmTensor.planar; the buffer holds @rows rounded up to 32 rows). */
 MmTensor *mm_tensor_upload_planar (MmEngine * e, MmDType dtype, gint64 rows,
     gint64 cols, const void *data, const gchar * what, GError ** error);
+/* An owned tensor with @t's dtype, shape and layout at byte @offset of
+ * @buf (which it keeps a reference to). */
+MmTensor *mm_tensor_new_in (const MmTensor * t, cl_mem buf, gsize offset);
+/* Bytes of its buffer @t's data spans (panels: rows rounded up to 32). */
+gsize mm_tensor_span (const MmTensor * t);
 void mm_tensor_free (MmTensor * t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MmTensor, mm_tensor_free)
 

@@ -5,7 +5,9 @@
  * rotation in both rope modes, a QKV bias, mixed quantised types, caches
  * with history, the first and the last position.  Its output must also be
  * the same bits as the separate ops it stands for (the model falls back
- * to those when the fused kernel does not apply). */
+ * to those when the fused kernel does not apply).  A run of layers in one
+ * launch (weights in one buffer at a stride, as the LLM loader lays them
+ * out) must give the same bits as the layers one launch each. */
 #include "mm-test-util.h"
 #include "mm-dequant.h"
 
@@ -243,6 +245,202 @@ check (MmEngine * e, MmGraph * g, const Case * c)
   return ok;
 }
 
+#define ALIGN64(n) (((n) + 63) & ~(gsize) 63)
+
+/* A random layer of case @c (weights only) */
+static MmDecoderLayer
+random_layer (MmEngine * e, const Case * c, guint32 s)
+{
+  gint nh = c->n_head, nkv = c->n_kv, hd = c->hd, d = c->d, F = c->ffn;
+  gint nqkv = (nh + 2 * nkv) * hd;
+  gint64 sd = d, sb = nqkv;
+  float *anw = mm_test_rand (d, s + 1, 0.5, 1.5);
+  float *fnw = mm_test_rand (d, s + 2, 0.5, 1.5);
+  float *bqkv = mm_test_rand (nqkv, s + 3, -0.5, 0.5);
+  float *w = g_new (float, (gsize) 2 * F * MAX (d, nh * hd));
+  MmDecoderLayer l = {.attn_norm = mm_test_weight (e, 1, &sd, anw),
+    .wqkv = quant_weight (e, c->t_qkv, nqkv, d, s + 6, w),
+    .bqkv = c->bias ? mm_test_weight (e, 1, &sb, bqkv) : NULL,
+    .wo = quant_weight (e, c->t_o, d, nh * hd, s + 7, w),
+    .ffn_norm = mm_test_weight (e, 1, &sd, fnw),
+    .w_gate_up = quant_weight (e, c->t_gu, 2 * F, d, s + 8, w),
+    .w_down = quant_weight (e, c->t_down, d, F, s + 9, w),
+    .n_head = nh,.eps = 1e-5f,.n_rot = c->n_rot,.rope_base = 10000.0f,
+    .rope_freq_scale = 1.0f,.rope_mode = c->neox ? MM_ROPE_NEOX :
+        MM_ROPE_NORMAL,.scale = 1.0f / sqrtf (hd)
+  };
+  g_free (anw);
+  g_free (fnw);
+  g_free (bqkv);
+  g_free (w);
+  return l;
+}
+
+static guint
+layer_parts (MmDecoderLayer * l, MmTensor ** p[7])
+{
+  MmTensor **all[7] = { &l->attn_norm, &l->wqkv, &l->wo, &l->ffn_norm,
+    &l->w_gate_up, &l->w_down, &l->bqkv
+  };
+  guint n = 0;
+  for (guint j = 0; j < 7; j++)
+    if (*all[j])
+      p[n++] = all[j];
+  return n;
+}
+
+/* Copies @t to @at in @buf; returns the copy */
+static MmTensor *
+copy_into (MmEngine * e, MmTensor * t, cl_mem buf, gsize at)
+{
+  clEnqueueCopyBuffer (mm_engine_queue (e), t->buf, buf, t->offset, at,
+      mm_tensor_span (t), 0, NULL, NULL);
+  clFinish (mm_engine_queue (e));
+  return mm_tensor_new_in (t, buf, at);
+}
+
+/* @n layers of case @c one launch each, then as one run (weights and
+ * caches in one buffer each): same output and caches, bit for bit. */
+static gboolean
+check_run (MmEngine * e, MmGraph * g, const Case * c, gint n)
+{
+  gint d = c->d;
+  gsize ncache = (gsize) c->n_kv * c->n_ctx * c->hd;
+  gsize kvs = ALIGN64 (ncache * sizeof (float)), ws = 0;
+  gint64 sk[3] = { c->n_kv, c->n_ctx, c->hd };
+  gint64 sv[3] = { c->n_kv, c->hd, c->n_ctx }, sx[2] = { 1, d };
+  MmDecoderLayer *l = g_new (MmDecoderLayer, n), run;
+  MmTensor **kc = g_new (MmTensor *, n), **vc = g_new (MmTensor *, n);
+  float *x = mm_test_rand (d, 99, -1, 1);
+  float *k0 = mm_test_rand (ncache * n, 100, -1, 1);
+  float *v0 = mm_test_rand (ncache * n, 101, -1, 1);
+  float *y[2] = { g_new0 (float, d), g_new0 (float, d) };
+  float *kv[2][2];
+  gboolean ok = TRUE;
+  for (gint i = 0; i < n; i++) {
+    l[i] = random_layer (e, c, 1000 * i + 17);
+    MmTensor **p[7];
+    guint np = layer_parts (&l[i], p);
+    if (i == 0)
+      for (guint j = 0; j < np; j++)
+        ws += ALIGN64 (mm_tensor_span (*p[j]));
+  }
+  /* the run: layer i's parts at i ws, in layer_parts' order */
+  cl_mem wb = mm_engine_alloc (e, ws * n, "run", NULL);
+  cl_mem kb = mm_engine_alloc (e, kvs * n, "run", NULL);
+  cl_mem vb = mm_engine_alloc (e, kvs * n, "run", NULL);
+  MmTensor *first[7] = { NULL };
+  for (gint i = 0; i < n; i++) {
+    MmTensor **p[7];
+    guint np = layer_parts (&l[i], p);
+    gsize at = i * ws;
+    for (guint j = 0; j < np; j++) {
+      MmTensor *t = copy_into (e, *p[j], wb, at);
+      at += ALIGN64 (mm_tensor_span (*p[j]));
+      if (i == 0)
+        first[j] = t;
+      else
+        mm_tensor_free (t);
+    }
+  }
+  run = l[0];
+  {
+    MmTensor **p[7];
+    guint np = layer_parts (&run, p);
+    for (guint j = 0; j < np; j++)
+      *p[j] = first[j];
+  }
+  run.n_layers = n;
+  run.layer_stride = ws;
+  run.kv_stride = kvs;
+  for (gint r = 0; r < 2; r++) {
+    for (gint i = 0; i < n; i++) {
+      kc[i] = mm_test_weight (e, 3, sk, k0 + i * ncache);
+      vc[i] = mm_test_weight (e, 3, sv, v0 + i * ncache);
+      if (r == 1) {
+        MmTensor *a = copy_into (e, kc[i], kb, i * kvs);
+        MmTensor *b = copy_into (e, vc[i], vb, i * kvs);
+        mm_tensor_free (kc[i]);
+        mm_tensor_free (vc[i]);
+        kc[i] = a;
+        vc[i] = b;
+      }
+    }
+    mm_graph_reset (g);
+    MmTensor *t = mm_graph_input_f32 (g, 2, sx, x);
+    if (r == 0) {
+      for (gint i = 0; i < n && t; i++)
+        t = mm_decoder_layer_step (g, t, &l[i], kc[i], vc[i], c->pos);
+    } else {
+      t = mm_decoder_layer_step (g, t, &run, kc[0], vc[0], c->pos);
+    }
+    if (t == NULL || !mm_graph_finish (g, NULL)
+        || !mm_tensor_read_f32 (e, t, y[r], NULL)) {
+      g_printerr ("FAIL run of %d layers: %s failed\n", n, r ? "run" :
+          "one by one");
+      ok = FALSE;
+    }
+    kv[r][0] = g_new (float, ncache * n);
+    kv[r][1] = g_new (float, ncache * n);
+    for (gint i = 0; i < n; i++) {
+      mm_tensor_read_f32 (e, kc[i], kv[r][0] + i * ncache, NULL);
+      mm_tensor_read_f32 (e, vc[i], kv[r][1] + i * ncache, NULL);
+      mm_tensor_free (kc[i]);
+      mm_tensor_free (vc[i]);
+    }
+  }
+  if (memcmp (y[0], y[1], d * sizeof (float))
+      || memcmp (kv[0][0], kv[1][0], ncache * n * sizeof (float))
+      || memcmp (kv[0][1], kv[1][1], ncache * n * sizeof (float))) {
+    g_printerr ("FAIL run of %d layers (d=%d): differs from one launch "
+        "a layer\n", n, d);
+    ok = FALSE;
+  }
+  /* a stride past the buffer's end is refused */
+  run.n_layers = n + 1;
+  mm_graph_reset (g);
+  MmTensor *t = mm_graph_input_f32 (g, 2, sx, x);
+  MmTensor *kk = mm_test_weight (e, 3, sk, k0), *vv = mm_test_weight (e, 3,
+      sv, v0);
+  GError *err = NULL;
+  mm_decoder_layer_step (g, t, &run, kk, vv, c->pos);
+  if (mm_graph_finish (g, &err)) {
+    g_printerr ("FAIL run of %d layers in a buffer of %d accepted\n", n + 1,
+        n);
+    ok = FALSE;
+  }
+  g_clear_error (&err);
+  mm_tensor_free (kk);
+  mm_tensor_free (vv);
+  for (gint i = 0; i < n; i++) {
+    MmTensor **p[7];
+    guint np = layer_parts (&l[i], p);
+    for (guint j = 0; j < np; j++)
+      mm_tensor_free (*p[j]);
+  }
+  for (guint j = 0; j < 7; j++)
+    if (first[j])
+      mm_tensor_free (first[j]);
+  clReleaseMemObject (wb);
+  clReleaseMemObject (kb);
+  clReleaseMemObject (vb);
+  for (gint r = 0; r < 2; r++) {
+    g_free (y[r]);
+    g_free (kv[r][0]);
+    g_free (kv[r][1]);
+  }
+  g_free (l);
+  g_free (kc);
+  g_free (vc);
+  g_free (x);
+  g_free (k0);
+  g_free (v0);
+  if (ok)
+    g_print ("run of %d layers (d=%d): same bits as one launch a layer\n", n,
+        d);
+  return ok;
+}
+
 int
 main (void)
 {
@@ -263,6 +461,11 @@ main (void)
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     ok &= check (e, g, &cases[i]);
+  if (mm_engine_device_class (e) == MM_DEVICE_CLASS_CPU) {
+    ok &= check_run (e, g, &cases[0], 4);
+    ok &= check_run (e, g, &cases[1], 3);
+    ok &= check_run (e, g, &cases[3], 2);
+  }
   mm_graph_free (g);
   mm_engine_unref (e);
   g_print ("%s\n", ok ? "PASS" : "FAIL");
