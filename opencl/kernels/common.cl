@@ -97,8 +97,10 @@ claim_clock (void)
  * the first unit of u's phase (the units before it must be done before u
  * starts); RUN (u): how many units from u to take at once, all in u's
  * phase (1: one at a time).  Runs let a work-item stream adjacent
- * weights; claim_units_done (ctr, cnt) after the run's writes. */
-#define CLAIM_PHASED(ctr, n_units, FIRST_OF_PHASE, RUN, out, cnt)           \
+ * weights; claim_units_done (ctr, cnt) after the run's writes.  WAIT (u,
+ * i) runs at the i-th spin while unit u waits for its phase (e.g. to
+ * prefetch u's inputs). */
+#define CLAIM_PHASED(ctr, n_units, FIRST_OF_PHASE, RUN, WAIT, out, cnt)     \
   {                                                                         \
     ulong t0_ = 0;                                                          \
     uint spins_ = 0;                                                        \
@@ -110,6 +112,7 @@ claim_clock (void)
         break;                                                              \
       uint need_ = FIRST_OF_PHASE (u_);                                     \
       if (ctr[CLAIM_UNITS_DONE] < need_) {                                  \
+        WAIT (u_, spins_)                                                   \
         ulong t_ = claim_clock ();                                          \
         if (spins_++ == 0)                                                  \
           t0_ = t_;                                                         \

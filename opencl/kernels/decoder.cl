@@ -35,6 +35,38 @@
  * xm [d], h [ffn], ly [2 d] (outputs of all but the last layer).
  */
 
+/* Lines of a waiting unit's weights prefetched (DEC_WAIT_LINES x 64
+ * bytes at most) */
+#ifndef DEC_WAIT_LINES
+#define DEC_WAIT_LINES 1024
+#endif
+
+inline uint
+panel_bytes (int type, uint k)
+{
+  return (k / 32) * (type == QTYPE_Q8_0 ? QREC_Q8_0 : type == QTYPE_Q4_0 ?
+      QREC_Q4_0 : QREC_Q4_1);
+}
+
+/* The first weight byte unit u reads (a KV head's unit: its QKV panels,
+ * already read; any address is only a prefetch hint) */
+inline __global const uchar *
+unit_data (uint u, uint upl, const uint * end, __global const uchar * wqkv,
+    int tqkv, __global const uchar * wo, int two, __global const uchar * wgu,
+    int tgu, __global const uchar * wdn, int tdn, ulong wstride, uint d,
+    uint qd, uint ffn)
+{
+  uint r = u % upl;
+  ulong wl = (ulong) (u / upl) * wstride;
+  if (r < end[1])
+    return wqkv + wl + (ulong) min (r, end[0] - 1) * panel_bytes (tqkv, d);
+  if (r < end[2])
+    return wo + wl + (ulong) (r - end[1]) * panel_bytes (two, qd);
+  if (r < end[3])
+    return wgu + wl + (ulong) (r - end[2]) * panel_bytes (tgu, d);
+  return wdn + wl + (ulong) (r - end[3]) * panel_bytes (tdn, ffn);
+}
+
 __kernel void
 kernel_decoder_layer (__global const float *x0, uint xo,
     __global float *y_last, uint yo, __global float *sc, uint qkvo, uint qo,
@@ -86,9 +118,18 @@ kernel_decoder_layer (__global const float *x0, uint xo,
 #define RUN(u)                                                              \
   ((u) % upl >= end[0] && (u) % upl < end[1] ? 1                            \
       : (END_OF_PHASE ((u) % upl) - (u) % upl) / (2 * nwi))
+  /* While unit u waits for the phase before, the weights it reads are
+   * fetched into L2 a line a spin, from its panel on (the following
+   * panels are likely the rest of its run): a core that finished its
+   * share early loads the next phase's instead of idling. */
+#define WAIT(u, i)                                                          \
+  if ((i) < DEC_WAIT_LINES)                                                 \
+    MM_PREFETCH (unit_data (u, upl, end, wqkv0 + wqkvo, tqkv, wo0 + woo,    \
+            two, wgu0 + wguo, tgu, wdn0 + wdno, tdn, wstride, d, qd, ffn)   \
+        + (ulong) (i) * 64, 64, 2)
   for (;;) {
     uint u0, cnt;
-    CLAIM_PHASED (ctr, n_units, FIRST_OF_PHASE, RUN, u0, cnt)
+    CLAIM_PHASED (ctr, n_units, FIRST_OF_PHASE, RUN, WAIT, u0, cnt)
     if (cnt == 0)
       break;
     uint l = u0 / upl, r0 = u0 % upl, ph = 0;
@@ -150,6 +191,7 @@ kernel_decoder_layer (__global const float *x0, uint xo,
     }
     claim_units_done (ctr, cnt);
   }
+#undef WAIT
 #undef RUN
 #undef END_OF_PHASE
 #undef FIRST_OF_PHASE
