@@ -51,6 +51,26 @@ claim_unit (volatile __global uint *ctr)
   return atomic_inc (ctr);
 }
 
+/* Guided runs: sets [*u0, *u0 + return) to the next units for this
+ * work-item, a quarter of what is left per work-item (at least 1), so
+ * each streams adjacent units and all finish together; 0 when none are
+ * left. */
+inline uint
+claim_guided (volatile __global uint *ctr, uint n_units, uint * u0)
+{
+  uint nwi = get_global_size (0) * get_global_size (1) * get_global_size (2);
+  for (;;) {
+    uint u = ctr[0];
+    if (u >= n_units)
+      return 0;
+    uint k = max (1u, (n_units - u) / (2 * nwi));
+    if (atomic_cmpxchg (ctr, u, u + k) == u) {
+      *u0 = u;
+      return k;
+    }
+  }
+}
+
 inline void
 claim_end (volatile __global uint *ctr)
 {

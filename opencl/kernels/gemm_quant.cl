@@ -241,8 +241,9 @@ gemv_panel (int type, __global const float *a, float inv,
  *   y = res + act (alpha x' B^T + bias)
  * as gemv_panel for each row of A; y [M, N / 2] with swiglu (N / 2 a
  * multiple of QP), else [M, N]; res [M, ldr] when has_res.  Work-items
- * claim units of PB output panels (claim_unit) and compute each for every
- * row of A (a panel of K <= 1536 stays in L1 or L2 across the rows). */
+ * claim guided runs of output panels (claim_guided) and compute each for
+ * every row of A (a panel of K <= 1536 stays in L1 or L2 across the
+ * rows). */
 #define QGEMV(NAME, PANEL)                                                  \
 __kernel void                                                               \
 NAME (__global const float *A, uint ao, uint lda,                           \
@@ -251,21 +252,20 @@ NAME (__global const float *A, uint ao, uint lda,                           \
     __global const float *bias, uint biaso, int has_bias,                   \
     __global const float *res, uint reso, uint ldr, int has_res,            \
     __global const float *nw, uint nwo, int has_norm, float eps,            \
-    uint M, uint N, uint K, float alpha, uint PB, int swiglu,               \
+    uint M, uint N, uint K, float alpha, int swiglu,                        \
     volatile __global uint *ctr)                                            \
 {                                                                           \
   uint nblk = K / 32, nout = swiglu ? N / 2 : N;                            \
-  uint np = (nout + QP - 1) / QP, n_units = (np + PB - 1) / PB;             \
-  uint nwi_ = get_global_size (0);                                          \
-  for (uint u; (u = claim_unit (ctr)) < n_units;)                           \
-    for (uint p = u * PB; p < min (u * PB + PB, np); p++)                   \
+  uint np = (nout + QP - 1) / QP, p0, cnt;                                  \
+  while ((cnt = claim_guided (ctr, np, &p0)) > 0)                           \
+    for (uint p = p0; p < p0 + cnt; p++)                                    \
       for (uint m = 0; m < M; m++) {                                        \
         __global const float *a = A + ao + (ulong) m * lda;                 \
         float inv = has_norm ? row_rms_inv (a, K, eps) : 1.0f;              \
-        /* next: this panel for the next row, the next of the unit, or     \
-         * the likely next unit's first */                                  \
-        uint pn = m + 1 < M ? p : p + 1 < u * PB + PB ? p + 1               \
-            : (u + nwi_) * PB;                                              \
+        /* next: this panel for the next row, the run's next, or (a        \
+         * guess) the first one nobody has taken yet */                     \
+        uint pn = m + 1 < M ? p : p + 1 < p0 + cnt ? p + 1 : min (ctr[0],   \
+            np - 1);                                                        \
         PANEL (a, inv, nw + nwo, has_norm, B + bo, nblk, p, pn, np, nout,   \
             bias + biaso, has_bias, res + reso + (ulong) m * ldr, has_res,  \
             C + co + (ulong) m * ldc, alpha, swiglu);                       \

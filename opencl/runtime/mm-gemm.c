@@ -370,16 +370,14 @@ quant_gemv (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   gboolean swiglu = f && f->swiglu;
   MmTensor *res = f ? f->residual : NULL, *nw = f ? f->norm_w : NULL;
   guint64 panels = CEIL_DIV (swiglu ? s->N / 2 : s->N, QUANT_QP);
-  guint64 split = MIN (panels, target_items (g));
-  guint PB = CEIL_DIV (panels, split);
-  gsize gws = claim_items (g, CEIL_DIV (panels, PB));
+  gsize gws = claim_items (g, panels);
   MM_LAUNCH (g, k, 1, &gws, TRUE, MM_TENSOR (a), MM_UINT (s->lda),
       MM_TENSOR (b), MM_TENSOR (c), MM_UINT (s->ldc),
       MM_TENSOR (bias ? bias : c), MM_INT (bias != NULL),
       MM_TENSOR (res ? res : c), MM_UINT (res ? mm_tensor_cols (res) : 0),
       MM_INT (res != NULL), MM_TENSOR (nw ? nw : c), MM_INT (nw != NULL),
       MM_FLOAT (f ? f->eps : 0.0f), MM_UINT (s->M), MM_UINT (s->N),
-      MM_UINT (s->K), MM_FLOAT (s->alpha), MM_UINT (PB), MM_INT (swiglu),
+      MM_UINT (s->K), MM_FLOAT (s->alpha), MM_INT (swiglu),
       MM_MEM (mm_engine_work_counter (mm_graph_engine (g))));
   g_free (k);
   g_free (t);
