@@ -30,6 +30,23 @@ kernel_kv_store (__global const float *k, uint ko, __global const float *v,
   p##0, p##1, p##2, p##3, p##4, p##5, p##6, p##7,                           \
   p##8, p##9, p##10, p##11, p##12, p##13, p##14, p##15
 #define ATT_ZERO(i) float16 p##i = 0.0f;
+/* rows r0 .. r15 of a block: base + min (first + i, last) * stride */
+#define ATT_ROWS(base, first, last, stride)                                 \
+  __global const float *rb_ = (base);                                       \
+  uint rf_ = (first), rl_ = (last);                                         \
+  ulong rs_ = (stride);                                                     \
+  ATT_X16 (ATT_ROW)
+#define ATT_ROW(i)                                                          \
+  __global const float *r##i = rb_ + (ulong) min (rf_ + i, rl_) * rs_;
+/* p0 .. p15 = lane-wise sums of x [c] r<i> [c] over c < len (a multiple
+ * of 16) */
+#define ATT_DOTS16(x, len)                                                  \
+  ATT_X16 (ATT_ZERO)                                                        \
+  for (uint c_ = 0; c_ < (len); c_ += 16) {                                 \
+    float16 xv_ = vload16 (0, (x) + c_);                                    \
+    ATT_X16 (ATT_RFMA)                                                      \
+  }
+#define ATT_RFMA(i) p##i = fma (xv_, vload16 (0, r##i + c_), p##i);
 
 /* Lane i of the result: the sum of the lanes of p<i>.  Each step halves
  * the partial sums per row and doubles the rows per vector. */
@@ -72,20 +89,11 @@ attn_decode_rows (__global const float *q, uint ng,
 
   /* scores, -inf past n; rows past n read row n - 1 (in the cache) */
   for (uint j0 = 0; j0 < n; j0 += 16) {
-#define ATT_KROW(i)                                                         \
-    __global const float *k##i = kh + (ulong) min (j0 + i, n - 1) * d;
-    ATT_X16 (ATT_KROW)
-#undef ATT_KROW
+    ATT_ROWS (kh, j0, n - 1, d)
     int16 live = ATT_IOTA < (int16) (n - j0);
     for (uint g = 0; g < ng; g++) {
       __global const float *qg = q + (ulong) g * d;
-      ATT_X16 (ATT_ZERO)
-      for (uint c = 0; c < d16; c += 16) {
-        float16 qv = vload16 (0, qg + c);
-#define ATT_FMA(i) p##i = fma (qv, vload16 (0, k##i + c), p##i);
-        ATT_X16 (ATT_FMA)
-#undef ATT_FMA
-      }
+      ATT_DOTS16 (qg, d16)
       float16 sc = hsum16x16 (ATT_ARGS16 (p));
       if (d16 < d) {
         float t[16];
@@ -126,32 +134,26 @@ attn_decode_rows (__global const float *q, uint ng,
   int16 tail_live = ATT_IOTA < (int16) (n - n16);
   bool tail_vec = n16 + 16 <= n_ctx;
   for (uint c0 = 0; c0 < d; c0 += 16) {
-#define ATT_VROW(i)                                                         \
-    __global const float *v##i = vh + (ulong) min (c0 + i, d - 1) * n_ctx;  \
+    ATT_ROWS (vh, c0, d - 1, n_ctx)
+#define ATT_VPF(i)                                                          \
     if (c0 + 16 + i < d)                                                    \
-      MM_PREFETCH (v##i + (ulong) 16 * n_ctx, n * 4, 3)
-    ATT_X16 (ATT_VROW)
-#undef ATT_VROW
+      MM_PREFETCH (r##i + (ulong) 16 * n_ctx, n * 4, 3)
+    ATT_X16 (ATT_VPF)
+#undef ATT_VPF
     for (uint g = 0; g < ng; g++) {
       __global const float *sr = s + (ulong) g * ns;
-      ATT_X16 (ATT_ZERO)
-      for (uint j = 0; j < n16; j += 16) {
-        float16 pv = vload16 (0, sr + j);
-#define ATT_FMA(i) p##i = fma (pv, vload16 (0, v##i + j), p##i);
-        ATT_X16 (ATT_FMA)
-#undef ATT_FMA
-      }
+      ATT_DOTS16 (sr, n16)
       if (n16 < n) {
         float16 pv = vload16 (0, sr + n16);
 #define ATT_TAIL(i)                                                         \
         {                                                                   \
           float16 vv;                                                       \
           if (tail_vec) {                                                   \
-            vv = select ((float16) 0.0f, vload16 (0, v##i + n16), tail_live); \
+            vv = select ((float16) 0.0f, vload16 (0, r##i + n16), tail_live); \
           } else {                                                          \
             float t_[16];                                                   \
             for (uint l = 0; l < 16; l++)                                   \
-              t_[l] = n16 + l < n ? v##i[n16 + l] : 0.0f;                   \
+              t_[l] = n16 + l < n ? r##i[n16 + l] : 0.0f;                   \
             vv = vload16 (0, t_);                                           \
           }                                                                 \
           p##i = fma (pv, vv, p##i);                                        \

@@ -150,39 +150,60 @@ ops_layer (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
       l->w_down, NULL, &res2);
 }
 
-static gboolean
-check (MmEngine * e, MmGraph * g, const Case * c)
+#define ALIGN64(n) (((n) + 63) & ~(gsize) 63)
+
+/* A random layer of case @c (seed @s); with @host, the host values of
+ * its weights too: attn_norm, ffn_norm, bqkv, wqkv, wo, w_gate_up, w_down
+ * (g_free each). */
+static MmDecoderLayer
+random_layer (MmEngine * e, const Case * c, guint32 s, float *host[7])
 {
   gint nh = c->n_head, nkv = c->n_kv, hd = c->hd, d = c->d, F = c->ffn;
   gint nqkv = (nh + 2 * nkv) * hd;
-  gsize ncache = (gsize) nkv * c->n_ctx * hd;
-  guint32 s = d + 3 * nh + 7 * hd + c->pos;
-  float *x = mm_test_rand (d, s, -1, 1);
-  float *anw = mm_test_rand (d, s + 1, 0.5, 1.5);
-  float *fnw = mm_test_rand (d, s + 2, 0.5, 1.5);
-  float *bqkv = mm_test_rand (nqkv, s + 3, -0.5, 0.5);
-  float *kc = mm_test_rand (ncache, s + 4, -1, 1);
-  float *vc = mm_test_rand (ncache, s + 5, -1, 1);
-  float *wqkv = g_new (float, (gsize) nqkv * d);
-  float *wo = g_new (float, (gsize) d * nh * hd);
-  float *wgu = g_new (float, (gsize) 2 * F * d);
-  float *wdn = g_new (float, (gsize) d * F);
-  float *want = g_new (float, d);
-  float *kc_want = g_memdup2 (kc, ncache * sizeof (float));
-  float *vc_want = g_memdup2 (vc, ncache * sizeof (float));
-  gint64 sd = d, sb = nqkv, sk[3] = { nkv, c->n_ctx, hd };
-  gint64 sv[3] = { nkv, hd, c->n_ctx }, sx[2] = { 1, d };
-  MmDecoderLayer l = {.attn_norm = mm_test_weight (e, 1, &sd, anw),
-    .wqkv = quant_weight (e, c->t_qkv, nqkv, d, s + 6, wqkv),
-    .bqkv = c->bias ? mm_test_weight (e, 1, &sb, bqkv) : NULL,
-    .wo = quant_weight (e, c->t_o, d, nh * hd, s + 7, wo),
-    .ffn_norm = mm_test_weight (e, 1, &sd, fnw),
-    .w_gate_up = quant_weight (e, c->t_gu, 2 * F, d, s + 8, wgu),
-    .w_down = quant_weight (e, c->t_down, d, F, s + 9, wdn),
+  gint64 sd = d, sb = nqkv;
+  float *h[7] = { mm_test_rand (d, s + 1, 0.5, 1.5),
+    mm_test_rand (d, s + 2, 0.5, 1.5), mm_test_rand (nqkv, s + 3, -0.5, 0.5),
+    g_new (float, (gsize) nqkv * d), g_new (float, (gsize) d * nh * hd),
+    g_new (float, (gsize) 2 * F * d), g_new (float, (gsize) d * F)
+  };
+  MmDecoderLayer l = {.attn_norm = mm_test_weight (e, 1, &sd, h[0]),
+    .wqkv = quant_weight (e, c->t_qkv, nqkv, d, s + 6, h[3]),
+    .bqkv = c->bias ? mm_test_weight (e, 1, &sb, h[2]) : NULL,
+    .wo = quant_weight (e, c->t_o, d, nh * hd, s + 7, h[4]),
+    .ffn_norm = mm_test_weight (e, 1, &sd, h[1]),
+    .w_gate_up = quant_weight (e, c->t_gu, 2 * F, d, s + 8, h[5]),
+    .w_down = quant_weight (e, c->t_down, d, F, s + 9, h[6]),
     .n_head = nh,.eps = 1e-5f,.n_rot = c->n_rot,.rope_base = 10000.0f,
     .rope_freq_scale = 1.0f,.rope_mode = c->neox ? MM_ROPE_NEOX :
         MM_ROPE_NORMAL,.scale = 1.0f / sqrtf (hd)
   };
+  for (gint i = 0; i < 7; i++) {
+    if (host)
+      host[i] = h[i];
+    else
+      g_free (h[i]);
+  }
+  return l;
+}
+
+static gboolean
+check (MmEngine * e, MmGraph * g, const Case * c)
+{
+  gint nh = c->n_head, nkv = c->n_kv, hd = c->hd, d = c->d, F = c->ffn;
+  gsize ncache = (gsize) nkv * c->n_ctx * hd;
+  guint32 s = d + 3 * nh + 7 * hd + c->pos;
+  float *x = mm_test_rand (d, s, -1, 1);
+  float *kc = mm_test_rand (ncache, s + 4, -1, 1);
+  float *vc = mm_test_rand (ncache, s + 5, -1, 1);
+  float *want = g_new (float, d);
+  float *kc_want = g_memdup2 (kc, ncache * sizeof (float));
+  float *vc_want = g_memdup2 (vc, ncache * sizeof (float));
+  gint64 sk[3] = { nkv, c->n_ctx, hd };
+  gint64 sv[3] = { nkv, hd, c->n_ctx }, sx[2] = { 1, d };
+  float *hw[7];
+  MmDecoderLayer l = random_layer (e, c, s, hw);
+  float *anw = hw[0], *fnw = hw[1], *bqkv = hw[2], *wqkv = hw[3];
+  float *wo = hw[4], *wgu = hw[5], *wdn = hw[6];
   ref_layer (c, x, anw, wqkv, c->bias ? bqkv : NULL, wo, fnw, wgu, wdn,
       kc_want, vc_want, want);
   MmTensor *tk[2], *tv[2];
@@ -245,37 +266,6 @@ check (MmEngine * e, MmGraph * g, const Case * c)
   return ok;
 }
 
-#define ALIGN64(n) (((n) + 63) & ~(gsize) 63)
-
-/* A random layer of case @c (weights only) */
-static MmDecoderLayer
-random_layer (MmEngine * e, const Case * c, guint32 s)
-{
-  gint nh = c->n_head, nkv = c->n_kv, hd = c->hd, d = c->d, F = c->ffn;
-  gint nqkv = (nh + 2 * nkv) * hd;
-  gint64 sd = d, sb = nqkv;
-  float *anw = mm_test_rand (d, s + 1, 0.5, 1.5);
-  float *fnw = mm_test_rand (d, s + 2, 0.5, 1.5);
-  float *bqkv = mm_test_rand (nqkv, s + 3, -0.5, 0.5);
-  float *w = g_new (float, (gsize) 2 * F * MAX (d, nh * hd));
-  MmDecoderLayer l = {.attn_norm = mm_test_weight (e, 1, &sd, anw),
-    .wqkv = quant_weight (e, c->t_qkv, nqkv, d, s + 6, w),
-    .bqkv = c->bias ? mm_test_weight (e, 1, &sb, bqkv) : NULL,
-    .wo = quant_weight (e, c->t_o, d, nh * hd, s + 7, w),
-    .ffn_norm = mm_test_weight (e, 1, &sd, fnw),
-    .w_gate_up = quant_weight (e, c->t_gu, 2 * F, d, s + 8, w),
-    .w_down = quant_weight (e, c->t_down, d, F, s + 9, w),
-    .n_head = nh,.eps = 1e-5f,.n_rot = c->n_rot,.rope_base = 10000.0f,
-    .rope_freq_scale = 1.0f,.rope_mode = c->neox ? MM_ROPE_NEOX :
-        MM_ROPE_NORMAL,.scale = 1.0f / sqrtf (hd)
-  };
-  g_free (anw);
-  g_free (fnw);
-  g_free (bqkv);
-  g_free (w);
-  return l;
-}
-
 static guint
 layer_parts (MmDecoderLayer * l, MmTensor ** p[7])
 {
@@ -318,7 +308,7 @@ check_run (MmEngine * e, MmGraph * g, const Case * c, gint n)
   float *kv[2][2];
   gboolean ok = TRUE;
   for (gint i = 0; i < n; i++) {
-    l[i] = random_layer (e, c, 1000 * i + 17);
+    l[i] = random_layer (e, c, 1000 * i + 17, NULL);
     MmTensor **p[7];
     guint np = layer_parts (&l[i], p);
     if (i == 0)
