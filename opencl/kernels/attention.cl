@@ -75,15 +75,19 @@ hsum16x16 (float16 p0, float16 p1, float16 p2, float16 p3, float16 p4,
 #define ATT_IOTA (int16) (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
 /* Query rows q, q + d, ... (ng of them, grouped-query heads of one KV
- * head) against the first n positions of that head (keys kh [n_ctx, d],
- * values vh [d, n_ctx]): scores into s, s + ns, ... (scratch, ns = n
- * rounded up to 16), their softmax, then y = p V into y, y + d, ...  A
+ * head) against n positions of that head (keys kh [n, d], values vh
+ * [d, n_ctx] from its first column; @room columns of each V^T row exist
+ * from there): scores into s, s + ns, ... (scratch, ns = n rounded up
+ * to 16), their softmax, then y = p V into y, y + d, ...  With @ml, y is
+ * left unnormalised and ml [2 g], ml [2 g + 1] get row g's maximum score
+ * and sum of exp (score - maximum) (a chunk of the keys, attn_merge).  A
  * block of keys or V^T rows is read from memory once for the ng rows;
  * each row's arithmetic is the same for any ng (same bits). */
 inline void
 attn_decode_rows (__global const float *q, uint ng,
     __global const float *kh, __global const float *vh, __global float *s,
-    __global float *y, uint d, uint n_ctx, uint n, float scale)
+    __global float *y, uint d, uint n_ctx, uint room, uint n, float scale,
+    __global float *ml)
 {
   uint ns = (n + 15) & ~15u, n16 = n & ~15u, d16 = d & ~15u;
 
@@ -123,6 +127,11 @@ attn_decode_rows (__global const float *q, uint ng,
       s16 += e;
     }
     float sum = hsum16 (s16), inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    if (ml) {
+      ml[2 * g] = mx;
+      ml[2 * g + 1] = sum;
+      continue;
+    }
     for (uint j = 0; j < ns; j += 16)
       vstore16 (vload16 (0, sr + j) * inv, 0, sr + j);
   }
@@ -132,7 +141,7 @@ attn_decode_rows (__global const float *q, uint ng,
    * miss); positions past n count 0 (their values are selected away,
    * never multiplied: the cache past n may hold anything) */
   int16 tail_live = ATT_IOTA < (int16) (n - n16);
-  bool tail_vec = n16 + 16 <= n_ctx;
+  bool tail_vec = n16 + 16 <= room;
   for (uint c0 = 0; c0 < d; c0 += 16) {
     ATT_ROWS (vh, c0, d - 1, n_ctx)
 #define ATT_VPF(i)                                                          \
@@ -175,23 +184,86 @@ attn_decode_rows (__global const float *q, uint ng,
   }
 }
 
+/* Decode splits a head's keys into chunks of at least ATT_CHUNK_MIN
+ * (up to nck_max, as the host asks) so that several cores share one KV
+ * head; chunk c holds keys [c ch, min (n, c ch + ch)), ch = n / nck
+ * rounded up. */
+#ifndef ATT_CHUNK_MIN
+#define ATT_CHUNK_MIN 64
+#endif
+
+inline uint
+att_chunks (uint n, uint nck_max)
+{
+  return clamp (n / ATT_CHUNK_MIN, 1u, max (nck_max, 1u));
+}
+
+/* Chunk c of nck of attn_decode_rows's keys [0, n) (kh, vh at key 0):
+ * normalised into y when nck is 1, else unnormalised with its (max, sum)
+ * in ml. */
+inline void
+attn_decode_chunk (__global const float *q, uint ng,
+    __global const float *kh, __global const float *vh, __global float *s,
+    __global float *y, __global float *ml, uint d, uint n_ctx, uint n,
+    float scale, uint c, uint nck)
+{
+  uint ch = (n + nck - 1) / nck, j0 = c * ch;
+  attn_decode_rows (q, ng, kh + (ulong) j0 * d, vh + j0, s, y, d, n_ctx,
+      n_ctx - j0, min (n, j0 + ch) - j0, scale, nck > 1 ? ml : 0);
+}
+
+/* y [g][d] for ng rows from nck chunks' unnormalised outputs (chunk c's
+ * row g at op + c ostr + g d) and (max, sum) pairs (at ml + c mlstr +
+ * 2 g): each chunk weighted by exp (max_c - max) / total. */
+inline void
+attn_merge (__global const float *op, ulong ostr, __global const float *ml,
+    ulong mlstr, uint nck, uint ng, uint d, __global float *y)
+{
+  for (uint g = 0; g < ng; g++) {
+    float mx = -INFINITY, sum = 0.0f;
+    for (uint c = 0; c < nck; c++)
+      mx = fmax (mx, ml[c * mlstr + 2 * g]);
+    for (uint c = 0; c < nck; c++)
+      sum += exp (ml[c * mlstr + 2 * g] - mx) * ml[c * mlstr + 2 * g + 1];
+    for (uint c = 0; c < nck; c++) {
+      float w = exp (ml[c * mlstr + 2 * g] - mx) / sum;
+      __global const float *o = op + c * ostr + (ulong) g * d;
+      __global float *yr = y + (ulong) g * d;
+      for (uint i = 0; i < d; i++)
+        yr[i] = c == 0 ? w * o[i] : fma (w, o[i], yr[i]);
+    }
+  }
+}
+
 /* Few queries (decode): one (head, query) per work-item, three passes
- * over the head's cache (attn_decode_rows), scores in s [n_head, nq,
- * n_kv rounded up to 16] (scratch).  Query i sees keys j <= i + causal (causal < 0: all
- * n_kv). */
+ * over each chunk of the head's cache (attn_decode_chunk, up to nck_max
+ * chunks, then attn_merge), scores in s [n_head, nq, n_kv rounded up to
+ * 16], chunks' outputs in op [n_head, nq, nck_max, d] and their (max,
+ * sum) in ml [n_head, nq, nck_max, 2] (scratch).  Query i sees keys j <=
+ * i + causal (causal < 0: all n_kv). */
 __kernel void
 kernel_attn_decode (__global const float *q, uint qo,
     __global const float *kc, uint kco, __global const float *vc, uint vco,
-    __global float *s, uint so, __global float *y, uint yo, uint nq,
+    __global float *s, uint so, __global float *y, uint yo,
+    __global float *op, uint opo, __global float *ml, uint mlo, uint nq,
     uint n_head, uint n_kv_head, uint d, uint n_ctx, uint n_kv, float scale,
-    int causal)
+    int causal, uint nck_max)
 {
   uint h = GID0, i = GID1, hk = h / (n_head / n_kv_head);
   uint n = causal >= 0 ? min (n_kv, i + (uint) causal + 1) : n_kv;
-  attn_decode_rows (q + qo + ((ulong) i * n_head + h) * d, 1,
-      kc + kco + (ulong) hk * n_ctx * d, vc + vco + (ulong) hk * d * n_ctx,
-      s + so + ((ulong) h * nq + i) * ((n_kv + 15) & ~15u),
-      y + yo + ((ulong) i * n_head + h) * d, d, n_ctx, n, scale);
+  uint nck = att_chunks (n, nck_max), hi = h * nq + i;
+  __global const float *qr = q + qo + ((ulong) i * n_head + h) * d;
+  __global const float *kh = kc + kco + (ulong) hk * n_ctx * d;
+  __global const float *vh = vc + vco + (ulong) hk * d * n_ctx;
+  __global float *sr = s + so + (ulong) hi * ((n_kv + 15) & ~15u);
+  __global float *yr = y + yo + ((ulong) i * n_head + h) * d;
+  __global float *o = op + opo + (ulong) hi * nck_max * d;
+  __global float *m = ml + mlo + (ulong) hi * nck_max * 2;
+  for (uint c = 0; c < nck; c++)
+    attn_decode_chunk (qr, 1, kh, vh, sr, nck > 1 ? o + c * d : yr,
+        m + 2 * c, d, n_ctx, n, scale, c, nck);
+  if (nck > 1)
+    attn_merge (o, d, m, 2, nck, 1, d, yr);
 }
 
 /* Head hh of token t of a fused projection row xr (q heads, then k, then

@@ -25,14 +25,17 @@
  * idle cores each) separates them.  Layer l reads x (l = 0) or a scratch
  * row, and writes y (the last) or the other scratch row.
  *
- * Units of a layer, in order: QKV panels; KV heads (RoPE of the head's query
- * heads, its key and value into the cache, then attention for all its
- * query heads, each cache row read once for them); output panels (o +
- * residual); gate/up panels (SwiGLU); output panels (down + residual).
+ * Units of a layer, in order: QKV panels; chunks of a KV head's keys
+ * (RoPE of the head's query heads, the new key and value into the cache
+ * in the chunk that holds them, then attention for all the head's query
+ * heads over the chunk, each cache row read once for them; the chunk to
+ * finish last merges the chunks); output panels (o + residual); gate/up
+ * panels (SwiGLU); output panels (down + residual).
  *
  * Scratch sc (offsets in floats): qkv [(n_head + 2 n_kv_head) hd],
- * q [n_head hd], att [n_head hd], s [n_head, n_kv rounded up to 16],
- * xm [d], h [ffn], ly [2 d] (outputs of all but the last layer).
+ * q [nck, n_head hd], att [n_head hd], s [n_head nck, nsc], op [nck,
+ * n_head hd], ml [nck, n_head, 2], merges [n_kv_head] (uint), xm [d],
+ * h [ffn], ly [2 d] (outputs of all but the last layer).
  */
 
 /* Lines of a waiting unit's weights prefetched (DEC_WAIT_LINES x 64
@@ -70,7 +73,8 @@ unit_data (uint u, uint upl, const uint * end, __global const uchar * wqkv,
 __kernel void
 kernel_decoder_layer (__global const float *x0, uint xo,
     __global float *y_last, uint yo, __global float *sc, uint qkvo, uint qo,
-    uint ao, uint so, uint xmo, uint ho, uint lyo,
+    uint ao, uint so, uint opo, uint mlo, uint cto, uint xmo, uint ho,
+    uint lyo, uint nck_max,
     __global const float *anw0, uint anwo,
     __global const uchar *wqkv0, uint wqkvo, int tqkv,
     __global const float *bqkv0, uint bqkvo, int has_bqkv,
@@ -90,17 +94,24 @@ kernel_decoder_layer (__global const float *x0, uint xo,
   uint npq = (nqkv + QP - 1) / QP, npd = (d + QP - 1) / QP;
   uint npf = (ffn + QP - 1) / QP;
   uint nwi = get_global_size (0);
-  uint grp = n_head / n_kv_head, ns = (n_kv + 15) & ~15u;
+  /* attention units: chunks of the keys of a KV head (attn_decode_chunk),
+   * each with its own roped copy of the head's queries and scores rows
+   * of nsc; the last chunk holds the new position and stores its key and
+   * value; the last to finish merges (counts in merges) */
+  uint grp = n_head / n_kv_head, nck = att_chunks (n_kv, nck_max);
+  uint nsc = (((n_kv + nck - 1) / nck) + 15) & ~15u;
   /* phase ends within a layer; upl units a layer */
   uint end[5];
   end[0] = npq;
-  end[1] = end[0] + n_kv_head;
+  end[1] = end[0] + n_kv_head * nck;
   end[2] = end[1] + npd;
   end[3] = end[2] + npf;
   end[4] = end[3] + npd;
   uint upl = end[4], n_units = n_layers * upl;
   __global float *qkv = sc + qkvo, *q = sc + qo, *att = sc + ao;
   __global float *s = sc + so, *xm = sc + xmo, *h = sc + ho;
+  __global float *op = sc + opo, *ml = sc + mlo;
+  volatile __global uint *merges = (volatile __global uint *) (sc + cto);
   __global float *ly = sc + lyo;
   /* 1 / RMS of x and xm, once known, for layer cur */
   float inv_x = -1.0f, inv_m = -1.0f;
@@ -111,7 +122,7 @@ kernel_decoder_layer (__global const float *x0, uint xo,
   /* Runs: panels in runs of a quarter of what is left of the phase per
    * work-item (guided scheduling): each work-item streams adjacent
    * panels, runs shrink towards the phase's end so the work-items finish
-   * it together.  KV heads one at a time. */
+   * it together.  Attention chunks one at a time. */
 #define END_OF_PHASE(r)                                                     \
   ((r) < end[0] ? end[0] : (r) < end[1] ? end[1] : (r) < end[2] ? end[2] :  \
       (r) < end[3] ? end[3] : end[4])
@@ -159,23 +170,41 @@ kernel_decoder_layer (__global const float *x0, uint xo,
         pn = nx > u0 && nx < l * upl + end[ph] ? nx - l * upl - base : pn;
       }
       if (ph == 0) {
+        if (i == 0)
+          for (uint k = 0; k < n_kv_head; k++)
+            merges[k] = 0;
         if (inv_x < 0.0f)
           inv_x = row_rms_inv (x, d, eps);
         gemv_panel (tqkv, x, inv_x, anw, 1, wqkv, d / 32, i, pn, npq, nqkv,
             bqkv, has_bqkv, x, 0, qkv, 1.0f, 0);
       } else if (ph == 1) {
-        uint h0 = i * grp;
-        for (uint h = h0; h < h0 + grp; h++)
-          rope_qkv_store_head (qkv, cs + cso, q, kc, vc, h, n_head,
+        uint hk = i / nck, c = i % nck, h0 = hk * grp;
+        __global float *qc = q + (ulong) c * qd;
+        for (uint hh = h0; hh < h0 + grp; hh++)
+          rope_qkv_store_head (qkv, cs + cso, qc, kc, vc, hh, n_head,
               n_kv_head, hd, n_rot, neox, n_ctx, pos);
-        rope_qkv_store_head (qkv, cs + cso, q, kc, vc, n_head + i, n_head,
-            n_kv_head, hd, n_rot, neox, n_ctx, pos);
-        rope_qkv_store_head (qkv, cs + cso, q, kc, vc, n_head + n_kv_head + i,
-            n_head, n_kv_head, hd, n_rot, neox, n_ctx, pos);
-        attn_decode_rows (q + (ulong) h0 * hd, grp,
-            kc + (ulong) i * n_ctx * hd, vc + (ulong) i * hd * n_ctx,
-            s + (ulong) h0 * ns, att + (ulong) h0 * hd, hd, n_ctx, n_kv,
-            scale);
+        if (c == nck - 1) {
+          rope_qkv_store_head (qkv, cs + cso, qc, kc, vc, n_head + hk,
+              n_head, n_kv_head, hd, n_rot, neox, n_ctx, pos);
+          rope_qkv_store_head (qkv, cs + cso, qc, kc, vc,
+              n_head + n_kv_head + hk, n_head, n_kv_head, hd, n_rot, neox,
+              n_ctx, pos);
+        }
+        attn_decode_chunk (qc + (ulong) h0 * hd, grp,
+            kc + (ulong) hk * n_ctx * hd, vc + (ulong) hk * hd * n_ctx,
+            s + (ulong) i * grp * nsc,
+            nck > 1 ? op + (ulong) c * qd + h0 * hd : att + (ulong) h0 * hd,
+            ml + ((ulong) c * n_head + h0) * 2, hd, n_ctx, n_kv, scale, c,
+            nck);
+        if (nck > 1) {
+          mem_fence (CLK_GLOBAL_MEM_FENCE);
+          if (atomic_inc (merges + hk) == nck - 1) {
+            mem_fence (CLK_GLOBAL_MEM_FENCE);
+            attn_merge (op + (ulong) h0 * hd, qd, ml + h0 * 2, 2 * n_head,
+                nck, grp, hd, att + (ulong) h0 * hd);
+            atomic_xchg (merges + hk, 0u);
+          }
+        }
       } else if (ph == 2) {
         gemv_panel (two, att, 1.0f, anw, 0, wo, qd / 32, i, pn, npd, d, bqkv,
             0, x, 1, xm, 1.0f, 0);

@@ -804,6 +804,20 @@ mm_rope_qkv_store (MmGraph * g, MmTensor * qkv, gint n_head, gint pos0,
  * query); more go through the batched GEMMs. */
 #define ATTN_DECODE_MAX_Q 4
 
+/* Chunks of a KV head's keys decode attention may split into
+ * (attention.cl's att_chunks, which keeps chunks of >= 64 keys): on CPU
+ * devices enough for two units a core over all KV heads (3 KV heads on
+ * 2 cores: 6 units, not 2 on one core and 1 on the other); elsewhere the
+ * work-items are many already. */
+static guint
+attn_decode_chunks (MmEngine * e, gint64 n_kv_head)
+{
+  if (mm_engine_device_class (e) != MM_DEVICE_CLASS_CPU)
+    return 1;
+  gint64 cu = mm_engine_compute_units (e);
+  return CLAMP (CEIL_DIV (2 * cu, MAX (n_kv_head, 1)), 1, 16);
+}
+
 MmTensor *
 mm_attention_cached (MmGraph * g, MmTensor * q, MmTensor * k_cache,
     MmTensor * v_cache, gint n_kv, float scale, gint causal_offset)
@@ -824,14 +838,20 @@ mm_attention_cached (MmGraph * g, MmTensor * q, MmTensor * k_cache,
   if (nq > ATTN_DECODE_MAX_Q)
     return attention_gemm (g, q, k_cache, d, n_ctx * d, v_cache, n_ctx,
         d * n_ctx, n_kv, Hkv, NULL, scale, causal_offset);
-  gint64 ss[3] = { H, nq, ROUND_UP (n_kv, 16) };   /* kernel_attn_decode */
+  /* scratch of kernel_attn_decode: scores, chunks' outputs and stats */
+  guint nck = attn_decode_chunks (mm_graph_engine (g), Hkv);
+  gint64 ss[3] = { H, nq, ROUND_UP (n_kv, 16) };
+  gint64 so[3] = { H * nq, nck, d }, sm[3] = { H * nq, nck, 2 };
   MmTensor *s = mm_graph_tensor (g, MM_DTYPE_F32, 3, ss);
+  MmTensor *op = mm_graph_tensor (g, MM_DTYPE_F32, 3, so);
+  MmTensor *ml = mm_graph_tensor (g, MM_DTYPE_F32, 3, sm);
   MmTensor *y = mm_graph_tensor_2d (g, nq, H * d);
   gsize gws[2] = { H, nq };
   MM_LAUNCH (g, "kernel_attn_decode", 2, gws, TRUE, MM_TENSOR (q),
       MM_TENSOR (k_cache), MM_TENSOR (v_cache), MM_TENSOR (s), MM_TENSOR (y),
-      MM_UINT (nq), MM_UINT (H), MM_UINT (Hkv), MM_UINT (d), MM_UINT (n_ctx),
-      MM_UINT (n_kv), MM_FLOAT (scale), MM_INT (causal_offset));
+      MM_TENSOR (op), MM_TENSOR (ml), MM_UINT (nq), MM_UINT (H),
+      MM_UINT (Hkv), MM_UINT (d), MM_UINT (n_ctx), MM_UINT (n_kv),
+      MM_FLOAT (scale), MM_INT (causal_offset), MM_UINT (nck));
   return y;
 }
 
@@ -900,18 +920,24 @@ mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
     return mm_graph_dead (g);
   MmTensor *cs = rope_table (g, 1, pos, l->n_rot, l->rope_base,
       l->rope_freq_scale);
-  /* scratch: qkv, q, att, scores, xm, h, layer outputs
-   * (kernel_decoder_layer) */
-  gint64 off[8];
+  /* scratch (kernel_decoder_layer): qkv, q (a copy per chunk), att,
+   * scores (nck chunks of at most n / nck rounded up, each padded to 16:
+   * at most n + 16 nck a head), chunks' outputs, their (max, sum), merge
+   * counts, xm, h, layer outputs */
+  guint nck = attn_decode_chunks (e, Hkv);
+  gint64 off[11];
   off[0] = 0;
   off[1] = off[0] + nqkv;
-  off[2] = off[1] + qd;
+  off[2] = off[1] + nck * qd;
   off[3] = off[2] + qd;
-  off[4] = off[3] + l->n_head * (gint64) ROUND_UP (pos + 1, 16);
-  off[5] = off[4] + d;
-  off[6] = off[5] + ffn;
-  off[7] = off[6] + 2 * d;
-  MmTensor *sc = mm_graph_tensor (g, MM_DTYPE_F32, 1, &off[7]);
+  off[4] = off[3] + l->n_head * (ROUND_UP (pos + 1, 16) + 16 * (gint64) nck);
+  off[5] = off[4] + nck * qd;
+  off[6] = off[5] + nck * l->n_head * 2;
+  off[7] = off[6] + ROUND_UP (Hkv, 16);
+  off[8] = off[7] + d;
+  off[9] = off[8] + ffn;
+  off[10] = off[9] + 2 * d;
+  MmTensor *sc = mm_graph_tensor (g, MM_DTYPE_F32, 1, &off[10]);
   MmTensor *y = mm_graph_tensor_2d (g, 1, d);
   if (!mm_graph_ok (g))
     return mm_graph_dead (g);
@@ -922,7 +948,8 @@ mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
       MM_TENSOR (y), MM_MEM (sc->buf), MM_UINT (so + off[0]),
       MM_UINT (so + off[1]), MM_UINT (so + off[2]), MM_UINT (so + off[3]),
       MM_UINT (so + off[4]), MM_UINT (so + off[5]), MM_UINT (so + off[6]),
-      MM_TENSOR (l->attn_norm), MM_TENSOR (l->wqkv), MM_INT (l->wqkv->dtype),
+      MM_UINT (so + off[7]), MM_UINT (so + off[8]), MM_UINT (so + off[9]),
+      MM_UINT (nck), MM_TENSOR (l->attn_norm), MM_TENSOR (l->wqkv), MM_INT (l->wqkv->dtype),
       MM_TENSOR (b), MM_INT (l->bqkv != NULL),
       MM_TENSOR (l->wo), MM_INT (l->wo->dtype), MM_TENSOR (l->ffn_norm),
       MM_TENSOR (l->w_gate_up), MM_INT (l->w_gate_up->dtype),

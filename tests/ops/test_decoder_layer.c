@@ -448,6 +448,9 @@ main (void)
     {160, 3, 3, 32, 96, 20, 50, 49, FALSE, FALSE, Q4, Q41, Q8, Q4},
     {64, 8, 2, 8, 160, 8, 33, 17, FALSE, TRUE, Q8, Q4, Q41, Q8},
     {128, 6, 2, 48, 224, 48, 97, 96, TRUE, FALSE, Q41, Q41, Q41, Q41},
+    /* one KV head, a long history: the keys split into chunks (on a
+     * CPU device), merged */
+    {128, 4, 1, 32, 160, 32, 401, 390, FALSE, FALSE, Q8, Q4, Q8, Q41},
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     ok &= check (e, g, &cases[i]);
