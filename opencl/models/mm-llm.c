@@ -431,20 +431,17 @@ llm_move_run (MmLlm * llm, gint i0, gint n, gsize stride, GError ** error)
   cl_mem buf = mm_engine_alloc (llm->engine, stride * n, "LLM layers", error);
   if (buf == NULL)
     return FALSE;
-  cl_command_queue q = mm_engine_queue (llm->engine);
-  cl_int rc = CL_SUCCESS;
-  for (gint i = i0; i < i0 + n && rc == CL_SUCCESS; i++) {
+  gboolean ok = TRUE;
+  for (gint i = i0; i < i0 + n && ok; i++) {
     MmTensor **p[7];
     guint np = layer_parts (&llm->layers[i], p);
     gsize at = (i - i0) * stride;
-    for (guint j = 0; j < np && rc == CL_SUCCESS; j++) {
+    for (guint j = 0; j < np && ok; j++) {
       MmTensor *t = *p[j];
       gsize span = mm_tensor_span (t);
-      rc = clEnqueueCopyBuffer (q, t->buf, buf, t->offset, at, span, 0, NULL,
-          NULL);
-      if (rc == CL_SUCCESS)
-        rc = clFinish (q);
-      if (rc == CL_SUCCESS) {
+      ok = mm_engine_copy (llm->engine, t->buf, t->offset, buf, at, span,
+          error);
+      if (ok) {
         *p[j] = mm_tensor_new_in (t, buf, at);
         mm_tensor_free (t);
       }
@@ -452,13 +449,10 @@ llm_move_run (MmLlm * llm, gint i0, gint n, gsize stride, GError ** error)
     }
   }
   clReleaseMemObject (buf);
-  if (rc != CL_SUCCESS) {
-    g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_OUT_OF_MEMORY,
-        "%s: copying layers %d-%d into one buffer failed (OpenCL error %d)",
-        llm->id, i0, i0 + n - 1, rc);
-    return FALSE;
-  }
-  return TRUE;
+  if (!ok)
+    g_prefix_error (error, "%s: copying layers %d-%d into one buffer: ",
+        llm->id, i0, i0 + n - 1);
+  return ok;
 }
 
 static gboolean

@@ -607,6 +607,21 @@ mm_engine_read (MmEngine * e, cl_mem buf, gsize offset, gsize size, void *dst,
 }
 
 gboolean
+mm_engine_copy (MmEngine * e, cl_mem src, gsize src_offset, cl_mem dst,
+    gsize dst_offset, gsize size, GError ** error)
+{
+  if (size == 0)
+    return TRUE;
+  mm_engine_lock (e);
+  cl_int err = clEnqueueCopyBuffer (e->queue, src, dst, src_offset,
+      dst_offset, size, 0, NULL, NULL);
+  if (err == CL_SUCCESS)
+    err = clFinish (e->queue);
+  mm_engine_unlock (e);
+  return mm_cl_check (err, "clEnqueueCopyBuffer", error);
+}
+
+gboolean
 mm_engine_profiling (MmEngine * e)
 {
   return e->profiling;

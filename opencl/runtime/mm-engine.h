@@ -79,6 +79,9 @@ gboolean mm_engine_write (MmEngine * engine, cl_mem buf, gsize offset,
     gsize size, const void *src, GError ** error);
 gboolean mm_engine_read (MmEngine * engine, cl_mem buf, gsize offset,
     gsize size, void *dst, GError ** error);
+/* Device-to-device copy, finished on return. */
+gboolean mm_engine_copy (MmEngine * engine, cl_mem src, gsize src_offset,
+    cl_mem dst, gsize dst_offset, gsize size, GError ** error);
 
 const gchar *mm_cl_strerror (cl_int code);
 

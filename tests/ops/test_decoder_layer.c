@@ -283,9 +283,9 @@ layer_parts (MmDecoderLayer * l, MmTensor ** p[7])
 static MmTensor *
 copy_into (MmEngine * e, MmTensor * t, cl_mem buf, gsize at)
 {
-  clEnqueueCopyBuffer (mm_engine_queue (e), t->buf, buf, t->offset, at,
-      mm_tensor_span (t), 0, NULL, NULL);
-  clFinish (mm_engine_queue (e));
+  gboolean ok = mm_engine_copy (e, t->buf, t->offset, buf, at,
+      mm_tensor_span (t), NULL);
+  g_assert_true (ok);
   return mm_tensor_new_in (t, buf, at);
 }
 
