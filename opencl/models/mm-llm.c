@@ -455,6 +455,15 @@ llm_move_run (MmLlm * llm, gint i0, gint n, gsize stride, GError ** error)
   return ok;
 }
 
+/* Bytes of one layer's K (or V) cache, rounded up to 64 */
+static gsize
+llm_cache_bytes (MmLlm * llm)
+{
+  const MmLlmHp *hp = &llm->hp;
+  return ALIGN64 ((gsize) hp->n_kv_head * llm->n_ctx * hp->head_dim *
+      sizeof (float));
+}
+
 static gboolean
 llm_make_runs (MmLlm * llm, GError ** error)
 {
@@ -467,10 +476,14 @@ llm_make_runs (MmLlm * llm, GError ** error)
     llm->run[i] = 1;
   if (mm_engine_device_class (llm->engine) != MM_DEVICE_CLASS_CPU)
     return TRUE;
+  /* a run's weights and each of its caches are one allocation */
+  gsize max_alloc = mm_engine_max_alloc (llm->engine);
+  gsize wcap = MIN (LLM_RUN_MAX_BYTES, max_alloc), kvs = llm_cache_bytes (llm);
   for (gint i = 0, n; i < nl; i += n) {
     gsize stride = layer_run_bytes (&llm->layers[i]);
     n = 1;
-    while (stride > 0 && i + n < nl && stride * (n + 1) <= LLM_RUN_MAX_BYTES
+    while (stride > 0 && i + n < nl && stride * (n + 1) <= wcap
+        && kvs * (n + 1) <= max_alloc
         && layer_run_bytes (&llm->layers[i + n]) == stride
         && layers_alike (&llm->layers[i], &llm->layers[i + n]))
       n++;
@@ -501,7 +514,7 @@ llm_alloc_cache (MmLlm * llm, GError ** error)
   kt.n_dims = vt.n_dims = 3;
   memcpy (kt.shape, sk, sizeof sk);
   memcpy (vt.shape, sv, sizeof sv);
-  llm->kv_stride = ALIGN64 (mm_tensor_nbytes (&kt));
+  llm->kv_stride = llm_cache_bytes (llm);
   for (gint i = 0, n; i < hp->n_layer; i += n) {
     n = MAX (llm->run[i], 1);
     for (gint c = 0; c < 2; c++) {
