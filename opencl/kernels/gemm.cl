@@ -133,7 +133,7 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
 #define ROW_SCALE(i)                                                        \
   float rs_##i = alpha * (has_rs ? rs[rso + m0 + min ((uint) (i), mc - 1)] : 1.0f);
 #define RES_ADD_ROW(i) TILE_ROW_VECS (RES_ADD, i)
-#define RES_ADD(i, j) c##i##_##j += vload16 (j, rl + (i) * ldl);
+#define RES_ADD(i, j) c##i##_##j += vload16 (j, cl + (i) * ldl);
 #define BIAS_LOAD(j) bv##j = vload16 (j, t);
 #define ROW_OFFSET(i) uint ro##i = min ((uint) (i), mc - 1) * lda;
 #define ROW_FMA(i)                                                          \
@@ -153,35 +153,25 @@ GEMM_PACK (kernel_gemm_pack_f16, ushort, ushort16)
 /* A tile of C at ct (rows ldc apart) into the accumulators, the residual
  * tile at rt (rows ldr apart) added to them, the accumulators stored to
  * ct; edge tiles (not full: mc rows, nc columns) go through the private
- * tile t. */
-#define TILE_LOAD_C(ct, ldc)                                                \
+ * tile t (zero past the edge).  TILE_READ runs ROW on each row of the
+ * tile at src (rows lds apart) as cl. */
+#define TILE_READ(src, lds, ROW)                                            \
   {                                                                         \
   if (full) {                                                               \
-    __global const float *cl = (ct);                                        \
-    uint ldl = (ldc);                                                       \
-    TILE_ROWS (ACC_LOAD_ROW)                                                \
+    __global const float *cl = (src);                                       \
+    uint ldl = (lds);                                                       \
+    TILE_ROWS (ROW)                                                         \
   } else {                                                                  \
     float *cl = t;                                                          \
     uint ldl = GEMM_NR;                                                     \
     for (uint i_ = 0; i_ < GEMM_MR * GEMM_NR; i_++)                         \
       t[i_] = 0.0f;                                                         \
-    TILE_COPY (t, GEMM_NR, ct, ldc, mc, nc)                                 \
-    TILE_ROWS (ACC_LOAD_ROW)                                                \
+    TILE_COPY (t, GEMM_NR, src, lds, mc, nc)                                \
+    TILE_ROWS (ROW)                                                         \
   }                                                                         \
   }
-#define TILE_ADD_RES(rt, ldr)                                               \
-  {                                                                         \
-  if (full) {                                                               \
-    __global const float *rl = (rt);                                        \
-    uint ldl = (ldr);                                                       \
-    TILE_ROWS (RES_ADD_ROW)                                                 \
-  } else {                                                                  \
-    float *rl = t;                                                          \
-    uint ldl = GEMM_NR;                                                     \
-    TILE_COPY (t, GEMM_NR, rt, ldr, mc, nc)                                 \
-    TILE_ROWS (RES_ADD_ROW)                                                 \
-  }                                                                         \
-  }
+#define TILE_LOAD_C(ct, ldc) TILE_READ (ct, ldc, ACC_LOAD_ROW)
+#define TILE_ADD_RES(rt, ldr) TILE_READ (rt, ldr, RES_ADD_ROW)
 #define TILE_STORE_C(ct, ldc)                                               \
   {                                                                         \
   if (full) {                                                               \

@@ -679,8 +679,8 @@ read_preprocessor (MmWhisper * w, const gchar * dir, MmMelParams * p,
 
 /* Matrices that only mm_linear reads go to the GEMM's panel layout once
  * (cross-attention V projections are the A side of a GEMM, values_t, and
- * the token embedding is also gathered by row: those stay as they are; quantised matrices are already
- * in the quantised GEMM's panels).  Conv kernels become their 2-D
+ * the token embedding is also gathered by row: those stay as they are;
+ * quantised matrices are already in the quantised GEMM's panels).  Conv kernels become their 2-D
  * [out, in x k] form first. */
 gboolean
 mm_whisper_pack_weights (MmWhisper * w, GError ** error)

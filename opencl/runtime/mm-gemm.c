@@ -74,7 +74,6 @@ check_gemm (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
  * (mm_gemm_pack_weight) take the tiled kernel from M = 4 on. */
 #define TILED_MIN_M 48
 
-
 /* Work-items per launch we aim for: PoCL's pthread device hands
  * work-groups (here: one work-item each) to its threads as they free up,
  * so 24 per core keep the cores balanced while each item still owns a
@@ -524,6 +523,19 @@ mm_gemm_pack_rows (MmGraph * g, MmTensor * src, gint64 ld, gint64 sbatch,
 /* Mirror of attention.cl's FA_D_MAX. */
 #define FLASH_D_MAX 256
 
+/* MM_NO_FLASH, read once */
+static gboolean
+no_flash (void)
+{
+  static gsize once = 0;
+  static gboolean set;
+  if (g_once_init_enter (&once)) {
+    set = g_getenv ("MM_NO_FLASH") != NULL;
+    g_once_init_leave (&once, 1);
+  }
+  return set;
+}
+
 gboolean
 mm_attention_flash (MmGraph * g, MmTensor * q, gint64 ldq, MmTensor * k,
     gint64 ldk, MmTensor * v, gint64 ldv, gint64 nq, gint64 nk, gint64 H,
@@ -533,7 +545,7 @@ mm_attention_flash (MmGraph * g, MmTensor * q, gint64 ldq, MmTensor * k,
   if (!mm_graph_ok (g) || mm_engine_device_class (e) != MM_DEVICE_CLASS_CPU
       || mm_gemm_get_provider (e) != MM_GEMM_OWN || d % GEMM_NR
       || d > FLASH_D_MAX || nq < 4 || nk <= 0 || Hkv <= 0 || H % Hkv
-      || g_getenv ("MM_NO_FLASH"))
+      || no_flash ())
     return FALSE;
   if (q->dtype != MM_DTYPE_F32 || k->dtype != MM_DTYPE_F32
       || v->dtype != MM_DTYPE_F32 || o->dtype != MM_DTYPE_F32

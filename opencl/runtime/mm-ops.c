@@ -908,16 +908,15 @@ mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
       || !check_vec (g, "decoder_layer", l->attn_norm, d)
       || !check_vec (g, "decoder_layer", l->ffn_norm, d)
       || !check_vec (g, "decoder_layer", l->bqkv, nqkv)
-      || !check_stacked (g, l->attn_norm, nl, ws)
-      || !check_stacked (g, l->wqkv, nl, ws)
-      || !check_stacked (g, l->bqkv, nl, ws)
-      || !check_stacked (g, l->wo, nl, ws)
-      || !check_stacked (g, l->ffn_norm, nl, ws)
-      || !check_stacked (g, l->w_gate_up, nl, ws)
-      || !check_stacked (g, l->w_down, nl, ws)
       || !check_stacked (g, k_cache, nl, kvs)
       || !check_stacked (g, v_cache, nl, kvs))
     return mm_graph_dead (g);
+  const MmTensor *parts[] = { l->attn_norm, l->wqkv, l->bqkv, l->wo,
+    l->ffn_norm, l->w_gate_up, l->w_down
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+    if (!check_stacked (g, parts[i], nl, ws))
+      return mm_graph_dead (g);
   MmTensor *cs = rope_table (g, 1, pos, l->n_rot, l->rope_base,
       l->rope_freq_scale);
   /* scratch (kernel_decoder_layer): qkv, q (a copy per chunk), att,
@@ -949,7 +948,8 @@ mm_decoder_layer_step (MmGraph * g, MmTensor * x, const MmDecoderLayer * l,
       MM_UINT (so + off[1]), MM_UINT (so + off[2]), MM_UINT (so + off[3]),
       MM_UINT (so + off[4]), MM_UINT (so + off[5]), MM_UINT (so + off[6]),
       MM_UINT (so + off[7]), MM_UINT (so + off[8]), MM_UINT (so + off[9]),
-      MM_UINT (nck), MM_TENSOR (l->attn_norm), MM_TENSOR (l->wqkv), MM_INT (l->wqkv->dtype),
+      MM_UINT (nck), MM_TENSOR (l->attn_norm), MM_TENSOR (l->wqkv),
+      MM_INT (l->wqkv->dtype),
       MM_TENSOR (b), MM_INT (l->bqkv != NULL),
       MM_TENSOR (l->wo), MM_INT (l->wo->dtype), MM_TENSOR (l->ffn_norm),
       MM_TENSOR (l->w_gate_up), MM_INT (l->w_gate_up->dtype),

@@ -24,20 +24,11 @@
 #include <glib.h>
 
 #include "elements/mm-transcript-merge.h"
+#include "mm-test-util.h"
 
 #define NS 1000000000.0
 #define MODEL_WINDOW 30.0
 
-static gboolean failed;
-
-#define check(cond, ...) G_STMT_START {                       \
-  if (!(cond)) {                                              \
-    g_printerr ("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-    g_printerr (__VA_ARGS__);                                 \
-    g_printerr ("\n");                                        \
-    failed = TRUE;                                            \
-  }                                                           \
-} G_STMT_END
 
 static const gchar *vocab[] = {
   "the", "a", "cat", "dog", "sat", "on", "mat", "and", "then", "it", "ran",
@@ -385,27 +376,27 @@ run_one (const Config * c, guint32 seed, gdouble total, guint * errors,
   } else {
     gchar *a = join (got_whole), *b = join (want);
 
-    check (g_strcmp0 (a, b) == 0, "window %.2f hop %.2f %s drop %d seed %u:"
+    mm_check (g_strcmp0 (a, b) == 0, "window %.2f hop %.2f %s drop %d seed %u:"
         "\n got  %s\n want %s", c->window, c->hop, c->timestamps ?
         "timestamps" : "text", c->drop, seed, a, b);
     g_free (a);
     g_free (b);
   }
   if (overlap && !c->loose)
-    check (n_cut == 0, "window %.2f hop %.2f %s seed %u: %u cut word(s)",
+    mm_check (n_cut == 0, "window %.2f hop %.2f %s seed %u: %u cut word(s)",
         c->window, c->hop, c->timestamps ? "timestamps" : "text", seed, n_cut);
 
   /* pieces in order, never overlapping, inside the stream */
   for (i = 0; i < pieces->len; i++) {
     MmTranscriptPiece *p = &g_array_index (pieces, MmTranscriptPiece, i);
 
-    check (p->start <= p->end && p->start >= 0
+    mm_check (p->start <= p->end && p->start >= 0
         && p->end <= (gint64) (total * NS + 0.5), "piece %u: %" G_GINT64_FORMAT
         " - %" G_GINT64_FORMAT, i, p->start, p->end);
-    check (p->text[0] != '\0' && p->text[0] != ' ', "piece %u: \"%s\"", i,
+    mm_check (p->text[0] != '\0' && p->text[0] != ' ', "piece %u: \"%s\"", i,
         p->text);
     if (i > 0)
-      check (p->start >= g_array_index (pieces, MmTranscriptPiece,
+      mm_check (p->start >= g_array_index (pieces, MmTranscriptPiece,
               i - 1).end, "piece %u starts before the previous one ends", i);
   }
 
@@ -459,7 +450,7 @@ test_scripts (void)
       g_print ("window %.1f hop %.1f %s: %u word errors in %u words\n",
           configs[i].window, configs[i].hop, configs[i].timestamps ?
           "timestamps" : "text", errors, words);
-      check (errors * 100 <= words, "more than 1 %% of the words wrong");
+      mm_check (errors * 100 <= words, "more than 1 %% of the words wrong");
     }
   }
 }
@@ -477,18 +468,18 @@ test_silence_and_flush (void)
   };
   MmTranscriptWindow w = { 0, 10 * 1000000000LL, a, 2, NULL };
 
-  check (mm_transcript_merge_add (m, &w, out) == 1, "first segment");
-  check (out->len == 1 && g_str_equal (g_array_index (out, MmTranscriptPiece,
+  mm_check (mm_transcript_merge_add (m, &w, out) == 1, "first segment");
+  mm_check (out->len == 1 && g_str_equal (g_array_index (out, MmTranscriptPiece,
               0).text, "One two."), "text");
-  check (g_array_index (out, MmTranscriptPiece, 0).start == 500000000LL
+  mm_check (g_array_index (out, MmTranscriptPiece, 0).start == 500000000LL
       && g_array_index (out, MmTranscriptPiece, 0).end == 2000000000LL,
       "absolute times");
 
   /* the open segment is held; EOS commits it whole, ending at the audio */
-  check (mm_transcript_merge_flush (m, out) == 1, "flush");
-  check (out->len == 2 && g_str_equal (g_array_index (out, MmTranscriptPiece,
+  mm_check (mm_transcript_merge_flush (m, out) == 1, "flush");
+  mm_check (out->len == 2 && g_str_equal (g_array_index (out, MmTranscriptPiece,
               1).text, "three four"), "held text");
-  check (g_array_index (out, MmTranscriptPiece, 1).end == 10000000000LL,
+  mm_check (g_array_index (out, MmTranscriptPiece, 1).end == 10000000000LL,
       "open segment ends with the audio");
 
   /* after the flush, a new stream starts from nothing */
@@ -496,7 +487,7 @@ test_silence_and_flush (void)
   w.start = 0;
   w.end = 10 * 1000000000LL;
   mm_transcript_merge_add (m, &w, out);
-  check (out->len == 1, "new stream");
+  mm_check (out->len == 1, "new stream");
 
   /* silence covering the held segment: nothing */
   g_array_set_size (out, 0);
@@ -505,8 +496,8 @@ test_silence_and_flush (void)
   w.segments = NULL;
   w.n_segments = 0;
   w.text = "";
-  check (mm_transcript_merge_add (m, &w, out) == 0, "silence");
-  check (mm_transcript_merge_flush (m, out) == 0, "nothing held");
+  mm_check (mm_transcript_merge_add (m, &w, out) == 0, "silence");
+  mm_check (mm_transcript_merge_flush (m, out) == 0, "nothing held");
 
   g_array_unref (out);
   mm_transcript_merge_free (m);
@@ -540,7 +531,7 @@ test_first_segment_at_window_start (void)
   mm_transcript_merge_flush (m, out);
   words = merged_words (out);
   text = join (words);
-  check (g_str_equal (text, "good morning please open the window and close "
+  mm_check (g_str_equal (text, "good morning please open the window and close "
           "the door my sister will make some tea for us after lunch we are "
           "going to visit our friends in the city next week the children "
           "like to play football in the park"), "first segment at the "
@@ -564,13 +555,13 @@ test_unusable_timestamps (void)
   };
 
   mm_transcript_merge_add (m, &w, out);
-  check (out->len == 1 && g_str_equal (g_array_index (out, MmTranscriptPiece,
+  mm_check (out->len == 1 && g_str_equal (g_array_index (out, MmTranscriptPiece,
               0).text, "alpha beta"), "text fallback, last word held: %s",
       out->len ? g_array_index (out, MmTranscriptPiece, 0).text : "");
   mm_transcript_merge_add (m, &w, out);
-  check (out->len == 1, "the same window again adds nothing");
+  mm_check (out->len == 1, "the same window again adds nothing");
   mm_transcript_merge_flush (m, out);
-  check (out->len == 2 && g_str_equal (g_array_index (out, MmTranscriptPiece,
+  mm_check (out->len == 2 && g_str_equal (g_array_index (out, MmTranscriptPiece,
               1).text, "gamma"), "flush commits the held word");
 
   /* hostile values: NaN, infinities, a window that ends before it starts,
@@ -591,11 +582,11 @@ test_unusable_timestamps (void)
     for (i = 0; i < G_N_ELEMENTS (ws); i++)
       mm_transcript_merge_add (m, &ws[i], out);
     mm_transcript_merge_flush (m, out);
-    check (out->len > 0, "hostile values: no pieces");
+    mm_check (out->len > 0, "hostile values: no pieces");
     for (i = 0; i < out->len; i++) {
       MmTranscriptPiece *p = &g_array_index (out, MmTranscriptPiece, i);
 
-      check (p->start >= 10 * 1000000000LL && p->end <= 14 * 1000000000LL
+      mm_check (p->start >= 10 * 1000000000LL && p->end <= 14 * 1000000000LL
           && p->start <= p->end && g_utf8_validate (p->text, -1, NULL),
           "hostile piece %u: %" G_GINT64_FORMAT " - %" G_GINT64_FORMAT
           " \"%s\"", i, p->start, p->end, p->text);
@@ -613,7 +604,7 @@ main (void)
   test_unusable_timestamps ();
   test_first_segment_at_window_start ();
   test_scripts ();
-  if (!failed)
+  if (!mm_test_failed)
     g_print ("PASS\n");
-  return failed ? 1 : 0;
+  return mm_test_failed ? 1 : 0;
 }
