@@ -158,6 +158,8 @@ finish (GstHarness * h, guint n_in)
     o.n_buffers++;
     gst_buffer_unref (b);
   }
+  /* the final stats are posted before EOS goes on */
+  mm_test_wait_eos (h);
   return o;
 }
 

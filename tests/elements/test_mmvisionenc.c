@@ -217,21 +217,6 @@ check_model_tokens (const Model * m, GstBuffer * buf)
   return x[0];
 }
 
-static void
-wait_eos (GstHarness * h)
-{
-  GstEvent *ev;
-
-  while ((ev = gst_harness_pull_event (h))) {
-    gboolean eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
-
-    gst_event_unref (ev);
-    if (eos)
-      return;
-  }
-  fail ("no EOS");
-}
-
 GST_START_TEST (test_model_tokens_every_format)
 {
   const Model *m = &models[__i__];
@@ -280,7 +265,7 @@ GST_START_TEST (test_model_live_drops)
     fail_unless_equals_int (gst_harness_push (h, model_frame (h, i)),
         GST_FLOW_OK);
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
-  wait_eos (h);
+  mm_test_wait_eos (h);
   for (i = 0; i < 20; i++) {
     GstBuffer *buf = gst_harness_pull (h);
 
@@ -324,7 +309,7 @@ GST_START_TEST (test_model_eos_drains)
   for (i = 0; i < 3; i++)
     gst_harness_push (h, model_frame (h, i));
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
-  wait_eos (h);
+  mm_test_wait_eos (h);
   for (i = 0; i < 3; i++) {
     GstBuffer *buf = gst_harness_pull (h);
 
@@ -390,7 +375,7 @@ GST_START_TEST (test_model_flush)
   gst_harness_push (h, model_frame (h, 10));
   gst_harness_push (h, model_frame (h, 11));
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
-  wait_eos (h);
+  mm_test_wait_eos (h);
 
   g_mutex_lock (&seq.lock);
   after = strstr (seq.seq->str, "F ");
