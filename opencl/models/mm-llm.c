@@ -766,6 +766,9 @@ mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
     g_array_unref (ids);
     return NULL;
   }
+  /* a caption is waited for: other threads' long forwards on this device
+   * hold back their next layers until it is done */
+  mm_engine_urgent_begin (llm->engine);
   /* tiled images fill one media run per view */
   MmLlmRequest runs = *req;
   MmLlmMedia *media = mm_llm_text_media_runs (llm->text, req, &runs.n_media);
@@ -809,6 +812,7 @@ mm_llm_generate_full (MmLlm * llm, const MmLlmRequest * req,
     }
   }
   st.decode_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  mm_engine_urgent_end (llm->engine);
   gchar *text = g_strdup (mm_stopper_get_text (stopper));
   g_free (logits);
   mm_sampler_free (sampler);

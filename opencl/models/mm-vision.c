@@ -247,6 +247,7 @@ vit_forward (MmVisionModel * m, MmGraph * g, MmTensor * pixels, gint pw,
       x = carry[il & 1];
     }
     trace (m, x, "hidden_states.%d", il + 1);
+    mm_graph_pace (g);
   }
   for (gint i = 0; i < hp->n_feature_layers; i++)
     if (feat[i] == NULL)

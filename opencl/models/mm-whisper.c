@@ -191,6 +191,7 @@ mm_whisper_encode_features (MmWhisper * w, MmGraph * g, MmTensor * features,
     if (hidden_states)
       hidden_states[il] = x;
     x = enc_block (g, &w->enc[il], x, hp);
+    mm_graph_pace (g);
   }
   if (hidden_states)
     hidden_states[hp->n_enc_layer] = x;

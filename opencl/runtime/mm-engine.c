@@ -25,6 +25,9 @@ struct _MmEngine
   GHashTable *kernels;          /* name -> cl_kernel */
   gboolean profiling;           /* MM_PROFILE set: per-kernel device time */
   GHashTable *prof;             /* kernel name -> ProfEntry */
+  GMutex urgent_lock;           /* mm_engine_urgent_begin / end */
+  GCond urgent_cond;
+  gint urgent;
 };
 
 typedef struct
@@ -363,6 +366,8 @@ engine_free (MmEngine * e)
   if (e->context)
     clReleaseContext (e->context);
   g_mutex_clear (&e->lock);
+  g_mutex_clear (&e->urgent_lock);
+  g_cond_clear (&e->urgent_cond);
   g_free (e->name);
   g_free (e);
 }
@@ -379,6 +384,8 @@ engine_new (DevInfo * d, GError ** error)
   e->klass = d->type & CL_DEVICE_TYPE_GPU ? MM_DEVICE_CLASS_GPU :
       d->type & CL_DEVICE_TYPE_CPU ? MM_DEVICE_CLASS_CPU : MM_DEVICE_CLASS_OTHER;
   g_mutex_init (&e->lock);
+  g_mutex_init (&e->urgent_lock);
+  g_cond_init (&e->urgent_cond);
   e->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       release_kernel);
   cl_ulong maxa = 0;
@@ -555,6 +562,33 @@ gboolean
 mm_engine_finish (MmEngine * e, GError ** error)
 {
   return mm_cl_check (clFinish (e->queue), "clFinish", error);
+}
+
+void
+mm_engine_urgent_begin (MmEngine * e)
+{
+  g_mutex_lock (&e->urgent_lock);
+  e->urgent++;
+  g_mutex_unlock (&e->urgent_lock);
+}
+
+void
+mm_engine_urgent_end (MmEngine * e)
+{
+  g_mutex_lock (&e->urgent_lock);
+  if (e->urgent > 0 && --e->urgent == 0)
+    g_cond_broadcast (&e->urgent_cond);
+  g_mutex_unlock (&e->urgent_lock);
+}
+
+void
+mm_engine_wait_urgent (MmEngine * e, gint64 max_us)
+{
+  gint64 until = g_get_monotonic_time () + max_us;
+  g_mutex_lock (&e->urgent_lock);
+  while (e->urgent > 0
+      && g_cond_wait_until (&e->urgent_cond, &e->urgent_lock, until));
+  g_mutex_unlock (&e->urgent_lock);
 }
 
 cl_mem

@@ -72,6 +72,16 @@ void mm_engine_unlock (MmEngine * engine);
 
 gboolean mm_engine_finish (MmEngine * engine, GError ** error);
 
+/* Latency-bound work in progress on the engine (an LLM generating a
+ * caption: a prefill, then a launch a token, each waiting on the host):
+ * between begin and end, long forwards of other threads hold back their
+ * next layers (mm_graph_pace -> mm_engine_wait_urgent), so the tokens do
+ * not queue behind a whole vision or audio encode.  Calls nest. */
+void mm_engine_urgent_begin (MmEngine * engine);
+void mm_engine_urgent_end (MmEngine * engine);
+/* Waits while urgent work is in progress, @max_us at most. */
+void mm_engine_wait_urgent (MmEngine * engine, gint64 max_us);
+
 /* Device buffer helpers; errors name @what. */
 cl_mem mm_engine_alloc (MmEngine * engine, gsize size, const gchar * what,
     GError ** error);

@@ -24,6 +24,7 @@ struct _MmGraph
   GHashTable *memo;             /* key -> MmTensor of this forward */
   GPtrArray *host;              /* copies that uploads not yet known to be
                                  * done read from (mm_graph_upload) */
+  cl_event pace;                /* mm_graph_pace's marker of the step before */
   MmTensor dead;
 };
 
@@ -301,15 +302,52 @@ mm_tensor_view (const MmTensor * t, gint n_dims, const gint64 * shape)
 
 /* ---- graph ---- */
 
+/* A marker after everything enqueued on the engine's queue so far (the
+ * queue is in order), flushed; NULL if it could not be enqueued. */
+static cl_event
+graph_marker (MmGraph * g, cl_int * rc)
+{
+  cl_event ev = NULL;
+  mm_engine_lock (g->engine);
+  *rc = clEnqueueMarkerWithWaitList (mm_engine_queue (g->engine), 0, NULL,
+      &ev);
+  if (*rc == CL_SUCCESS)
+    clFlush (mm_engine_queue (g->engine));
+  mm_engine_unlock (g->engine);
+  return *rc == CL_SUCCESS ? ev : NULL;
+}
+
+/* Waits until the queue has run what was enqueued on it so far.  The
+ * queue lock is held only to enqueue the marker, not while waiting:
+ * other threads' work (another element's model on the same device) is
+ * enqueued meanwhile rather than held up. */
+static cl_int
+graph_wait_queue (MmGraph * g)
+{
+  cl_int rc;
+  cl_event ev = graph_marker (g, &rc);
+  if (ev) {
+    rc = clWaitForEvents (1, &ev);
+    clReleaseEvent (ev);
+  }
+  return rc;
+}
+
+static void
+graph_drop_pace (MmGraph * g)
+{
+  if (g->pace)
+    clReleaseEvent (g->pace);
+  g->pace = NULL;
+}
+
 /* Frees the host copies of uploads, once the queue has run them. */
 static void
 graph_drop_host (MmGraph * g)
 {
   if (g->host->len == 0)
     return;
-  mm_engine_lock (g->engine);
-  clFinish (mm_engine_queue (g->engine));
-  mm_engine_unlock (g->engine);
+  graph_wait_queue (g);
   g_ptr_array_set_size (g->host, 0);
 }
 
@@ -333,6 +371,7 @@ mm_graph_free (MmGraph * g)
   if (g == NULL)
     return;
   graph_drop_host (g);
+  graph_drop_pace (g);
   g_ptr_array_unref (g->host);
   for (guint i = 0; i < g->chunks->len; i++)
     clReleaseMemObject (g_array_index (g->chunks, Chunk, i).buf);
@@ -354,6 +393,7 @@ void
 mm_graph_reset (MmGraph * g)
 {
   graph_drop_host (g);
+  graph_drop_pace (g);
   g->cur_chunk = 0;
   g->cur_off = 0;
   g_ptr_array_set_size (g->tensors, 0);
@@ -399,12 +439,11 @@ mm_graph_failf (MmGraph * g, const gchar * format, ...)
 gboolean
 mm_graph_finish (MmGraph * g, GError ** error)
 {
+  graph_drop_pace (g);
   if (g->error == NULL) {
     GError *err = NULL;
-    mm_engine_lock (g->engine);
-    cl_int rc = clFinish (mm_engine_queue (g->engine));
-    mm_engine_unlock (g->engine);
-    if (!mm_cl_check (rc, "clFinish", &err))
+    cl_int rc = graph_wait_queue (g);
+    if (!mm_cl_check (rc, "waiting for the queue", &err))
       g->error = err;
     else
       g_ptr_array_set_size (g->host, 0);
@@ -453,6 +492,24 @@ arena_alloc (MmGraph * g, gsize size, cl_mem * buf, gsize * off)
   *off = 0;
   g->cur_off = size;
   return TRUE;
+}
+
+/* The longest mm_graph_pace holds a forward back for urgent work of
+ * another thread (a long caption must not stall an encoder for good) */
+#define PACE_URGENT_MAX_US (2 * G_USEC_PER_SEC)
+
+void
+mm_graph_pace (MmGraph * g)
+{
+  cl_int rc;
+  if (g->error)
+    return;
+  cl_event ev = graph_marker (g, &rc);
+  if (g->pace)
+    clWaitForEvents (1, &g->pace);
+  graph_drop_pace (g);
+  g->pace = ev;
+  mm_engine_wait_urgent (g->engine, PACE_URGENT_MAX_US);
 }
 
 MmGraphMark

@@ -106,6 +106,16 @@ void mm_graph_failf (MmGraph * g, const gchar * format, ...) G_GNUC_PRINTF (2,
     3);
 /* Waits for the queue and reports the sticky error, if any. */
 gboolean mm_graph_finish (MmGraph * g, GError ** error);
+/* Paces a long forward that shares the engine's queue (in order) with
+ * latency-bound work of other threads (an LLM decoding a token at a time
+ * while a vision or audio encoder runs): waits until what this graph had
+ * enqueued by the previous call has run.  Called once per layer, it keeps
+ * at most about two layers of this forward queued, so another thread's
+ * step waits behind those, not behind the whole forward; the device stays
+ * busy with the layer still queued.  While another thread does urgent
+ * work (mm_engine_urgent_begin), it then waits for that to end too (2 s
+ * at most). */
+void mm_graph_pace (MmGraph * g);
 
 /* Arena tensor (invalid after the next reset).  On failure the graph's
  * sticky error is set and a dead tensor (buf NULL) is returned. */
