@@ -440,6 +440,8 @@ mm_whisper_decoder_transcribe (MmWhisperDecoder * d,
     return FALSE;
   }
   gint64 t0 = g_get_monotonic_time ();
+  /* a transcript is waited for (mm_engine_urgent_begin) */
+  mm_engine_urgent_begin (w->engine);
   r->ids = g_array_new (FALSE, FALSE, sizeof (gint32));
   r->segments = g_array_new (FALSE, FALSE, sizeof (MmWhisperSegment));
   GArray *prompt = g_array_new (FALSE, FALSE, sizeof (gint32));
@@ -467,6 +469,7 @@ mm_whisper_decoder_transcribe (MmWhisperDecoder * d,
     logits = mm_whisper_decoder_forward (d, &id, 1, pos++, error);
     ok = logits != NULL;
   }
+  mm_engine_urgent_end (w->engine);
   g_array_unref (prompt);
   if (ok) {
     r->text = decode_text (w, (gint32 *) r->ids->data, r->ids->len);
