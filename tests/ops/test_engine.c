@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Engine: device selection by spec, the error listing devices, the shared
- * registry, the on-disk program cache surviving corruption, and arena
- * rewinding. */
+ * registry, the on-disk program cache surviving corruption, arena
+ * rewinding, and urgent work / pacing between threads sharing the queue. */
 #include "mm-test-util.h"
 
 #include <string.h>
@@ -126,6 +126,91 @@ check_rewind (void)
   return ok;
 }
 
+static gpointer
+end_urgent_later (gpointer data)
+{
+  g_usleep (100 * 1000);
+  mm_engine_urgent_end (data);
+  return NULL;
+}
+
+/* A forward of @steps steps on its own graph, paced after each step: x
+ * doubles and halves back, so the result is x. */
+static gboolean
+paced_forward (MmEngine * e, gint steps, const gchar * what)
+{
+  MmGraph *g = mm_graph_new (e);
+  gint64 n = 1 << 16;
+  gfloat *x = g_new (gfloat, n);
+  for (gint64 i = 0; i < n; i++)
+    x[i] = (i % 13) * 0.5f;
+  MmTensor *carry = mm_graph_tensor (g, MM_DTYPE_F32, 1, &n);
+  mm_copy_rows_into (g, carry, 0, mm_graph_input_f32 (g, 1, &n, x));
+  for (gint step = 0; step < steps; step++) {
+    mm_copy_rows_into (g, carry, 0, mm_scale (g, mm_scale (g, carry, 2.0f),
+            0.5f));
+    mm_graph_pace (g);
+  }
+  gboolean ok = mm_test_check_tensor (g, what, carry, x, n, 0.0f, 0.0f);
+  g_free (x);
+  mm_graph_free (g);
+  return ok;
+}
+
+static gpointer
+paced_thread (gpointer data)
+{
+  return GINT_TO_POINTER (paced_forward (data, 200, "paced, beside another"));
+}
+
+/* mm_engine_urgent_begin / end and mm_graph_pace: waits end when the
+ * urgent work ends (or at the limit), nest, and paced forwards on two
+ * threads at once give their results (no lock held while waiting). */
+static gboolean
+check_urgent (void)
+{
+  MmEngine *e = mm_test_engine ();
+  gboolean ok = TRUE;
+  gint64 t0 = g_get_monotonic_time ();
+  mm_engine_wait_urgent (e, G_USEC_PER_SEC);
+  if (g_get_monotonic_time () - t0 > G_USEC_PER_SEC / 2) {
+    g_printerr ("FAIL wait_urgent waited with no urgent work\n");
+    ok = FALSE;
+  }
+  /* nested: one end leaves it urgent, so the wait runs to its limit */
+  mm_engine_urgent_begin (e);
+  mm_engine_urgent_begin (e);
+  mm_engine_urgent_end (e);
+  t0 = g_get_monotonic_time ();
+  mm_engine_wait_urgent (e, 50 * 1000);
+  if (g_get_monotonic_time () - t0 < 45 * 1000) {
+    g_printerr ("FAIL wait_urgent returned while urgent work was on\n");
+    ok = FALSE;
+  }
+  /* ended by another thread after 100 ms: the wait ends then */
+  GThread *t = g_thread_new ("urgent", end_urgent_later, e);
+  t0 = g_get_monotonic_time ();
+  mm_engine_wait_urgent (e, 20 * G_USEC_PER_SEC);
+  gint64 waited = g_get_monotonic_time () - t0;
+  g_thread_join (t);
+  if (waited < 90 * 1000 || waited > 10 * G_USEC_PER_SEC) {
+    g_printerr ("FAIL wait_urgent took %" G_GINT64_FORMAT " us for an urgent "
+        "end 100 ms later\n", waited);
+    ok = FALSE;
+  }
+  /* a paced forward while urgent work is on: held back, then completes */
+  mm_engine_urgent_begin (e);
+  t = g_thread_new ("urgent", end_urgent_later, e);
+  ok &= paced_forward (e, 8, "paced, held back by urgent work");
+  g_thread_join (t);
+  /* two paced forwards at once on the shared queue */
+  GThread *other = g_thread_new ("paced", paced_thread, e);
+  ok &= paced_forward (e, 200, "paced, beside another");
+  ok &= GPOINTER_TO_INT (g_thread_join (other));
+  mm_engine_unref (e);
+  return ok;
+}
+
 int
 main (void)
 {
@@ -141,6 +226,7 @@ main (void)
   }
   ok &= run_op ();
   ok &= check_rewind ();
+  ok &= check_urgent ();
   count_and_corrupt (tmp, TRUE);
   ok &= run_op ();              /* corrupt entry: rebuilt, not fatal */
   gchar *p = NULL;
