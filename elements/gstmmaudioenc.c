@@ -56,6 +56,9 @@
  * streaming thread. The LATENCY query adds (max-pending + 1) times the
  * slowest of the last 16 window encodes, plus the longest buffer seen (the
  * held buffer); a LATENCY message is posted when encoding gets slower.
+ * Sharing a device with an mmllmsink that transcribes or captions, the
+ * encoder holds back between layers while the sink generates, as
+ * mmvisionenc does.
  *
  * ## Statistics
  *

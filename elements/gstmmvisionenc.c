@@ -79,6 +79,16 @@
  * splitting, so live pipelines may bound the work per frame with
  * #GstMmVisionEnc:max-tiles.
  *
+ * ## Sharing a device with mmllmsink
+ *
+ * Elements on one device share its OpenCL queue. An encode goes a layer at
+ * a time (about two layers queued at once), and while an mmllmsink on the
+ * same device generates a caption the encoder waits between layers (2 s at
+ * most per layer), so the caption's prefill and tokens do not queue behind
+ * whole frames: the caption comes first, the frame a little later (a live
+ * stream drops its oldest frame if the encoder falls behind). Measured by
+ * `bench/bench-caption`.
+ *
  * ## Colour
  *
  * YUV frames (I420, NV12) are converted with the matrix and range of their
