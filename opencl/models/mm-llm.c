@@ -380,8 +380,17 @@ llm_load_weights (MmLlm * llm, MmLlmSource * src, GError ** error)
  * copied into one buffer, layer after layer (the order decode reads
  * them), and its caches get one buffer each.  Runs hold layers of the
  * same types and stay under LLM_RUN_MAX_BYTES, so the copy costs at most
- * that much memory more while it lasts. */
-#define LLM_RUN_MAX_BYTES ((gsize) 256 << 20)
+ * that much memory more while it lasts.
+ *
+ * Not all layers in one launch, though: a work-item that waits too long
+ * for its partner (CLAIM_SPIN_CYCLES, common.cl: the partner's core was
+ * taken) leaves the launch, and the rest of the launch runs on fewer
+ * cores; it is back at the next launch.  Runs of ~40 MB of weights (2-4
+ * ms of decode; 3 launches a token for SmolLM2-135M Q8_0 instead of 1)
+ * measured 12.5 ms/token against 14.1 (medians of 10 alternating rounds
+ * on the shared 2-core VM, other VMs busy; faster in 8 of the 10), for
+ * ~25 us a launch more when the machine is quiet. */
+#define LLM_RUN_MAX_BYTES ((gsize) 40 << 20)
 
 #define ALIGN64(n) (((n) + 63) & ~(gsize) 63)
 
