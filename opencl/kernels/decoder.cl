@@ -122,6 +122,10 @@ kernel_decoder_layer (__global const float *x0, uint xo,
   /* 1 / RMS of x and xm, once known, for layer cur */
   float inv_x = -1.0f, inv_m = -1.0f;
   uint cur = 0;
+  /* this work-item's int16 form of a phase's input (gemv_panel), tag
+   * l 8 + phase */
+  QxRow xr;
+  xr.tag = ~0u;
 #define FIRST_OF_PHASE(u)                                                   \
   ((u) / upl * upl + ((u) % upl < end[0] ? 0 : (u) % upl < end[1] ? end[0] : \
       (u) % upl < end[2] ? end[1] : (u) % upl < end[3] ? end[2] : end[3]))
@@ -181,8 +185,8 @@ kernel_decoder_layer (__global const float *x0, uint xo,
             merges[k] = 0;
         if (inv_x < 0.0f)
           inv_x = row_rms_inv (x, d, eps);
-        gemv_panel (tqkv, x, inv_x, anw, 1, wqkv, d / 32, i, pn, npq, nqkv,
-            bqkv, has_bqkv, x, 0, qkv, 1.0f, 0);
+        gemv_panel (tqkv, &xr, l * 8 + ph, x, inv_x, anw, 1, wqkv, d / 32, i,
+            pn, npq, nqkv, bqkv, has_bqkv, x, 0, qkv, 1.0f, 0);
       } else if (ph == 1) {
         uint hk = i / nck, c = i % nck, h0 = hk * grp;
         __global float *qc = q + (ulong) c * qd;
@@ -212,16 +216,16 @@ kernel_decoder_layer (__global const float *x0, uint xo,
           }
         }
       } else if (ph == 2) {
-        gemv_panel (two, att, 1.0f, anw, 0, wo, qd / 32, i, pn, npd, d, bqkv,
-            0, x, 1, xm, 1.0f, 0);
+        gemv_panel (two, &xr, l * 8 + ph, att, 1.0f, anw, 0, wo, qd / 32, i,
+            pn, npd, d, bqkv, 0, x, 1, xm, 1.0f, 0);
       } else if (ph == 3) {
         if (inv_m < 0.0f)
           inv_m = row_rms_inv (xm, d, eps);
-        gemv_panel (tgu, xm, inv_m, fnw, 1, wgu, d / 32, i, pn, npf, ffn, bqkv,
-            0, x, 0, h, 1.0f, 1);
+        gemv_panel (tgu, &xr, l * 8 + ph, xm, inv_m, fnw, 1, wgu, d / 32, i,
+            pn, npf, ffn, bqkv, 0, x, 0, h, 1.0f, 1);
       } else {
-        gemv_panel (tdn, h, 1.0f, anw, 0, wdn, ffn / 32, i, pn, npd, d, bqkv,
-            0, xm, 1, y, 1.0f, 0);
+        gemv_panel (tdn, &xr, l * 8 + ph, h, 1.0f, anw, 0, wdn, ffn / 32, i,
+            pn, npd, d, bqkv, 0, xm, 1, y, 1.0f, 0);
       }
     }
     claim_units_done (ctr, cnt);

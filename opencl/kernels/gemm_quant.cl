@@ -24,6 +24,15 @@
  * Integer codes convert to float exactly, so results match dequantise-
  * then-multiply up to float rounding.
  *
+ * Q8_0 GEMVs on x86 CPUs with AVX2 or AVX-512 BW (QX_I16) take the
+ * activations as int16 instead: per block of 32, x = xq s with s = max
+ * |x| / 32767 (an error of at most 1/65534 of the block's largest value),
+ * and pmaddwd multiplies two k of 16 (or 8) rows' sign-extended codes and
+ * adds the pairs in one instruction: a third of the float path's work per
+ * weight byte (int8 -> int32 -> float, then FMA, for every code), which
+ * kept decode from streaming weights at memory speed.  Sums within a
+ * block are exact in int32 (|sum| <= 32 x 32767 x 128 < 2^31).
+ *
  * Local size 1 everywhere (see gemm.cl): a work-item owns whole panels.
  */
 
@@ -124,6 +133,93 @@ block_xsum (const float *x)
 #define QPREFETCH(p, n) MM_PREFETCH (p, n, QPF_LOC)
 #endif
 
+/* ---- int16 activations for Q8_0 GEMVs (see the top) ---- */
+#if defined(__x86_64__) && (defined(__AVX512BW__) || defined(__AVX2__)) \
+    && !defined(QX_NONE)
+#define QX_I16 1
+#endif
+/* Longest row (K) the int16 form holds (a work-item's private copy:
+ * 34 KiB); longer rows take the float path. */
+#define QX_MAX_K 16384
+
+#ifdef QX_I16
+typedef char qx_v32c __attribute__ ((vector_size (32), aligned (1)));
+typedef short qx_v32s __attribute__ ((vector_size (64)));
+typedef int qx_v16i __attribute__ ((vector_size (64)));
+#ifdef __AVX512BW__
+#define QX_MADD(w, x) __builtin_ia32_pmaddwd512 (w, x)
+#else
+typedef short qx_v16s __attribute__ ((vector_size (32)));
+typedef int qx_v8i __attribute__ ((vector_size (32)));
+inline qx_v16i
+qx_madd (qx_v32s w, qx_v32s x)
+{
+  qx_v8i lo = __builtin_ia32_pmaddwd256 (__builtin_shufflevector (w, w, 0, 1,
+          2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      __builtin_shufflevector (x, x, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+          13, 14, 15));
+  qx_v8i hi = __builtin_ia32_pmaddwd256 (__builtin_shufflevector (w, w, 16,
+          17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31),
+      __builtin_shufflevector (x, x, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+          26, 27, 28, 29, 30, 31));
+  return __builtin_shufflevector (lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+      11, 12, 13, 14, 15);
+}
+#define QX_MADD(w, x) qx_madd (w, x)
+#endif
+#endif
+
+/* A row of activations in int16 form, the row it holds named by tag
+ * (~0: none).  xq: per block 16 ints, pair j = (x[2j], x[2j+1]) as the
+ * low and high halves; xs: per block its scale s. */
+typedef struct
+{
+  uint tag;
+#ifdef QX_I16
+  int xq[QX_MAX_K / 2];
+  float xs[QX_MAX_K / 32];
+#endif
+} QxRow;
+
+/* The int16 form of the nblk blocks of row a (x inv w when has_norm, as
+ * PANEL_DOT computes it).  A block holding Inf or NaN gets scale NaN, so
+ * its outputs are NaN as the float path's would be (or Inf); a block
+ * below 1e-30 in magnitude counts as zero. */
+inline void
+qx_quant (__global const float *a, float inv, __global const float *nw,
+    int has_norm, uint nblk, QxRow * xr)
+{
+#ifdef QX_I16
+  /* x id rounded once, then to an integer (no FMA): what a plain C
+   * reference computes (mm_test_q8_act) */
+#pragma OPENCL FP_CONTRACT OFF
+  for (uint b = 0; b < nblk; b++) {
+    float16 x0 = vload16 (0, a + b * 32), x1 = vload16 (1, a + b * 32);
+    if (has_norm) {
+      x0 = x0 * inv * vload16 (0, nw + b * 32);
+      x1 = x1 * inv * vload16 (1, nw + b * 32);
+    }
+    /* max |x| as the largest bit pattern of the magnitudes (NaN above
+     * Inf above every finite value) */
+    uint16 m = max (as_uint16 (x0) & 0x7fffffffu,
+        as_uint16 (x1) & 0x7fffffffu);
+    uint8 m8 = max (m.lo, m.hi);
+    uint4 m4 = max (m8.lo, m8.hi);
+    uint2 m2 = max (m4.lo, m4.hi);
+    float am = as_float (max (m2.x, m2.y));
+    bool finite = am <= MAXFLOAT, tiny = !(am >= 1e-30f);
+    float id = finite && !tiny ? 32767.0f / am : 0.0f;
+    xr->xs[b] = !finite ? NAN : tiny ? 0.0f : am * (1.0f / 32767.0f);
+    /* round to nearest: |x id| <= 32767 lands in the low mantissa bits of
+     * 1.5 x 2^23 + x id */
+    float16 e = (float16) (x0.even, x1.even) * id + 12582912.0f;
+    float16 o = (float16) (x0.odd, x1.odd) * id + 12582912.0f;
+    int16 qe = as_int16 (e) - 0x4b400000, qo = as_int16 (o) - 0x4b400000;
+    vstore16 ((qe & 0xffff) | (qo << 16), 0, xr->xq + b * 16);
+  }
+#endif
+}
+
 /* 1 / RMS of a row of A (as kernel_rms_norm computes it). */
 inline float
 row_rms_inv (__global const float *a, uint K, float eps)
@@ -174,13 +270,40 @@ row_rms_inv (__global const float *a, uint K, float eps)
     v1 = vload16 (1, t_);                                                   \
   }
 
-/* One output panel p (outputs [p QP, p QP + QP)) of
+/* The end of one output panel p (outputs [p QP, p QP + QP)) of
  *   y = r + act (alpha x' B^T + bias)
- * for one row a of A: x' = a RMS-normalised with weight nw first when
- * has_norm (inv: its 1 / RMS); act: none, or with swiglu (B holds [gate;
- * up], np panels each) silu (gate) * up; y into row c, the residual row r
- * added when has_res; nout outputs in all.  pn: the panel (of the np) the
- * caller expects to compute next, for the prefetch. */
+ * for one row: c0, c1 the dot products with B (gate's with swiglu), u0,
+ * u1 up's (swiglu only): act none, or with swiglu (B holds [gate; up])
+ * silu (gate) * up; y into row c, the residual row r added when has_res;
+ * nout outputs in all. */
+inline void
+panel_out (float16 c0, float16 c1, float16 u0, float16 u1, uint p,
+    uint nout, __global const float *bias, int has_bias,
+    __global const float *r, int has_res, __global float *c, float alpha,
+    int swiglu)
+{
+  uint n0 = p * QP, nc = min ((uint) QP, nout - n0);
+  float16 b0, b1;
+  EPI_LOAD (b0, b1, bias + n0, has_bias)
+  c0 = alpha * c0 + b0;
+  c1 = alpha * c1 + b1;
+  if (swiglu) {
+    EPI_LOAD (b0, b1, bias + nout + n0, has_bias)
+    c0 = c0 / (1.0f + exp (-c0)) * (alpha * u0 + b0);
+    c1 = c1 / (1.0f + exp (-c1)) * (alpha * u1 + b1);
+  }
+  EPI_LOAD (b0, b1, r + n0, has_res)
+  float t[QP];
+  vstore16 (c0 + b0, 0, t);
+  vstore16 (c1 + b1, 1, t);
+  for (uint j = 0; j < nc; j++)
+    c[n0 + j] = t[j];
+}
+
+/* One output panel p for one row a of A: x' = a RMS-normalised with
+ * weight nw first when has_norm (inv: its 1 / RMS); see panel_out.  np
+ * panels (of gate and of up each, with swiglu); pn: the panel (of the
+ * np) the caller expects to compute next, for the prefetch. */
 #define QGEMV_PANEL(NAME, BLOCK, REC)                                       \
 inline void                                                                 \
 NAME (__global const float *a, float inv, __global const float *nw,         \
@@ -189,43 +312,107 @@ NAME (__global const float *a, float inv, __global const float *nw,         \
     __global const float *r, int has_res, __global float *c, float alpha,   \
     int swiglu)                                                             \
 {                                                                           \
-  uint n0 = p * QP, nc = min ((uint) QP, nout - n0);                        \
-  float16 c0 = 0.0f, c1 = 0.0f, b0, b1;                                     \
+  float16 c0 = 0.0f, c1 = 0.0f, u0 = 0.0f, u1 = 0.0f;                       \
   PANEL_DOT (BLOCK, REC, p, swiglu ? p + np : pn, c0, c1)                   \
-  EPI_LOAD (b0, b1, bias + n0, has_bias)                                    \
-  c0 = alpha * c0 + b0;                                                     \
-  c1 = alpha * c1 + b1;                                                     \
-  if (swiglu) {                                                             \
-    float16 u0 = 0.0f, u1 = 0.0f;                                           \
+  if (swiglu)                                                               \
     PANEL_DOT (BLOCK, REC, p + np, pn, u0, u1)                              \
-    EPI_LOAD (b0, b1, bias + nout + n0, has_bias)                           \
-    c0 = c0 / (1.0f + exp (-c0)) * (alpha * u0 + b0);                       \
-    c1 = c1 / (1.0f + exp (-c1)) * (alpha * u1 + b1);                       \
-  }                                                                         \
-  EPI_LOAD (b0, b1, r + n0, has_res)                                        \
-  float t[QP];                                                              \
-  vstore16 (c0 + b0, 0, t);                                                 \
-  vstore16 (c1 + b1, 1, t);                                                 \
-  for (uint j = 0; j < nc; j++)                                             \
-    c[n0 + j] = t[j];                                                       \
+  panel_out (c0, c1, u0, u1, p, nout, bias, has_bias, r, has_res, c, alpha, \
+      swiglu);                                                              \
 }
 
 QGEMV_PANEL (gemv_panel_q8_0, Q8_0_BLOCK, QREC_Q8_0)
 QGEMV_PANEL (gemv_panel_q4_0, Q4_0_BLOCK, QREC_Q4_0)
 QGEMV_PANEL (gemv_panel_q4_1, Q4_1_BLOCK, QREC_Q4_1)
 
+#ifdef QX_I16
+/* A Q8_0 record against the int16 activations of its block (xq: the
+ * block's 16 pairs, xs its scale), into e0 (rows 0-7 and 16-23) and e1
+ * (rows 8-15 and 24-31): a record's k = 2j and 2j + 1 rows interleave
+ * by bytes (unpack, in 128-bit lanes) into the pairs pmaddwd takes. */
+#define Q8_0_BLOCK_I16(rec, xq, xs, e0, e1, pf)                             \
+  {                                                                         \
+    __global const char *q = (__global const char *) (rec);                 \
+    qx_v16i a0 = (qx_v16i) ((int16) 0), a1 = (qx_v16i) ((int16) 0);         \
+    QPREFETCH ((pf) + 1024, 64)                                             \
+    for (uint j = 0; j < 16; j++) {                                         \
+      QPREFETCH ((pf) + j * 64, 64)                                         \
+      qx_v32c lo = *(__global const qx_v32c *) (q + j * 64);                \
+      qx_v32c hi = *(__global const qx_v32c *) (q + j * 64 + 32);           \
+      qx_v32s xv = (qx_v32s) ((int16) ((xq)[j]));                           \
+      a0 += QX_MADD (__builtin_convertvector (__builtin_shufflevector (lo,  \
+                  hi, 0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7,   \
+                  39, 16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22,   \
+                  54, 23, 55), qx_v32s), xv);                               \
+      a1 += QX_MADD (__builtin_convertvector (__builtin_shufflevector (lo,  \
+                  hi, 8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, \
+                  15, 47, 24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61,   \
+                  30, 62, 31, 63), qx_v32s), xv);                           \
+    }                                                                       \
+    __global const half *d = (__global const half *) ((rec) + QP * 32);     \
+    float16 d0 = (float16) (vload_half8 (0, d), vload_half8 (2, d));        \
+    float16 d1 = (float16) (vload_half8 (1, d), vload_half8 (3, d));        \
+    e0 = fma (__builtin_convertvector (a0, float16) * (xs), d0, e0);        \
+    e1 = fma (__builtin_convertvector (a1, float16) * (xs), d1, e1);        \
+  }
+
+/* PANEL_DOT on the int16 form of the row (xr) */
+#define PANEL_DOT_I16(p, pn, c0, c1)                                        \
+  {                                                                         \
+    __global const uchar *panel = B + (ulong) (p) * nblk * QREC_Q8_0;       \
+    __global const uchar *pnext_ = B + (ulong) (pn) * nblk * QREC_Q8_0;     \
+    QPREFETCH (panel, QPF * QREC_Q8_0)                                      \
+    float16 e0 = 0.0f, e1 = 0.0f;                                           \
+    for (uint b = 0; b < nblk; b++) {                                       \
+      uint bp_ = b + QPF;                                                   \
+      Q8_0_BLOCK_I16 (panel + b * QREC_Q8_0, xr->xq + b * 16, xr->xs[b],    \
+          e0, e1, bp_ < nblk ? panel + bp_ * QREC_Q8_0                      \
+          : pnext_ + (bp_ - nblk) * QREC_Q8_0)                              \
+    }                                                                       \
+    c0 = (float16) (e0.lo, e1.lo);                                          \
+    c1 = (float16) (e0.hi, e1.hi);                                          \
+  }
+
+inline void
+gemv_panel_q8_0_i16 (const QxRow * xr, __global const uchar *B, uint nblk,
+    uint p, uint pn, uint np, uint nout, __global const float *bias,
+    int has_bias, __global const float *r, int has_res, __global float *c,
+    float alpha, int swiglu)
+{
+  float16 c0, c1, u0 = 0.0f, u1 = 0.0f;
+  PANEL_DOT_I16 (p, swiglu ? p + np : pn, c0, c1)
+  if (swiglu)
+    PANEL_DOT_I16 (p + np, pn, u0, u1)
+  panel_out (c0, c1, u0, u1, p, nout, bias, has_bias, r, has_res, c, alpha,
+      swiglu);
+}
+#endif
+
 /* Quantised types as kernels take them at run time (MmDType order). */
 #define QTYPE_Q8_0 3
 #define QTYPE_Q4_0 4
 #define QTYPE_Q4_1 5
 
+/* One output panel (see panel_out) of row a of A against B of any
+ * quantised type.  xr: the work-item's int16 row; tag names row a (with
+ * its norm): when xr holds another, a is converted first. */
 inline void
-gemv_panel (int type, __global const float *a, float inv,
-    __global const float *nw, int has_norm, __global const uchar *B,
-    uint nblk, uint p, uint pn, uint np, uint nout, __global const float *bias,
-    int has_bias, __global const float *r, int has_res, __global float *c,
-    float alpha, int swiglu)
+gemv_panel (int type, QxRow * xr, uint tag, __global const float *a,
+    float inv, __global const float *nw, int has_norm,
+    __global const uchar *B, uint nblk, uint p, uint pn, uint np, uint nout,
+    __global const float *bias, int has_bias, __global const float *r,
+    int has_res, __global float *c, float alpha, int swiglu)
 {
+#ifdef QX_I16
+  if (type == QTYPE_Q8_0 && nblk <= QX_MAX_K / 32) {
+    if (xr->tag != tag) {
+      qx_quant (a, inv, nw, has_norm, nblk, xr);
+      xr->tag = tag;
+    }
+    gemv_panel_q8_0_i16 (xr, B, nblk, p, pn, np, nout, bias, has_bias, r,
+        has_res, c, alpha, swiglu);
+    return;
+  }
+#endif
   if (type == QTYPE_Q8_0)
     gemv_panel_q8_0 (a, inv, nw, has_norm, B, nblk, p, pn, np, nout, bias,
         has_bias, r, has_res, c, alpha, swiglu);
@@ -243,8 +430,8 @@ gemv_panel (int type, __global const float *a, float inv,
  * multiple of QP), else [M, N]; res [M, ldr] when has_res.  Work-items
  * claim guided runs of output panels (claim_guided) and compute each for
  * every row of A (a panel of K <= 1536 stays in L1 or L2 across the
- * rows). */
-#define QGEMV(NAME, PANEL)                                                  \
+ * rows; with one row, its int16 form is made once per work-item). */
+#define QGEMV(NAME, TYPE)                                                   \
 __kernel void                                                               \
 NAME (__global const float *A, uint ao, uint lda,                           \
     __global const uchar *B, uint bo,                                       \
@@ -256,26 +443,45 @@ NAME (__global const float *A, uint ao, uint lda,                           \
     volatile __global uint *ctr)                                            \
 {                                                                           \
   uint nblk = K / 32, nout = swiglu ? N / 2 : N;                            \
-  uint np = (nout + QP - 1) / QP, p0, cnt;                                  \
+  uint np = (nout + QP - 1) / QP, p0, cnt, inv_row = ~0u;                   \
+  float inv = 1.0f;                                                         \
+  QxRow xr;                                                                 \
+  xr.tag = ~0u;                                                             \
   while ((cnt = claim_guided (ctr, np, &p0)) > 0)                           \
     for (uint p = p0; p < p0 + cnt; p++)                                    \
       for (uint m = 0; m < M; m++) {                                        \
         __global const float *a = A + ao + (ulong) m * lda;                 \
-        float inv = has_norm ? row_rms_inv (a, K, eps) : 1.0f;              \
+        if (has_norm && inv_row != m) {                                     \
+          inv = row_rms_inv (a, K, eps);                                    \
+          inv_row = m;                                                      \
+        }                                                                   \
         /* next: this panel for the next row, the run's next, or (a        \
          * guess) the first one nobody has taken yet */                     \
         uint pn = m + 1 < M ? p : p + 1 < p0 + cnt ? p + 1 : min (ctr[0],   \
             np - 1);                                                        \
-        PANEL (a, inv, nw + nwo, has_norm, B + bo, nblk, p, pn, np, nout,   \
-            bias + biaso, has_bias, res + reso + (ulong) m * ldr, has_res,  \
+        gemv_panel (TYPE, &xr, m, a, inv, nw + nwo, has_norm, B + bo, nblk, \
+            p, pn, np, nout, bias + biaso, has_bias,                        \
+            res + reso + (ulong) m * ldr, has_res,                          \
             C + co + (ulong) m * ldc, alpha, swiglu);                       \
       }                                                                     \
   claim_end (ctr);                                                          \
 }
 
-QGEMV (kernel_gemv_q8_0, gemv_panel_q8_0)
-QGEMV (kernel_gemv_q4_0, gemv_panel_q4_0)
-QGEMV (kernel_gemv_q4_1, gemv_panel_q4_1)
+QGEMV (kernel_gemv_q8_0, QTYPE_Q8_0)
+QGEMV (kernel_gemv_q4_0, QTYPE_Q4_0)
+QGEMV (kernel_gemv_q4_1, QTYPE_Q4_1)
+
+/* y[yo] = the longest K of Q8_0 GEMVs with int16 activations, 0: none
+ * (mm_gemm_q8_0_int16_max_k) */
+__kernel void
+kernel_qx_info (__global int *y, uint yo)
+{
+#ifdef QX_I16
+  y[yo] = QX_MAX_K;
+#else
+  y[yo] = 0;
+#endif
+}
 
 /* ---- tiled GEMM for prefill ----
  * gemm.cl's register tiling (a QT_MR x QP tile of C in 2 x QT_MR float16

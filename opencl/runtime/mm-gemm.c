@@ -422,6 +422,23 @@ quant_tiled (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
   g_free (t);
 }
 
+gint
+mm_gemm_q8_0_int16_max_k (MmEngine * e, GError ** error)
+{
+  MmGraph *g = mm_graph_new (e);
+  gint64 one = 1;
+  gint32 v = -1;
+  MmTensor *y = mm_graph_tensor (g, MM_DTYPE_I32, 1, &one);
+  gsize gws = 1;
+  if (mm_graph_ok (g))
+    MM_LAUNCH (g, "kernel_qx_info", 1, &gws, TRUE, MM_TENSOR (y));
+  if (!mm_graph_finish (g, error)
+      || !mm_engine_read (e, y->buf, y->offset, sizeof v, &v, error))
+    v = -1;
+  mm_graph_free (g);
+  return v;
+}
+
 /* Quantised weights (gemm_quant.cl, panel layout of
  * mm_tensor_upload_planar). */
 static void

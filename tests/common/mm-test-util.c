@@ -201,3 +201,31 @@ mm_test_webvtt_time (const gchar * s)
     return m * 60.0 + sec + ms / 1000.0;
   return -1;
 }
+
+void
+mm_test_q8_act (MmEngine * e, float *x, gsize K)
+{
+  static gint max_k = -2;
+  if (max_k == -2) {
+    GError *err = NULL;
+    max_k = mm_gemm_q8_0_int16_max_k (e, &err);
+    if (max_k < 0) {
+      g_printerr ("mm_gemm_q8_0_int16_max_k: %s\n", err->message);
+      exit (1);
+    }
+  }
+  if (K > (gsize) max_k || K % 32)
+    return;
+  for (gsize b = 0; b < K; b += 32) {
+    float am = 0;
+    gboolean finite = TRUE;
+    for (gsize k = b; k < b + 32; k++) {
+      finite &= isfinite (x[k]);
+      am = MAX (am, fabsf (x[k]));
+    }
+    float id = am >= 1e-30f ? 32767.0f / am : 0.0f;
+    float s = !finite ? NAN : am >= 1e-30f ? am * (1.0f / 32767.0f) : 0.0f;
+    for (gsize k = b; k < b + 32; k++)
+      x[k] = finite ? rintf (x[k] * id) * s : s;
+  }
+}

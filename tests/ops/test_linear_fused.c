@@ -35,10 +35,12 @@ ref_act (MmLinearAct act, float v)
   return v;
 }
 
+/* @q8: the engine when w is Q8_0 in a GEMV (its activations as the
+ * device takes them: mm_test_q8_act), else NULL */
 static void
 ref_fused (const float *x, const float *w, const float *b, const float *nw,
     gboolean swiglu, MmLinearAct act, const float *res, float *y, gint M,
-    gint N, gint K, float eps)
+    gint N, gint K, float eps, MmEngine * q8)
 {
   gint out = swiglu ? N / 2 : N;
   float *xn = g_new (float, K), *t = g_new (float, N);
@@ -50,6 +52,8 @@ ref_fused (const float *x, const float *w, const float *b, const float *nw,
     float inv = 1.0f / sqrtf ((float) (ss / K) + eps);
     for (gint k = 0; k < K; k++)
       xn[k] = nw ? xr[k] * inv * nw[k] : xr[k];
+    if (q8)
+      mm_test_q8_act (q8, xn, K);
     for (gint n = 0; n < N; n++) {
       double s = 0;
       for (gint k = 0; k < K; k++)
@@ -116,7 +120,8 @@ check_act (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M,
       mm_gemm_pack_weight (e, tw, NULL);
   }
   ref_fused (x, w, bias ? b : NULL, norm ? nw : NULL, swiglu, act,
-      res ? r : NULL, want, M, N, K, 1e-5f);
+      res ? r : NULL, want, M, N, K, 1e-5f, wk == W_QUANT
+      && dt == MM_DTYPE_Q8_0 && M < 16 ? e : NULL);
   MmTensor *tb = mm_test_weight (e, 1, &bs, b);
   MmTensor *tn = mm_test_weight (e, 1, &ks, nw);
   mm_graph_reset (g);
@@ -152,6 +157,59 @@ check (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M, gint N,
       MM_LINEAR_ACT_NONE);
 }
 
+/* Q8_0 GEMV rows at the edges of the int16 form of activations
+ * (mm_gemm_q8_0_int16_max_k): blocks of zeros, of values near 1e-35, of
+ * values spanning 1e-4 .. 1e4; a row longer than the form holds (the
+ * float path); Inf or NaN in a block gives non-finite outputs, as the
+ * float path's would be. */
+static gboolean
+check_q8_edges (MmEngine * e, MmGraph * g)
+{
+  gboolean ok = TRUE;
+  const gint shapes[][2] = { {64, 128}, {40, 16384 + 64} };
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+    for (gint bad = 0; bad < 3; bad++) {
+      gint N = shapes[i][0], K = shapes[i][1];
+      float *x = mm_test_rand (K, K + bad, -1, 1);
+      float *w = g_new (float, (gsize) N * K), *want = g_new (float, N);
+      for (gint k = 0; k < 32; k++) {
+        x[k] = 0.0f;
+        x[32 + k] *= 1e-35f;
+        x[64 + k] *= k % 2 ? 1e4f : 1e-4f;
+      }
+      if (bad)
+        x[100] = bad == 1 ? INFINITY : NAN;
+      MmTensor *tw = quant_weight (e, MM_DTYPE_Q8_0, N, K, w);
+      ref_fused (x, w, NULL, NULL, FALSE, MM_LINEAR_ACT_NONE, NULL, want, 1,
+          N, K, 0.0f, e);
+      gint64 xs[2] = { 1, K };
+      mm_graph_reset (g);
+      MmTensor *y = mm_linear (g, mm_graph_input_f32 (g, 2, xs, x), tw, NULL);
+      gchar *what = g_strdup_printf ("Q8_0 GEMV edges N=%d K=%d %s", N, K,
+          bad == 1 ? "Inf" : bad == 2 ? "NaN" : "finite");
+      if (!bad) {
+        ok &= mm_test_check_tensor (g, what, y, want, N, 2e-4f * (1 + K / 64),
+            1e-4f);
+      } else {
+        float *got = mm_test_read_tensor (e, what, y, N);
+        for (gint n = 0; got && n < N; n++)
+          if (isfinite (got[n])) {
+            g_printerr ("FAIL %s: output %d is %g\n", what, n, got[n]);
+            ok = FALSE;
+            break;
+          }
+        ok &= got != NULL;
+        g_free (got);
+      }
+      g_free (what);
+      mm_tensor_free (tw);
+      g_free (x);
+      g_free (w);
+      g_free (want);
+    }
+  return ok;
+}
+
 static gboolean
 check_swiglu_split (MmGraph * g, gint rows, gint F)
 {
@@ -183,7 +241,7 @@ main (void)
   /* M: one-kernel GEMV (1, 3), unpack + tiled (17); N: partial panels,
    * swiglu halves a multiple of 32 (one kernel) or not (plain ops) */
   const gint shapes[][3] = { {1, 64, 96}, {1, 70, 32}, {3, 128, 160},
-  {17, 64, 64}, {1, 1000, 64}, {2, 36, 32}
+  {17, 64, 64}, {1, 1000, 64}, {2, 36, 32}, {1, 576, 1536}, {1, 3072, 576}
   };
   for (guint t = 0; t < G_N_ELEMENTS (qt); t++)
     for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
@@ -218,6 +276,7 @@ main (void)
   for (guint t = 0; t < G_N_ELEMENTS (qt); t++)
     ok &= check (e, g, W_QUANT, qt[t], 31, 70, 96, TRUE, FALSE, TRUE, TRUE);
   g_unsetenv ("MM_QGEMM_BLOCK");
+  ok &= check_q8_edges (e, g);
   ok &= check_swiglu_split (g, 1, 1);
   ok &= check_swiglu_split (g, 7, 37);
   mm_graph_free (g);
