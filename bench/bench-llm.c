@@ -90,8 +90,9 @@ floor_init (Floor * f, MmEngine * e, gsize bytes)
   f->n16 = bytes / 64;
   f->cpu = mm_engine_device_class (e) == MM_DEVICE_CLASS_CPU;
   f->items = f->cpu ? mm_engine_compute_units (e) : 65536;
-  f->buf = clCreateBuffer (ctx, CL_MEM_READ_ONLY, f->n16 * 64, NULL, &rc);
-  if (rc != CL_SUCCESS)
+  /* allocated as the engine allocates weights (huge pages on CPUs) */
+  f->buf = mm_engine_alloc (e, f->n16 * 64, "bandwidth floor", NULL);
+  if (f->buf == NULL)
     return FALSE;
   f->out = clCreateBuffer (ctx, CL_MEM_READ_WRITE, f->items * 4, NULL, &rc);
   if (rc != CL_SUCCESS)

@@ -146,7 +146,7 @@ block_xsum (const float *x)
 typedef char qx_v32c __attribute__ ((vector_size (32), aligned (1)));
 typedef short qx_v32s __attribute__ ((vector_size (64)));
 typedef int qx_v16i __attribute__ ((vector_size (64)));
-#ifdef __AVX512BW__
+#if defined(__AVX512BW__) && !defined(QX_AVX2)  /* -DQX_AVX2: test that */
 #define QX_MADD(w, x) __builtin_ia32_pmaddwd512 (w, x)
 #else
 typedef short qx_v16s __attribute__ ((vector_size (32)));

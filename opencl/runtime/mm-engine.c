@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "mm-engine.h"
 
+#include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #include <glib/gstdio.h>
 
 extern const char mm_kernels_source[];
@@ -591,6 +595,50 @@ mm_engine_wait_urgent (MmEngine * e, gint64 max_us)
   g_mutex_unlock (&e->urgent_lock);
 }
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#define MM_HUGE_PAGE ((gsize) 2 << 20)
+
+static void CL_CALLBACK
+free_host_mem (cl_mem m, void *p)
+{
+  free (p);
+}
+
+/* On CPU devices a buffer of 2 MiB or more is host memory of ours,
+ * 2 MiB-aligned and marked for transparent huge pages (madvise, the
+ * default of Debian's kernels), that the device uses in place
+ * (CL_MEM_USE_HOST_PTR).  A decode step streams every weight once (143
+ * MB for SmolLM2-135M Q8_0); with 4 KiB pages each one is a TLB miss
+ * and a page walk on the way.  NULL (then the plain path) where the
+ * driver says no; MM_NO_HUGE_PAGES set: never. */
+static cl_mem
+alloc_huge (MmEngine * e, gsize size)
+{
+  if (e->klass != MM_DEVICE_CLASS_CPU || size < MM_HUGE_PAGE
+      || g_getenv ("MM_NO_HUGE_PAGES"))
+    return NULL;
+  gsize len = (size + MM_HUGE_PAGE - 1) / MM_HUGE_PAGE * MM_HUGE_PAGE;
+  void *p = NULL;
+  if (posix_memalign (&p, MM_HUGE_PAGE, len))
+    return NULL;
+  madvise (p, len, MADV_HUGEPAGE);
+  cl_int err;
+  cl_mem m = clCreateBuffer (e->context, CL_MEM_READ_WRITE |
+      CL_MEM_USE_HOST_PTR, size, p, &err);
+  if (err != CL_SUCCESS) {
+    free (p);
+    return NULL;
+  }
+  if (clSetMemObjectDestructorCallback (m, free_host_mem, p) != CL_SUCCESS) {
+    clReleaseMemObject (m);     /* no way to know when p is free: keep it */
+    return NULL;
+  }
+  return m;
+}
+#else
+#define alloc_huge(e, size) NULL
+#endif
+
 cl_mem
 mm_engine_alloc (MmEngine * e, gsize size, const gchar * what, GError ** error)
 {
@@ -603,8 +651,11 @@ mm_engine_alloc (MmEngine * e, gsize size, const gchar * what, GError ** error)
         e->max_alloc, e->name);
     return NULL;
   }
+  cl_mem m = alloc_huge (e, size);
+  if (m)
+    return m;
   cl_int err;
-  cl_mem m = clCreateBuffer (e->context, CL_MEM_READ_WRITE, size, NULL, &err);
+  m = clCreateBuffer (e->context, CL_MEM_READ_WRITE, size, NULL, &err);
   if (err != CL_SUCCESS) {
     g_set_error (error, MM_ENGINE_ERROR, MM_ENGINE_ERROR_OUT_OF_MEMORY,
         "%s: clCreateBuffer(%" G_GSIZE_FORMAT " bytes) failed: %s (%d)",
