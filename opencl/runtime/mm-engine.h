@@ -82,9 +82,16 @@ void mm_engine_urgent_end (MmEngine * engine);
 /* Waits while urgent work is in progress, @max_us at most. */
 void mm_engine_wait_urgent (MmEngine * engine, gint64 max_us);
 
-/* Device buffer helpers; errors name @what. */
+/* Device buffer helpers; errors name @what.  On CPU devices buffers of 2
+ * MiB and more sit on transparent huge pages (fewer TLB misses when a
+ * kernel streams them); MM_NO_HUGE_PAGES set: never. */
 cl_mem mm_engine_alloc (MmEngine * engine, gsize size, const gchar * what,
     GError ** error);
+/* mm_engine_alloc for a buffer most of whose pages may stay untouched for
+ * long (a KV cache sized for the longest context): never on huge pages,
+ * which would make all of it resident at once. */
+cl_mem mm_engine_alloc_sparse (MmEngine * engine, gsize size,
+    const gchar * what, GError ** error);
 gboolean mm_engine_write (MmEngine * engine, cl_mem buf, gsize offset,
     gsize size, const void *src, GError ** error);
 gboolean mm_engine_read (MmEngine * engine, cl_mem buf, gsize offset,
