@@ -618,11 +618,12 @@ alloc_huge (MmEngine * e, gsize size)
   if (e->klass != MM_DEVICE_CLASS_CPU || size < MM_HUGE_PAGE
       || g_getenv ("MM_NO_HUGE_PAGES"))
     return NULL;
-  gsize len = (size + MM_HUGE_PAGE - 1) / MM_HUGE_PAGE * MM_HUGE_PAGE;
+  /* huge pages for the whole 2 MiB pieces only: a tail on one would be
+   * resident whole (2 MiB for a few bytes, per buffer) */
   void *p = NULL;
-  if (posix_memalign (&p, MM_HUGE_PAGE, len))
+  if (posix_memalign (&p, MM_HUGE_PAGE, size))
     return NULL;
-  madvise (p, len, MADV_HUGEPAGE);
+  madvise (p, size / MM_HUGE_PAGE * MM_HUGE_PAGE, MADV_HUGEPAGE);
   cl_int err;
   cl_mem m = clCreateBuffer (e->context, CL_MEM_READ_WRITE |
       CL_MEM_USE_HOST_PTR, size, p, &err);
