@@ -24,14 +24,15 @@
  * Integer codes convert to float exactly, so results match dequantise-
  * then-multiply up to float rounding.
  *
- * Q8_0 GEMVs on x86 CPUs with AVX2 or AVX-512 BW (QX_I16) take the
+ * GEMVs on x86 CPUs with AVX2 or AVX-512 BW (QX_I16) take the
  * activations as int16 instead: per block of 32, x = xq s with s = max
  * |x| / 32767 (an error of at most 1/65534 of the block's largest value),
- * and pmaddwd multiplies two k of 16 (or 8) rows' sign-extended codes and
- * adds the pairs in one instruction: a third of the float path's work per
- * weight byte (int8 -> int32 -> float, then FMA, for every code), which
- * kept decode from streaming weights at memory speed.  Sums within a
- * block are exact in int32 (|sum| <= 32 x 32767 x 128 < 2^31).
+ * and pmaddwd multiplies two k of 16 (or 8) rows' codes (sign-extended
+ * Q8_0 bytes, Q4 nibbles) and adds the pairs in one instruction: a third
+ * less work per weight byte than the float path (code -> int32 -> float,
+ * then FMA, for every code), which kept decode from streaming weights at
+ * memory speed.  Sums within a block are exact in int32 (|sum| <= 32 x
+ * 32767 x 128 < 2^31).
  *
  * Local size 1 everywhere (see gemm.cl): a work-item owns whole panels.
  */
@@ -144,6 +145,7 @@ block_xsum (const float *x)
 
 #ifdef QX_I16
 typedef char qx_v32c __attribute__ ((vector_size (32), aligned (1)));
+typedef uchar qx_v16uc __attribute__ ((vector_size (16), aligned (1)));
 typedef short qx_v32s __attribute__ ((vector_size (64)));
 typedef int qx_v16i __attribute__ ((vector_size (64)));
 #if defined(__AVX512BW__) && !defined(QX_AVX2)  /* -DQX_AVX2: test that */
@@ -170,14 +172,17 @@ qx_madd (qx_v32s w, qx_v32s x)
 #endif
 
 /* A row of activations in int16 form, the row it holds named by tag
- * (~0: none).  xq: per block 16 ints, pair j = (x[2j], x[2j+1]) as the
- * low and high halves; xs: per block its scale s. */
+ * (~0: none).  xq: per block 16 ints, pair j as the low and high halves:
+ * (x[2j], x[2j+1]) for Q8_0 (adjacent codes), (x[j], x[j+16]) for Q4
+ * (the two nibbles of a code byte); xs: per block its scale s; xsum: per
+ * block the sum of its 32 int16 values (Q4's offset and min terms). */
 typedef struct
 {
   uint tag;
 #ifdef QX_I16
   int xq[QX_MAX_K / 2];
   float xs[QX_MAX_K / 32];
+  int xsum[QX_MAX_K / 32];
 #endif
 } QxRow;
 
@@ -187,11 +192,11 @@ typedef struct
  * below 1e-30 in magnitude counts as zero. */
 inline void
 qx_quant (__global const float *a, float inv, __global const float *nw,
-    int has_norm, uint nblk, QxRow * xr)
+    int has_norm, uint nblk, int q4, QxRow * xr)
 {
 #ifdef QX_I16
   /* x id rounded once, then to an integer (no FMA): what a plain C
-   * reference computes (mm_test_q8_act) */
+   * reference computes (mm_test_gemv_act) */
 #pragma OPENCL FP_CONTRACT OFF
   for (uint b = 0; b < nblk; b++) {
     float16 x0 = vload16 (0, a + b * 32), x1 = vload16 (1, a + b * 32);
@@ -212,10 +217,15 @@ qx_quant (__global const float *a, float inv, __global const float *nw,
     xr->xs[b] = !finite ? NAN : tiny ? 0.0f : am * (1.0f / 32767.0f);
     /* round to nearest: |x id| <= 32767 lands in the low mantissa bits of
      * 1.5 x 2^23 + x id */
-    float16 e = (float16) (x0.even, x1.even) * id + 12582912.0f;
-    float16 o = (float16) (x0.odd, x1.odd) * id + 12582912.0f;
+    float16 e = (q4 ? x0 : (float16) (x0.even, x1.even)) * id + 12582912.0f;
+    float16 o = (q4 ? x1 : (float16) (x0.odd, x1.odd)) * id + 12582912.0f;
     int16 qe = as_int16 (e) - 0x4b400000, qo = as_int16 (o) - 0x4b400000;
     vstore16 ((qe & 0xffff) | (qo << 16), 0, xr->xq + b * 16);
+    int16 t = qe + qo;
+    int8 t8 = t.lo + t.hi;
+    int4 t4 = t8.lo + t8.hi;
+    int2 t2 = t4.lo + t4.hi;
+    xr->xsum[b] = t2.x + t2.y;
   }
 #endif
 }
@@ -355,36 +365,89 @@ QGEMV_PANEL (gemv_panel_q4_1, Q4_1_BLOCK, QREC_Q4_1)
     e1 = fma (__builtin_convertvector (a1, float16) * (xs), d1, e1);        \
   }
 
-/* PANEL_DOT on the int16 form of the row (xr) */
-#define PANEL_DOT_I16(p, pn, c0, c1)                                        \
+/* A Q4_0 / Q4_1 record against the int16 activations of its block
+ * (pairs (x[j], x[j+16]): a code byte holds k = j low, k = j + 16 high),
+ * into e0 (rows 0-15) and e1 (rows 16-31): a byte's nibbles spread to the
+ * two halves of its row's int32 lane.  Q4_0 x = (q - 8) d: the sum less 8
+ * xsum; Q4_1 x = q d + m: plus m xsum s. */
+#define Q4_BLOCK_I16(rec, xq, xs, xsum, e0, e1, pf, REC, has_min)           \
   {                                                                         \
-    __global const uchar *panel = B + (ulong) (p) * nblk * QREC_Q8_0;       \
-    __global const uchar *pnext_ = B + (ulong) (pn) * nblk * QREC_Q8_0;     \
-    QPREFETCH (panel, QPF * QREC_Q8_0)                                      \
+    __global const uchar *q = (rec);                                        \
+    qx_v16i a0 = (qx_v16i) ((int16) 0), a1 = (qx_v16i) ((int16) 0);         \
+    QPREFETCH ((pf) + QP * 16, (REC) - QP * 16)                             \
+    for (uint j = 0; j < 16; j++) {                                         \
+      if (j % 2 == 0)                                                       \
+        QPREFETCH ((pf) + j * QP, 64)                                       \
+      qx_v16i v0 = __builtin_convertvector (*(__global const qx_v16uc *)    \
+          (q + j * QP), qx_v16i);                                           \
+      qx_v16i v1 = __builtin_convertvector (*(__global const qx_v16uc *)    \
+          (q + j * QP + 16), qx_v16i);                                      \
+      qx_v32s xv = (qx_v32s) ((int16) ((xq)[j]));                           \
+      a0 += QX_MADD ((qx_v32s) ((v0 & 15) | ((v0 & 0xf0) << 12)), xv);     \
+      a1 += QX_MADD ((qx_v32s) ((v1 & 15) | ((v1 & 0xf0) << 12)), xv);     \
+    }                                                                       \
+    __global const half *d = (__global const half *) ((rec) + QP * 16);     \
+    if (has_min) {                                                          \
+      float xm_ = (float) (xsum) * (xs);                                    \
+      e0 = fma (__builtin_convertvector (a0, float16) * (xs),               \
+          vload_half16 (0, d), fma ((float16) xm_, vload_half16 (2, d), e0)); \
+      e1 = fma (__builtin_convertvector (a1, float16) * (xs),               \
+          vload_half16 (1, d), fma ((float16) xm_, vload_half16 (3, d), e1)); \
+    } else {                                                                \
+      a0 -= 8 * (xsum);                                                     \
+      a1 -= 8 * (xsum);                                                     \
+      e0 = fma (__builtin_convertvector (a0, float16) * (xs),               \
+          vload_half16 (0, d), e0);                                         \
+      e1 = fma (__builtin_convertvector (a1, float16) * (xs),               \
+          vload_half16 (1, d), e1);                                         \
+    }                                                                       \
+  }
+
+/* Block b of a record against the work-item's int16 row xr */
+#define Q8_0_BI(rec, b, e0, e1, pf)                                         \
+  Q8_0_BLOCK_I16 (rec, xr->xq + (b) * 16, xr->xs[b], e0, e1, pf)
+#define Q4_0_BI(rec, b, e0, e1, pf)                                         \
+  Q4_BLOCK_I16 (rec, xr->xq + (b) * 16, xr->xs[b], xr->xsum[b], e0, e1,    \
+      pf, QREC_Q4_0, 0)
+#define Q4_1_BI(rec, b, e0, e1, pf)                                         \
+  Q4_BLOCK_I16 (rec, xr->xq + (b) * 16, xr->xs[b], xr->xsum[b], e0, e1,    \
+      pf, QREC_Q4_1, 1)
+
+/* PANEL_DOT on the int16 form of the row (xr); e0, e1 hold rows 0-15
+ * and 16-31, or with perm Q8_0_BLOCK_I16's order */
+#define PANEL_DOT_I16(BLOCK, REC, perm, p, pn, c0, c1)                      \
+  {                                                                         \
+    __global const uchar *panel = B + (ulong) (p) * nblk * (REC);           \
+    __global const uchar *pnext_ = B + (ulong) (pn) * nblk * (REC);         \
+    QPREFETCH (panel, QPF * (REC))                                          \
     float16 e0 = 0.0f, e1 = 0.0f;                                           \
     for (uint b = 0; b < nblk; b++) {                                       \
       uint bp_ = b + QPF;                                                   \
-      Q8_0_BLOCK_I16 (panel + b * QREC_Q8_0, xr->xq + b * 16, xr->xs[b],    \
-          e0, e1, bp_ < nblk ? panel + bp_ * QREC_Q8_0                      \
-          : pnext_ + (bp_ - nblk) * QREC_Q8_0)                              \
+      BLOCK (panel + b * (REC), b, e0, e1, bp_ < nblk ? panel + bp_ * (REC) \
+          : pnext_ + (bp_ - nblk) * (REC))                                  \
     }                                                                       \
-    c0 = (float16) (e0.lo, e1.lo);                                          \
-    c1 = (float16) (e0.hi, e1.hi);                                          \
+    c0 = perm ? (float16) (e0.lo, e1.lo) : e0;                              \
+    c1 = perm ? (float16) (e0.hi, e1.hi) : e1;                              \
   }
 
-inline void
-gemv_panel_q8_0_i16 (const QxRow * xr, __global const uchar *B, uint nblk,
-    uint p, uint pn, uint np, uint nout, __global const float *bias,
-    int has_bias, __global const float *r, int has_res, __global float *c,
-    float alpha, int swiglu)
-{
-  float16 c0, c1, u0 = 0.0f, u1 = 0.0f;
-  PANEL_DOT_I16 (p, swiglu ? p + np : pn, c0, c1)
-  if (swiglu)
-    PANEL_DOT_I16 (p + np, pn, u0, u1)
-  panel_out (c0, c1, u0, u1, p, nout, bias, has_bias, r, has_res, c, alpha,
-      swiglu);
+#define QGEMV_PANEL_I16(NAME, BLOCK, REC, perm)                             \
+inline void                                                                 \
+NAME (const QxRow * xr, __global const uchar *B, uint nblk, uint p,         \
+    uint pn, uint np, uint nout, __global const float *bias, int has_bias,  \
+    __global const float *r, int has_res, __global float *c, float alpha,   \
+    int swiglu)                                                             \
+{                                                                           \
+  float16 c0, c1, u0 = 0.0f, u1 = 0.0f;                                     \
+  PANEL_DOT_I16 (BLOCK, REC, perm, p, swiglu ? p + np : pn, c0, c1)         \
+  if (swiglu)                                                               \
+    PANEL_DOT_I16 (BLOCK, REC, perm, p + np, pn, u0, u1)                    \
+  panel_out (c0, c1, u0, u1, p, nout, bias, has_bias, r, has_res, c, alpha, \
+      swiglu);                                                              \
 }
+
+QGEMV_PANEL_I16 (gemv_panel_q8_0_i16, Q8_0_BI, QREC_Q8_0, 1)
+QGEMV_PANEL_I16 (gemv_panel_q4_0_i16, Q4_0_BI, QREC_Q4_0, 0)
+QGEMV_PANEL_I16 (gemv_panel_q4_1_i16, Q4_1_BI, QREC_Q4_1, 0)
 #endif
 
 /* Quantised types as kernels take them at run time (MmDType order). */
@@ -403,13 +466,21 @@ gemv_panel (int type, QxRow * xr, uint tag, __global const float *a,
     int has_res, __global float *c, float alpha, int swiglu)
 {
 #ifdef QX_I16
-  if (type == QTYPE_Q8_0 && nblk <= QX_MAX_K / 32) {
-    if (xr->tag != tag) {
-      qx_quant (a, inv, nw, has_norm, nblk, xr);
-      xr->tag = tag;
+  if (nblk <= QX_MAX_K / 32) {
+    int q4 = type != QTYPE_Q8_0;
+    if (xr->tag != tag * 2 + q4) {
+      qx_quant (a, inv, nw, has_norm, nblk, q4, xr);
+      xr->tag = tag * 2 + q4;
     }
-    gemv_panel_q8_0_i16 (xr, B, nblk, p, pn, np, nout, bias, has_bias, r,
-        has_res, c, alpha, swiglu);
+    if (type == QTYPE_Q8_0)
+      gemv_panel_q8_0_i16 (xr, B, nblk, p, pn, np, nout, bias, has_bias, r,
+          has_res, c, alpha, swiglu);
+    else if (type == QTYPE_Q4_0)
+      gemv_panel_q4_0_i16 (xr, B, nblk, p, pn, np, nout, bias, has_bias, r,
+          has_res, c, alpha, swiglu);
+    else
+      gemv_panel_q4_1_i16 (xr, B, nblk, p, pn, np, nout, bias, has_bias, r,
+          has_res, c, alpha, swiglu);
     return;
   }
 #endif
@@ -471,8 +542,8 @@ QGEMV (kernel_gemv_q8_0, QTYPE_Q8_0)
 QGEMV (kernel_gemv_q4_0, QTYPE_Q4_0)
 QGEMV (kernel_gemv_q4_1, QTYPE_Q4_1)
 
-/* y[yo] = the longest K of Q8_0 GEMVs with int16 activations, 0: none
- * (mm_gemm_q8_0_int16_max_k) */
+/* y[yo] = the longest K of GEMVs with int16 activations, 0: none
+ * (mm_gemm_quant_int16_max_k) */
 __kernel void
 kernel_qx_info (__global int *y, uint yo)
 {

@@ -423,7 +423,7 @@ quant_tiled (MmGraph * g, MmTensor * a, MmTensor * b, MmTensor * bias,
 }
 
 gint
-mm_gemm_q8_0_int16_max_k (MmEngine * e, GError ** error)
+mm_gemm_quant_int16_max_k (MmEngine * e, GError ** error)
 {
   MmGraph *g = mm_graph_new (e);
   gint64 one = 1;

@@ -203,14 +203,14 @@ mm_test_webvtt_time (const gchar * s)
 }
 
 void
-mm_test_q8_act (MmEngine * e, float *x, gsize K)
+mm_test_gemv_act (MmEngine * e, float *x, gsize K)
 {
   static gint max_k = -2;
   if (max_k == -2) {
     GError *err = NULL;
-    max_k = mm_gemm_q8_0_int16_max_k (e, &err);
+    max_k = mm_gemm_quant_int16_max_k (e, &err);
     if (max_k < 0) {
-      g_printerr ("mm_gemm_q8_0_int16_max_k: %s\n", err->message);
+      g_printerr ("mm_gemm_quant_int16_max_k: %s\n", err->message);
       exit (1);
     }
   }

@@ -52,12 +52,12 @@ gboolean mm_test_check_tensor (MmGraph * g, const gchar * what, MmTensor * t,
 MmTensor *mm_test_weight (MmEngine * e, gint n_dims, const gint64 * shape,
     const float *data);
 
-/* What a Q8_0 GEMV on @e's device multiplies for a row x of K values
- * (mm_gemm_q8_0_int16_max_k): where it takes int16 activations, x in
- * place becomes each block's q s as the device computes them (exact up
- * to a rounding tie); otherwise x is left as it is.  Plain C references
- * of Q8_0 GEMVs call it on their (normalised) input rows. */
-void mm_test_q8_act (MmEngine * e, float *x, gsize K);
+/* What a GEMV with quantised weights on @e's device multiplies for a row
+ * x of K values (mm_gemm_quant_int16_max_k): where it takes int16
+ * activations, x in place becomes each block's q s as the device computes
+ * them (exact up to a rounding tie); otherwise x is left as it is.  Plain
+ * C references of quantised GEMVs call it on their (normalised) rows. */
+void mm_test_gemv_act (MmEngine * e, float *x, gsize K);
 
 /* IEEE half conversion (round to nearest even), for F16 test weights. */
 guint16 mm_test_f32_to_f16 (float f);

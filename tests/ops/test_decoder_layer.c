@@ -51,8 +51,8 @@ quant_weight (MmEngine * e, MmDType dt, gint N, gint K, guint32 seed,
   return t;
 }
 
-/* @q8: the engine when w is Q8_0 (the activations as the device's GEMV
- * takes them: mm_test_q8_act), else NULL */
+/* @q8: the engine when w is quantised (the activations as the device's
+ * GEMV takes them: mm_test_gemv_act), else NULL */
 static void
 ref_rms_matvec (const float *x, const float *nw, const float *w,
     const float *b, float *y, gint N, gint K, float eps, MmEngine * q8)
@@ -65,7 +65,7 @@ ref_rms_matvec (const float *x, const float *nw, const float *w,
   for (gint k = 0; k < K; k++)
     xn[k] = nw ? x[k] * inv * nw[k] : x[k];
   if (q8)
-    mm_test_q8_act (q8, xn, K);
+    mm_test_gemv_act (q8, xn, K);
   for (gint n = 0; n < N; n++) {
     double s = 0;
     for (gint k = 0; k < K; k++)
@@ -75,7 +75,7 @@ ref_rms_matvec (const float *x, const float *nw, const float *w,
   g_free (xn);
 }
 
-#define Q8(e, t) ((t) == MM_DTYPE_Q8_0 ? (e) : NULL)
+#define Q8(e, t) (mm_dtype_block_elems (t) == 32 ? (e) : NULL)
 
 static void
 ref_rope_head (float *v, const Case * c)

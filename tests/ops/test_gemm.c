@@ -206,10 +206,10 @@ check_quant (MmEngine * e, MmGraph * g, MmDType dt, gint M, gint N, gint K)
   float *x = mm_test_rand ((gsize) M * K, M, -1, 1);
   float *b = mm_test_rand (N, 3, -1, 1);
   float *want = g_new (float, (gsize) M * N);
-  /* GEMVs (fewer than 16 rows) on Q8_0: x as the device takes it */
+  /* GEMVs (fewer than 16 rows): x as the device takes it */
   float *xr = g_memdup2 (x, (gsize) M * K * sizeof (float));
-  for (gint m = 0; dt == MM_DTYPE_Q8_0 && M < 16 && m < M; m++)
-    mm_test_q8_act (e, xr + (gsize) m * K, K);
+  for (gint m = 0; M < 16 && m < M; m++)
+    mm_test_gemv_act (e, xr + (gsize) m * K, K);
   ref_gemm (xr, w, b, want, M, N, K, 1.0f);
   g_free (xr);
   gint64 xs[2] = { M, K }, bs = N;

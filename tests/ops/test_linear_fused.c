@@ -35,8 +35,8 @@ ref_act (MmLinearAct act, float v)
   return v;
 }
 
-/* @q8: the engine when w is Q8_0 in a GEMV (its activations as the
- * device takes them: mm_test_q8_act), else NULL */
+/* @q8: the engine when w is quantised in a GEMV (its activations as the
+ * device takes them: mm_test_gemv_act), else NULL */
 static void
 ref_fused (const float *x, const float *w, const float *b, const float *nw,
     gboolean swiglu, MmLinearAct act, const float *res, float *y, gint M,
@@ -53,7 +53,7 @@ ref_fused (const float *x, const float *w, const float *b, const float *nw,
     for (gint k = 0; k < K; k++)
       xn[k] = nw ? xr[k] * inv * nw[k] : xr[k];
     if (q8)
-      mm_test_q8_act (q8, xn, K);
+      mm_test_gemv_act (q8, xn, K);
     for (gint n = 0; n < N; n++) {
       double s = 0;
       for (gint k = 0; k < K; k++)
@@ -120,8 +120,8 @@ check_act (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M,
       mm_gemm_pack_weight (e, tw, NULL);
   }
   ref_fused (x, w, bias ? b : NULL, norm ? nw : NULL, swiglu, act,
-      res ? r : NULL, want, M, N, K, 1e-5f, wk == W_QUANT
-      && dt == MM_DTYPE_Q8_0 && M < 16 ? e : NULL);
+      res ? r : NULL, want, M, N, K, 1e-5f, wk == W_QUANT && M < 16 ? e
+      : NULL);
   MmTensor *tb = mm_test_weight (e, 1, &bs, b);
   MmTensor *tn = mm_test_weight (e, 1, &ks, nw);
   mm_graph_reset (g);
@@ -157,13 +157,13 @@ check (MmEngine * e, MmGraph * g, WeightKind wk, MmDType dt, gint M, gint N,
       MM_LINEAR_ACT_NONE);
 }
 
-/* Q8_0 GEMV rows at the edges of the int16 form of activations
- * (mm_gemm_q8_0_int16_max_k): blocks of zeros, of values near 1e-35, of
+/* GEMV rows at the edges of the int16 form of activations
+ * (mm_gemm_quant_int16_max_k): blocks of zeros, of values near 1e-35, of
  * values spanning 1e-4 .. 1e4; a row longer than the form holds (the
  * float path); Inf or NaN in a block gives non-finite outputs, as the
  * float path's would be. */
 static gboolean
-check_q8_edges (MmEngine * e, MmGraph * g)
+check_quant_edges (MmEngine * e, MmGraph * g, MmDType dt)
 {
   gboolean ok = TRUE;
   const gint shapes[][2] = { {64, 128}, {40, 16384 + 64} };
@@ -179,14 +179,15 @@ check_q8_edges (MmEngine * e, MmGraph * g)
       }
       if (bad)
         x[100] = bad == 1 ? INFINITY : NAN;
-      MmTensor *tw = quant_weight (e, MM_DTYPE_Q8_0, N, K, w);
+      MmTensor *tw = quant_weight (e, dt, N, K, w);
       ref_fused (x, w, NULL, NULL, FALSE, MM_LINEAR_ACT_NONE, NULL, want, 1,
           N, K, 0.0f, e);
       gint64 xs[2] = { 1, K };
       mm_graph_reset (g);
       MmTensor *y = mm_linear (g, mm_graph_input_f32 (g, 2, xs, x), tw, NULL);
-      gchar *what = g_strdup_printf ("Q8_0 GEMV edges N=%d K=%d %s", N, K,
-          bad == 1 ? "Inf" : bad == 2 ? "NaN" : "finite");
+      gchar *what = g_strdup_printf ("%s GEMV edges N=%d K=%d %s",
+          mm_dtype_name (dt), N, K, bad == 1 ? "Inf" : bad == 2 ? "NaN" :
+          "finite");
       if (!bad) {
         ok &= mm_test_check_tensor (g, what, y, want, N, 2e-4f * (1 + K / 64),
             1e-4f);
@@ -276,7 +277,8 @@ main (void)
   for (guint t = 0; t < G_N_ELEMENTS (qt); t++)
     ok &= check (e, g, W_QUANT, qt[t], 31, 70, 96, TRUE, FALSE, TRUE, TRUE);
   g_unsetenv ("MM_QGEMM_BLOCK");
-  ok &= check_q8_edges (e, g);
+  for (guint t = 0; t < G_N_ELEMENTS (qt); t++)
+    ok &= check_quant_edges (e, g, qt[t]);
   ok &= check_swiglu_split (g, 1, 1);
   ok &= check_swiglu_split (g, 7, 37);
   mm_graph_free (g);
