@@ -50,13 +50,6 @@
 #define DEC_WAIT_LINES 1024
 #endif
 
-inline uint
-panel_bytes (int type, uint k)
-{
-  return (k / 32) * (type == QTYPE_Q8_0 ? QREC_Q8_0 : type == QTYPE_Q4_0 ?
-      QREC_Q4_0 : QREC_Q4_1);
-}
-
 /* The first weight byte unit u reads (a KV head's unit: its QKV panels,
  * already read; any address is only a prefetch hint) */
 inline __global const uchar *

@@ -134,7 +134,7 @@ block_xsum (const float *x)
 #define QPREFETCH(p, n) MM_PREFETCH (p, n, QPF_LOC)
 #endif
 
-/* ---- int16 activations for Q8_0 GEMVs (see the top) ---- */
+/* ---- int16 activations for GEMVs (see the top) ---- */
 #if defined(__x86_64__) && (defined(__AVX512BW__) || defined(__AVX2__)) \
     && !defined(QX_NONE)
 #define QX_I16 1
@@ -186,6 +186,15 @@ typedef struct
 #endif
 } QxRow;
 
+/* Block b of row a as x0, x1 (32 values), RMS-normalised when has_norm
+ * (x inv w, in kernel_rms_norm's order) */
+#define ROW_BLOCK(a, b, inv, nw, has_norm, x0, x1)                          \
+  float16 x0 = vload16 (0, (a) + (b) * 32), x1 = vload16 (1, (a) + (b) * 32); \
+  if (has_norm) {                                                           \
+    x0 = x0 * (inv) * vload16 (0, (nw) + (b) * 32);                         \
+    x1 = x1 * (inv) * vload16 (1, (nw) + (b) * 32);                         \
+  }
+
 /* The int16 form of the nblk blocks of row a (x inv w when has_norm, as
  * PANEL_DOT computes it).  A block holding Inf or NaN gets scale NaN, so
  * its outputs are NaN as the float path's would be (or Inf); a block
@@ -199,11 +208,7 @@ qx_quant (__global const float *a, float inv, __global const float *nw,
    * reference computes (mm_test_gemv_act) */
 #pragma OPENCL FP_CONTRACT OFF
   for (uint b = 0; b < nblk; b++) {
-    float16 x0 = vload16 (0, a + b * 32), x1 = vload16 (1, a + b * 32);
-    if (has_norm) {
-      x0 = x0 * inv * vload16 (0, nw + b * 32);
-      x1 = x1 * inv * vload16 (1, nw + b * 32);
-    }
+    ROW_BLOCK (a, b, inv, nw, has_norm, x0, x1)
     /* max |x| as the largest bit pattern of the magnitudes (NaN above
      * Inf above every finite value) */
     uint16 m = max (as_uint16 (x0) & 0x7fffffffu,
@@ -259,11 +264,7 @@ row_rms_inv (__global const float *a, uint K, float eps)
       QPREFETCH (bp_ < nblk ? panel + bp_ * (REC)                           \
           : pnext_ + (bp_ - nblk) * (REC), REC)                             \
       float x[32];                                                          \
-      float16 x0 = vload16 (0, a + b * 32), x1 = vload16 (1, a + b * 32);   \
-      if (has_norm) {                                                       \
-        x0 = x0 * inv * vload16 (0, nw + b * 32);                           \
-        x1 = x1 * inv * vload16 (1, nw + b * 32);                           \
-      }                                                                     \
+      ROW_BLOCK (a, b, inv, nw, has_norm, x0, x1)                           \
       vstore16 (x0, 0, x);                                                  \
       vstore16 (x1, 1, x);                                                  \
       BLOCK (panel + b * (REC), x, c0, c1)                                  \
@@ -455,6 +456,14 @@ QGEMV_PANEL_I16 (gemv_panel_q4_1_i16, Q4_1_BI, QREC_Q4_1, 0)
 #define QTYPE_Q4_0 4
 #define QTYPE_Q4_1 5
 
+/* Bytes of one panel of a row length k */
+inline uint
+panel_bytes (int type, uint k)
+{
+  return (k / 32) * (type == QTYPE_Q8_0 ? QREC_Q8_0 : type == QTYPE_Q4_0 ?
+      QREC_Q4_0 : QREC_Q4_1);
+}
+
 /* One output panel (see panel_out) of row a of A against B of any
  * quantised type.  xr: the work-item's int16 row; tag names row a (with
  * its norm): when xr holds another, a is converted first. */
@@ -499,9 +508,11 @@ gemv_panel (int type, QxRow * xr, uint tag, __global const float *a,
  *   y = res + act (alpha x' B^T + bias)
  * as gemv_panel for each row of A; y [M, N / 2] with swiglu (N / 2 a
  * multiple of QP), else [M, N]; res [M, ldr] when has_res.  Work-items
- * claim guided runs of output panels (claim_guided) and compute each for
- * every row of A (a panel of K <= 1536 stays in L1 or L2 across the
- * rows; with one row, its int16 form is made once per work-item). */
+ * claim guided runs of output panels (claim_guided) and compute them in
+ * groups of up to QGEMV_GROUP_BYTES of weights, each group for every row
+ * of A in turn: the group stays in L2 across the rows, and a row's int16
+ * form is made once a group (once in all with one row). */
+#define QGEMV_GROUP_BYTES (256 * 1024)
 #define QGEMV(NAME, TYPE)                                                   \
 __kernel void                                                               \
 NAME (__global const float *A, uint ao, uint lda,                           \
@@ -515,26 +526,32 @@ NAME (__global const float *A, uint ao, uint lda,                           \
 {                                                                           \
   uint nblk = K / 32, nout = swiglu ? N / 2 : N;                            \
   uint np = (nout + QP - 1) / QP, p0, cnt, inv_row = ~0u;                   \
+  uint group = max (1u, QGEMV_GROUP_BYTES / panel_bytes (TYPE, K));         \
   float inv = 1.0f;                                                         \
   QxRow xr;                                                                 \
   xr.tag = ~0u;                                                             \
   while ((cnt = claim_guided (ctr, np, &p0)) > 0)                           \
-    for (uint p = p0; p < p0 + cnt; p++)                                    \
+    for (uint g0 = p0; g0 < p0 + cnt; g0 += group) {                        \
+      uint g1 = min (g0 + group, p0 + cnt);                                 \
       for (uint m = 0; m < M; m++) {                                        \
         __global const float *a = A + ao + (ulong) m * lda;                 \
         if (has_norm && inv_row != m) {                                     \
           inv = row_rms_inv (a, K, eps);                                    \
           inv_row = m;                                                      \
         }                                                                   \
-        /* next: this panel for the next row, the run's next, or (a        \
-         * guess) the first one nobody has taken yet */                     \
-        uint pn = m + 1 < M ? p : p + 1 < p0 + cnt ? p + 1 : min (ctr[0],   \
-            np - 1);                                                        \
-        gemv_panel (TYPE, &xr, m, a, inv, nw + nwo, has_norm, B + bo, nblk, \
-            p, pn, np, nout, bias + biaso, has_bias,                        \
-            res + reso + (ulong) m * ldr, has_res,                          \
-            C + co + (ulong) m * ldc, alpha, swiglu);                       \
+        for (uint p = g0; p < g1; p++) {                                    \
+          /* next: the group's next panel, its first for the next row,     \
+           * the run's next, or (a guess) the first one nobody has taken   \
+           * yet */                                                         \
+          uint pn = p + 1 < g1 ? p + 1 : m + 1 < M ? g0 : g1 < p0 + cnt ?   \
+              g1 : min (ctr[0], np - 1);                                    \
+          gemv_panel (TYPE, &xr, m, a, inv, nw + nwo, has_norm, B + bo,     \
+              nblk, p, pn, np, nout, bias + biaso, has_bias,                \
+              res + reso + (ulong) m * ldr, has_res,                        \
+              C + co + (ulong) m * ldc, alpha, swiglu);                     \
+        }                                                                   \
       }                                                                     \
+    }                                                                       \
   claim_end (ctr);                                                          \
 }
 

@@ -610,8 +610,8 @@ free_host_mem (cl_mem m, void *p)
  * (CL_MEM_USE_HOST_PTR).  A decode step streams every weight once (143
  * MB for SmolLM2-135M Q8_0); with 4 KiB pages each one is a TLB miss
  * and a page walk on the way (huge pages there: ~12 % less CPU time a
- * token; a plain read of the same bytes ~5 % faster).  NULL (then the plain path)
- * where the driver says no; MM_NO_HUGE_PAGES set: never. */
+ * token; a plain read of the same bytes ~5 % faster).  NULL (then the
+ * plain path) where the driver says no; MM_NO_HUGE_PAGES set: never. */
 static cl_mem
 alloc_huge (MmEngine * e, gsize size)
 {

@@ -227,10 +227,10 @@ gboolean mm_gemm_weight_is_packed (MmTensor * w);
 
 /* The longest row (K) for which a GEMV with quantised weights (Q8_0,
  * Q4_0, Q4_1; fewer than 16 rows of x: decode) takes its activations as
- * int16 on this device, each
- * block of 32 values x as q s (q int16, s = max |x| / 32767; gemm_quant.cl);
- * 0 where it takes them as float (devices other than x86 CPUs with AVX2
- * or AVX-512 BW).  -1 when the device could not tell (@error set). */
+ * int16 on this device, each block of 32 values x as q s (q int16, s =
+ * max |x| / 32767; gemm_quant.cl); 0 where it takes them as float
+ * (devices other than x86 CPUs with AVX2 or AVX-512 BW).  -1 when the
+ * device could not tell (@error set). */
 gint mm_gemm_quant_int16_max_k (MmEngine * e, GError ** error);
 
 G_END_DECLS

@@ -24,9 +24,9 @@ typedef struct
 /* Random quantised blocks and their dequantised values, at the scale of
  * real checkpoints (|w| ~ 0.1: projections of unit-RMS rows stay O(1)).
  * Ten times that (|w| ~ 1) puts attention logits near 500, where a
- * 1e-5 change of a query (the int16 activations of Q8_0 GEMVs) moves the
- * output by a percent: a test of the softmax's conditioning, not of the
- * kernel. */
+ * 1e-5 change of a query (the int16 activations of quantised GEMVs) moves
+ * the output by a percent: a test of the softmax's conditioning, not of
+ * the kernel. */
 static MmTensor *
 quant_weight (MmEngine * e, MmDType dt, gint N, gint K, guint32 seed,
     float *w)
@@ -51,11 +51,11 @@ quant_weight (MmEngine * e, MmDType dt, gint N, gint K, guint32 seed,
   return t;
 }
 
-/* @q8: the engine when w is quantised (the activations as the device's
+/* @qe: the engine when w is quantised (the activations as the device's
  * GEMV takes them: mm_test_gemv_act), else NULL */
 static void
 ref_rms_matvec (const float *x, const float *nw, const float *w,
-    const float *b, float *y, gint N, gint K, float eps, MmEngine * q8)
+    const float *b, float *y, gint N, gint K, float eps, MmEngine * qe)
 {
   double ss = 0;
   for (gint k = 0; k < K; k++)
@@ -64,8 +64,8 @@ ref_rms_matvec (const float *x, const float *nw, const float *w,
   float *xn = g_new (float, K);
   for (gint k = 0; k < K; k++)
     xn[k] = nw ? x[k] * inv * nw[k] : x[k];
-  if (q8)
-    mm_test_gemv_act (q8, xn, K);
+  if (qe)
+    mm_test_gemv_act (qe, xn, K);
   for (gint n = 0; n < N; n++) {
     double s = 0;
     for (gint k = 0; k < K; k++)
@@ -75,7 +75,7 @@ ref_rms_matvec (const float *x, const float *nw, const float *w,
   g_free (xn);
 }
 
-#define Q8(e, t) (mm_dtype_block_elems (t) == 32 ? (e) : NULL)
+#define QE(e, t) (mm_dtype_block_elems (t) == 32 ? (e) : NULL)
 
 static void
 ref_rope_head (float *v, const Case * c)
@@ -102,7 +102,7 @@ ref_layer (MmEngine * e, const Case * c, const float *x, const float *anw,
   float *xm = g_new (float, d), *gu = g_new (float, 2 * F);
   float *h = g_new (float, F), *p = g_new (float, n);
   ref_rms_matvec (x, anw, wqkv, bqkv, qkv, nqkv, d, 1e-5f,
-      Q8 (e, c->t_qkv));
+      QE (e, c->t_qkv));
   for (gint hh = 0; hh < nh + nkv; hh++)
     ref_rope_head (qkv + hh * hd, c);
   for (gint j = 0; j < nkv; j++)
@@ -131,13 +131,13 @@ ref_layer (MmEngine * e, const Case * c, const float *x, const float *anw,
       att[hq * hd + i] = o / sum;
     }
   }
-  ref_rms_matvec (att, NULL, wo, NULL, xm, d, nh * hd, 0, Q8 (e, c->t_o));
+  ref_rms_matvec (att, NULL, wo, NULL, xm, d, nh * hd, 0, QE (e, c->t_o));
   for (gint i = 0; i < d; i++)
     xm[i] += x[i];
-  ref_rms_matvec (xm, fnw, wgu, NULL, gu, 2 * F, d, 1e-5f, Q8 (e, c->t_gu));
+  ref_rms_matvec (xm, fnw, wgu, NULL, gu, 2 * F, d, 1e-5f, QE (e, c->t_gu));
   for (gint i = 0; i < F; i++)
     h[i] = gu[i] / (1.0f + expf (-gu[i])) * gu[F + i];
-  ref_rms_matvec (h, NULL, wdn, NULL, y, d, F, 0, Q8 (e, c->t_down));
+  ref_rms_matvec (h, NULL, wdn, NULL, y, d, F, 0, QE (e, c->t_down));
   for (gint i = 0; i < d; i++)
     y[i] += xm[i];
   g_free (qkv);
